@@ -1,0 +1,128 @@
+// Package tokenstore keeps relying-party sessions on the server.
+//
+// A browser only ever holds an opaque session id (in a sealed cookie); the
+// tokens live in a [Store]. Stores are keyed by a hash of that id ([HashID]),
+// so a dump of the store cannot be replayed as cookies.
+//
+// The package holds the session record, the [Store] interface and the default
+// in-memory store ([Memory]). Other stores live in their own modules (for
+// example tokenstore/redisstore) and prove themselves with the conformance
+// suite in tokenstore/storetest.
+package tokenstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store. Stores may wrap them; test with errors.Is.
+var (
+	// ErrNotFound: no live session has that id (never created, deleted,
+	// logged out or expired).
+	ErrNotFound = errors.New("tokenstore: session not found")
+	// ErrRevoked: Create refused a session whose OP session id (issuer, sid)
+	// was ended by a back-channel logout while the login was in flight.
+	ErrRevoked = errors.New("tokenstore: OP session was logged out")
+	// ErrExists: Create was given an id that is already in use.
+	ErrExists = errors.New("tokenstore: session id already exists")
+	// ErrUnavailable: the store's backend cannot be reached. Callers should
+	// answer 503 and keep the session: it is not lost, only out of reach.
+	ErrUnavailable = errors.New("tokenstore: store unavailable")
+)
+
+// Session is the server-side record of one signed-in browser at one app.
+type Session struct {
+	// ID is the opaque handle the browser holds (see NewID). Stores never
+	// persist it: they key the record by HashID(ID) and set ID from the
+	// caller's argument on Get.
+	ID string
+
+	Issuer   string // OP issuer URL
+	Subject  string // "sub" of the ID token
+	SID      string // OP session id ("sid" of the ID token); may be empty
+	ClientID string // the app's client id at the OP
+
+	IDToken           string
+	AccessToken       string
+	TokenType         string
+	AccessTokenExpiry time.Time
+	RefreshToken      string
+
+	// Claims is the JSON payload of the validated ID token.
+	Claims json.RawMessage
+
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// ExpiresAt is the absolute end of the session: stores forget it then.
+	ExpiresAt time.Time
+}
+
+// Clone returns a copy that shares no mutable memory with s.
+func (s *Session) Clone() *Session {
+	c := *s
+	if s.Claims != nil {
+		c.Claims = append(json.RawMessage(nil), s.Claims...)
+	}
+	return &c
+}
+
+// Store keeps sessions and the back-channel logout state that protects them.
+// Implementations are safe for concurrent use.
+//
+// The methods are ordered so that a logout racing a login or a refresh can
+// never leave a session alive: a back-channel logout calls RevokeSID and then
+// DeleteBySID; Create refuses a revoked sid and Update only replaces a session
+// that still exists.
+type Store interface {
+	// Get returns the live session with that id, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Session, error)
+	// Create stores a new session. It fails with ErrRevoked when
+	// (s.Issuer, s.SID) has been revoked, and ErrExists when the id is taken.
+	Create(ctx context.Context, s *Session) error
+	// Update replaces an existing session (after a refresh) and fails with
+	// ErrNotFound when it no longer exists: a deleted session is never
+	// brought back.
+	Update(ctx context.Context, s *Session) error
+	// Delete removes one session. Deleting a missing session is not an error.
+	Delete(ctx context.Context, id string) error
+
+	// DeleteBySID removes every session of the OP session (issuer, sid) and,
+	// when subject is not empty, every session of (issuer, subject) that was
+	// stored without a sid. It returns how many sessions it removed.
+	DeleteBySID(ctx context.Context, issuer, sid, subject string) (int, error)
+	// DeleteBySubject removes every session of (issuer, subject).
+	DeleteBySubject(ctx context.Context, issuer, subject string) (int, error)
+
+	// RememberJTI records a logout token id for ttl and reports whether this
+	// is the first time it was seen (false means a replay).
+	RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (first bool, err error)
+	// RevokeSID records for ttl that the OP session (issuer, sid) has ended.
+	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
+	// SIDRevoked reports whether (issuer, sid) was revoked and not yet forgotten.
+	SIDRevoked(ctx context.Context, issuer, sid string) (bool, error)
+
+	// Lock takes the refresh lock of session id, waiting until it is free or
+	// ctx ends. At most one holder exists at a time (across every process
+	// sharing the store). The returned unlock releases it; a holder that
+	// never calls it (a crash) loses the lock after a bounded time.
+	Lock(ctx context.Context, id string) (unlock func(), err error)
+}
+
+// NewID returns a new session id: 256 random bits, base64url without padding.
+func NewID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashID returns the key a store files session id under: the base64url
+// SHA-256 of id. It is also what audit logs show instead of the id.
+func HashID(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
