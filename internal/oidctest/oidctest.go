@@ -1,0 +1,390 @@
+// Package oidctest is a scriptable OpenID Provider for unit tests: it issues
+// correct token responses by default and lets a test break any part of them
+// (claims, headers, signatures, status codes, bodies) to prove that the
+// relying party refuses them. It is not a real OP: interop is proven against
+// node-oidc-provider and the development OP.
+package oidctest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Key is a signing key of the test OP.
+type Key struct {
+	Kid  string
+	Alg  string
+	priv crypto.Signer
+}
+
+// NewKey generates a key for alg: RS256, PS256, ES256, ES384 or EdDSA.
+func NewKey(kid, alg string) *Key {
+	var (
+		s   crypto.Signer
+		err error
+	)
+	switch alg {
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		s, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		s, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ES384":
+		s, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ES512":
+		s, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "EdDSA":
+		_, s, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		panic("oidctest: unsupported alg " + alg)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return &Key{Kid: kid, Alg: alg, priv: s}
+}
+
+// Public returns the public key.
+func (k *Key) Public() crypto.PublicKey { return k.priv.Public() }
+
+// JWK returns the public JWK of k as a JSON object.
+func (k *Key) JWK() map[string]any {
+	b64 := base64.RawURLEncoding.EncodeToString
+	m := map[string]any{"kid": k.Kid, "alg": k.Alg, "use": "sig"}
+	switch p := k.priv.Public().(type) {
+	case *rsa.PublicKey:
+		m["kty"], m["n"], m["e"] = "RSA", b64(p.N.Bytes()), b64(big.NewInt(int64(p.E)).Bytes())
+	case *ecdsa.PublicKey:
+		size := (p.Curve.Params().BitSize + 7) / 8
+		x, y := make([]byte, size), make([]byte, size)
+		p.X.FillBytes(x)
+		p.Y.FillBytes(y)
+		m["kty"], m["crv"], m["x"], m["y"] = "EC", p.Curve.Params().Name, b64(x), b64(y)
+	case ed25519.PublicKey:
+		m["kty"], m["crv"], m["x"] = "OKP", "Ed25519", b64(p)
+	}
+	return m
+}
+
+// Header is a JWS header to sign with. Empty Alg/Kid take the key's.
+type Header map[string]any
+
+// Sign returns a compact JWS of claims signed by k. header entries override
+// the defaults {"alg": k.Alg, "kid": k.Kid, "typ": "JWT"}; a nil value
+// removes an entry.
+func (k *Key) Sign(claims any, header Header) string {
+	h := map[string]any{"alg": k.Alg, "kid": k.Kid, "typ": "JWT"}
+	for name, v := range header {
+		if v == nil {
+			delete(h, name)
+		} else {
+			h[name] = v
+		}
+	}
+	hb, _ := json.Marshal(h)
+	pb, _ := json.Marshal(claims)
+	input := b64(hb) + "." + b64(pb)
+	return input + "." + b64(k.sign(k.Alg, input))
+}
+
+func (k *Key) sign(alg, input string) []byte {
+	switch alg {
+	case "EdDSA":
+		return ed25519.Sign(k.priv.(ed25519.PrivateKey), []byte(input))
+	}
+	var h crypto.Hash
+	switch alg[2:] {
+	case "256":
+		h = crypto.SHA256
+	case "384":
+		h = crypto.SHA384
+	default:
+		h = crypto.SHA512
+	}
+	d := h.New()
+	d.Write([]byte(input))
+	digest := d.Sum(nil)
+	switch alg[:2] {
+	case "RS":
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, k.priv.(*rsa.PrivateKey), h, digest)
+		return sig
+	case "PS":
+		sig, _ := rsa.SignPSS(rand.Reader, k.priv.(*rsa.PrivateKey), h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		return sig
+	default:
+		p := k.priv.(*ecdsa.PrivateKey)
+		r, s, _ := ecdsa.Sign(rand.Reader, p, digest)
+		size := (p.Curve.Params().BitSize + 7) / 8
+		out := make([]byte, 2*size)
+		r.FillBytes(out[:size])
+		s.FillBytes(out[size:])
+		return out
+	}
+}
+
+// SignHMACWithPublicKey forges the classic key-confusion token: HS256 keyed
+// with the bytes of the OP's public RSA modulus.
+func (k *Key) SignHMACWithPublicKey(claims any) string {
+	hb, _ := json.Marshal(map[string]any{"alg": "HS256", "kid": k.Kid, "typ": "JWT"})
+	pb, _ := json.Marshal(claims)
+	input := b64(hb) + "." + b64(pb)
+	secret, _ := json.Marshal(k.JWK())
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(input))
+	return input + "." + b64(m.Sum(nil))
+}
+
+// Unsigned returns the "alg":"none" form of claims.
+func Unsigned(claims any) string {
+	hb, _ := json.Marshal(map[string]any{"alg": "none", "typ": "JWT"})
+	pb, _ := json.Marshal(claims)
+	return b64(hb) + "." + b64(pb) + "."
+}
+
+// AtHash computes at_hash of an access token for alg.
+func AtHash(alg, accessToken string) string {
+	var sum []byte
+	switch alg {
+	case "EdDSA", "RS512", "PS512", "ES512":
+		s := sha512.Sum512([]byte(accessToken))
+		sum = s[:]
+	case "RS384", "PS384", "ES384":
+		s := sha512.Sum384([]byte(accessToken))
+		sum = s[:]
+	default:
+		s := sha256.Sum256([]byte(accessToken))
+		sum = s[:]
+	}
+	return b64(sum[:len(sum)/2])
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// OP is the scriptable provider.
+type OP struct {
+	Server *httptest.Server
+	// Issuer is the server URL.
+	Issuer string
+
+	mu        sync.Mutex
+	keys      []*Key
+	signer    *Key
+	meta      map[string]any
+	tokenHook func(form url.Values) (status int, body any)
+	grants    map[string]Grant
+
+	// JWKSFetches counts JWKS requests; TokenRequests counts token
+	// endpoint requests.
+	JWKSFetches   atomic.Int64
+	TokenRequests atomic.Int64
+	// JWKSDown makes the JWKS endpoint answer 503.
+	JWKSDown atomic.Bool
+}
+
+// Grant is what a code or refresh token redeems to.
+type Grant struct {
+	Claims       map[string]any // ID token claims (defaults filled in)
+	Challenge    string         // PKCE S256 challenge expected with the code
+	RefreshToken string         // issued refresh token ("" for none)
+	NoIDToken    bool
+}
+
+// New starts a test OP with one RS256 key ("k1") and a discovery document
+// advertising the usual endpoints.
+func New(t testing.TB) *OP {
+	op := &OP{grants: make(map[string]Grant)}
+	op.Server = httptest.NewServer(http.HandlerFunc(op.serve))
+	t.Cleanup(op.Server.Close)
+	op.Issuer = op.Server.URL
+	op.signer = NewKey("k1", "RS256")
+	op.keys = []*Key{op.signer}
+	op.meta = map[string]any{
+		"issuer":                                op.Issuer,
+		"authorization_endpoint":                op.Issuer + "/oauth/authorize",
+		"token_endpoint":                        op.Issuer + "/oauth/token",
+		"jwks_uri":                              op.Issuer + "/keys",
+		"userinfo_endpoint":                     op.Issuer + "/userinfo",
+		"end_session_endpoint":                  op.Issuer + "/oidc/logout",
+		"revocation_endpoint":                   op.Issuer + "/oauth/revoke",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA", "PS256"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "none"},
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+	}
+	return op
+}
+
+// SetMeta sets (or, with nil, removes) a discovery field.
+func (op *OP) SetMeta(name string, v any) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if v == nil {
+		delete(op.meta, name)
+	} else {
+		op.meta[name] = v
+	}
+}
+
+// Signer returns the current signing key.
+func (op *OP) Signer() *Key {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.signer
+}
+
+// AddKey publishes k; with sign, it also becomes the signing key.
+func (op *OP) AddKey(k *Key, sign bool) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.keys = append(op.keys, k)
+	if sign {
+		op.signer = k
+	}
+}
+
+// SetKeys replaces the published keys (rotation) and signs with the first.
+func (op *OP) SetKeys(keys ...*Key) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.keys = keys
+	op.signer = keys[0]
+}
+
+// SetTokenHook makes the token endpoint answer with hook's result. A nil
+// hook restores the default behaviour (grants registered with AddGrant).
+func (op *OP) SetTokenHook(hook func(form url.Values) (status int, body any)) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.tokenHook = hook
+}
+
+// AddGrant registers a code or refresh token and what it redeems to.
+func (op *OP) AddGrant(code string, g Grant) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.grants[code] = g
+}
+
+// IDClaims returns valid ID token claims for clientID, subject and nonce.
+func (op *OP) IDClaims(clientID, subject, nonce string) map[string]any {
+	now := time.Now().Unix()
+	c := map[string]any{
+		"iss": op.Issuer, "sub": subject, "aud": clientID, "azp": clientID,
+		"iat": now, "exp": now + 300, "sid": "ses_1", "email": "alice@example.com",
+	}
+	if nonce != "" {
+		c["nonce"] = nonce
+	}
+	return c
+}
+
+func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	switch r.URL.Path {
+	case "/.well-known/openid-configuration":
+		writeJSON(w, 200, op.meta)
+	case "/keys":
+		op.JWKSFetches.Add(1)
+		if op.JWKSDown.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		var keys []any
+		for _, k := range op.keys {
+			keys = append(keys, k.JWK())
+		}
+		writeJSON(w, 200, map[string]any{"keys": keys})
+	case "/oauth/token":
+		op.TokenRequests.Add(1)
+		_ = r.ParseForm()
+		form := r.PostForm
+		if id, secret, ok := r.BasicAuth(); ok {
+			form.Set("basic_client_id", id)
+			form.Set("basic_client_secret", secret)
+		}
+		if op.tokenHook != nil {
+			status, body := op.tokenHook(form)
+			if s, ok := body.(string); ok {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(status)
+				fmt.Fprint(w, s)
+				return
+			}
+			writeJSON(w, status, body)
+			return
+		}
+		op.token(w, form)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (op *OP) token(w http.ResponseWriter, form url.Values) {
+	key := form.Get("code")
+	if form.Get("grant_type") == "refresh_token" {
+		key = form.Get("refresh_token")
+	}
+	g, ok := op.grants[key]
+	if !ok {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "unknown or used grant"})
+		return
+	}
+	delete(op.grants, key)
+	if g.Challenge != "" {
+		v := form.Get("code_verifier")
+		s := sha256.Sum256([]byte(v))
+		if b64(s[:]) != g.Challenge {
+			writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "PKCE verification failed"})
+			return
+		}
+	}
+	at := "at-" + b64(randBytes(12))
+	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 300}
+	if g.RefreshToken != "" {
+		resp["refresh_token"] = g.RefreshToken
+	}
+	if !g.NoIDToken {
+		claims := map[string]any{}
+		for k, v := range g.Claims {
+			claims[k] = v
+		}
+		if _, ok := claims["at_hash"]; !ok {
+			claims["at_hash"] = AtHash(op.signer.Alg, at)
+		}
+		resp["id_token"] = op.signer.Sign(claims, nil)
+	}
+	writeJSON(w, 200, resp)
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

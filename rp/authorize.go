@@ -1,0 +1,147 @@
+package rp
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"golang.org/x/oauth2"
+
+	"github.com/multiapp-go/multiapp/pkce"
+)
+
+// reservedParams are set by AuthCodeURL itself and cannot be overridden.
+var reservedParams = map[string]bool{
+	"response_type": true, "client_id": true, "redirect_uri": true, "state": true,
+	"nonce": true, "code_challenge": true, "code_challenge_method": true,
+	"scope": false, // may be overridden deliberately
+}
+
+// AuthCodeURL returns the OP's authorization URL for the login transaction
+// tx: response_type=code, the configured scopes, state, nonce and a PKCE S256
+// challenge (for confidential clients too, RFC 9700 §2.1.1).
+//
+// extra passes further parameters through: prompt ("none", "login",
+// "select_account"), login_hint, max_age, organization_id, connection_id,
+// ui_locales, or a "scope" that replaces the configured scopes. Parameters
+// that carry the protocol's own state (state, nonce, PKCE, client_id,
+// redirect_uri, response_type) cannot be overridden: passing one is an
+// error.
+func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, error) {
+	if c.cfg.RedirectURL == "" {
+		return "", configError("RedirectURL is empty: the login flow needs the callback URL registered at the OP")
+	}
+	if tx == nil || tx.State == "" || tx.Nonce == "" || !pkce.ValidVerifier(tx.Verifier) {
+		return "", errors.New("rp: AuthCodeURL needs a transaction from pkce.NewTransaction")
+	}
+	if tx.Issuer != c.meta.Issuer {
+		return "", fmt.Errorf("rp: transaction was started for issuer %q, not %q", tx.Issuer, c.meta.Issuer)
+	}
+	opts := []oauth2.AuthCodeOption{
+		oauth2.SetAuthURLParam("nonce", tx.Nonce),
+		oauth2.SetAuthURLParam("code_challenge", tx.Challenge()),
+		oauth2.SetAuthURLParam("code_challenge_method", pkce.Method),
+	}
+	for k, vs := range extra {
+		if reservedParams[k] {
+			return "", fmt.Errorf("rp: parameter %q is set by the library and cannot be overridden", k)
+		}
+		if len(vs) != 1 {
+			return "", fmt.Errorf("rp: parameter %q must have exactly one value", k)
+		}
+		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
+	}
+	return c.oauth.AuthCodeURL(tx.State, opts...), nil
+}
+
+// AuthResponse is the authorization response the OP sent to the redirect
+// URI, parsed but not yet validated.
+type AuthResponse struct {
+	Code  string
+	State string
+	// Iss is the RFC 9207 issuer identifier, when sent.
+	Iss string
+	// Error, ErrorDescription and ErrorURI are set when the OP answered
+	// with an error instead of a code.
+	Error            string
+	ErrorDescription string
+	ErrorURI         string
+}
+
+// ParseAuthResponse parses the query of the redirect URI. A parameter that
+// appears more than once makes the whole response invalid (RFC 6749 §3.1).
+func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, &ValidationError{What: whatAuthResp, Code: CodeMalformed, Err: err}
+	}
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return nil, invalid(whatAuthResp, CodeDuplicate, "parameter %q appears %d times", k, len(vs))
+		}
+	}
+	return &AuthResponse{
+		Code:             q.Get("code"),
+		State:            q.Get("state"),
+		Iss:              q.Get("iss"),
+		Error:            q.Get("error"),
+		ErrorDescription: q.Get("error_description"),
+		ErrorURI:         q.Get("error_uri"),
+	}, nil
+}
+
+// Exchange completes a login. It checks resp against the transaction (state,
+// RFC 9207 iss, an OP error), redeems the code with the PKCE verifier and
+// validates the ID token fully, including nonce and at_hash. An OP error
+// response comes back as *OPError (errors.Is ErrLoginRequired after a
+// prompt=none request without OP session).
+//
+// The caller must have consumed tx (pkce.Jar.Take does) so it is not used
+// twice.
+func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthResponse) (*Tokens, error) {
+	if tx == nil || resp == nil {
+		return nil, invalid(whatAuthResp, CodeState, "no login transaction")
+	}
+	if resp.State == "" || subtle.ConstantTimeCompare([]byte(resp.State), []byte(tx.State)) != 1 {
+		return nil, invalid(whatAuthResp, CodeState, "state does not match the login started in this browser")
+	}
+	if tx.Issuer != c.meta.Issuer {
+		return nil, invalid(whatAuthResp, CodeIssuer, "transaction was started for issuer %q, not %q", tx.Issuer, c.meta.Issuer)
+	}
+	switch {
+	case resp.Iss != "" && resp.Iss != c.meta.Issuer:
+		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is %q, expected %q (a mix-up attack, or another OP answered)", resp.Iss, c.meta.Issuer)
+	case resp.Iss == "" && c.meta.AuthorizationResponseIssParameterSupported:
+		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
+	}
+	if resp.Error != "" {
+		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription, URI: resp.ErrorURI}).withHint(c.cfg.RedirectURL)
+	}
+	if resp.Code == "" {
+		return nil, invalid(whatAuthResp, CodeMissingCode, "neither code nor error in the response")
+	}
+	ot, err := c.oauth.Exchange(c.ctx(ctx), resp.Code, oauth2.VerifierOption(tx.Verifier))
+	if err != nil {
+		return nil, c.tokenError(err)
+	}
+	return c.tokens(ctx, ot, tx.Nonce, nil)
+}
+
+// tokenError sorts a token endpoint failure: the OP's answer becomes
+// *OPError; anything that is not a proper OAuth answer is ErrTemporary.
+func (c *Client) tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return temporary(err) // network, timeout, cancelled, unparsable 2xx body
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	if re.ErrorCode == "" || status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error" {
+		return temporary(fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
+	}
+	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.cfg.RedirectURL)
+}

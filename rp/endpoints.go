@@ -1,0 +1,150 @@
+package rp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// EndSessionURL returns the OP's RP-initiated logout URL (OpenID Connect
+// RP-Initiated Logout 1.0; /oidc/logout at Scalekit) with id_token_hint,
+// client_id, post_logout_redirect_uri (Config.PostLogoutRedirectURL, when
+// set) and state (when not empty). Send the browser there with a top-level
+// redirect: the OP finds its session by its own cookie. ErrNotSupported when
+// the OP advertises no end_session_endpoint.
+func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
+	if c.meta.EndSessionEndpoint == "" {
+		return "", fmt.Errorf("%w: the OP advertises no end_session_endpoint, so it cannot end its session from here; clear the local session only", ErrNotSupported)
+	}
+	u, err := url.Parse(c.meta.EndSessionEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("rp: end_session_endpoint: %w", err)
+	}
+	q := u.Query()
+	if idTokenHint != "" {
+		q.Set("id_token_hint", idTokenHint)
+	}
+	q.Set("client_id", c.cfg.ClientID)
+	if c.cfg.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", c.cfg.PostLogoutRedirectURL)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// Revoke revokes a token at the OP (RFC 7009). hint is "refresh_token",
+// "access_token" or "". ErrNotSupported when the OP has no
+// revocation_endpoint.
+func (c *Client) Revoke(ctx context.Context, token, hint string) error {
+	if c.meta.RevocationEndpoint == "" {
+		return fmt.Errorf("%w: no revocation_endpoint", ErrNotSupported)
+	}
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	resp, body, err := c.post(ctx, c.meta.RevocationEndpoint, form)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	return c.answerError("revocation", resp, body)
+}
+
+// UserInfo calls the OP's userinfo endpoint with accessToken and returns
+// its claims. The answer's sub must equal subject (OpenID Connect Core
+// §5.3.2), so a token of another user cannot swap identities.
+func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Claims, error) {
+	if c.meta.UserinfoEndpoint == "" {
+		return nil, fmt.Errorf("%w: no userinfo_endpoint", ErrNotSupported)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, body, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, c.answerError("userinfo", resp, body)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/jwt" {
+		return nil, fmt.Errorf("%w: signed userinfo responses (application/jwt)", ErrNotSupported)
+	}
+	cl, err := ParseClaims(body)
+	if err != nil {
+		return nil, temporary(fmt.Errorf("userinfo is not a JSON object: %w", err))
+	}
+	if cl.Subject == "" || cl.Subject != subject {
+		return nil, invalid("userinfo", CodeSubject, "userinfo sub %q is not the ID token's %q", cl.Subject, subject)
+	}
+	return cl, nil
+}
+
+// post sends a client-authenticated form to an OP endpoint.
+func (c *Client) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	switch c.authMethod {
+	case AuthClientSecretPost:
+		form.Set("client_id", c.cfg.ClientID)
+		form.Set("client_secret", c.cfg.ClientSecret)
+	case AuthNone:
+		form.Set("client_id", c.cfg.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.authMethod == AuthClientSecretBasic {
+		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
+	}
+	return c.do(req)
+}
+
+// do sends req with the capped client and reads the whole body. Transport
+// failures are ErrTemporary.
+func (c *Client) do(req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, temporary(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, temporary(err)
+	}
+	return resp, body, nil
+}
+
+// answerError turns a non-success answer into *OPError, or ErrTemporary
+// when it is not a proper OAuth error.
+func (c *Client) answerError(endpoint string, resp *http.Response, body []byte) error {
+	var e struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		ErrorURI         string `json:"error_uri"`
+	}
+	if resp.StatusCode == http.StatusUnauthorized && len(body) == 0 {
+		// RFC 6750 §3: the error is in WWW-Authenticate, the token is bad.
+		return &OPError{Endpoint: endpoint, Code: "invalid_token", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
+	}
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil || e.Error == "" {
+		return temporary(fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
+	}
+	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, Status: resp.StatusCode}
+}

@@ -1,0 +1,295 @@
+package rp
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/multiapp-go/multiapp/internal/jws"
+)
+
+// Key-set defaults.
+const (
+	// DefaultJWKSCooldown is the least time between two JWKS fetches caused
+	// by unknown key ids: a flood of tokens with random kids costs at most
+	// one fetch per window.
+	DefaultJWKSCooldown = 30 * time.Second
+	// DefaultJWKSMaxAge is how long a fetched key set is used before it is
+	// refreshed in the background (keys the OP withdrew stop verifying).
+	DefaultJWKSMaxAge = time.Hour
+	// maxKeys bounds the keys kept from one JWKS document.
+	maxKeys = 100
+)
+
+// KeySetOptions tune a KeySet. The zero value is a safe default.
+type KeySetOptions struct {
+	// HTTPClient fetches the JWKS. Nil: a client with DefaultTimeout.
+	// Response bodies are always capped at MaxResponseBytes.
+	HTTPClient *http.Client
+	// Cooldown: see DefaultJWKSCooldown.
+	Cooldown time.Duration
+	// MaxAge: see DefaultJWKSMaxAge.
+	MaxAge time.Duration
+	// Now is the clock (tests). Nil: time.Now.
+	Now func() time.Time
+}
+
+// KeySet is the JSON Web Key Set of one issuer, fetched from its jwks_uri
+// and shared by every verifier of that issuer (ID, logout and access
+// tokens). It is safe for concurrent use.
+//
+// An unknown kid triggers a refetch at most once per cooldown window;
+// concurrent misses share one fetch; fetches are bounded in time and size;
+// when the OP's JWKS cannot be fetched, the keys already known keep working.
+//
+// KeySet implements go-oidc's oidc.KeySet, so it can also feed an
+// oidc.IDTokenVerifier.
+type KeySet struct {
+	url      string
+	client   *http.Client
+	cooldown time.Duration
+	maxAge   time.Duration
+	now      func() time.Time
+
+	keys    atomic.Pointer[keyTable]
+	group   singleflight.Group
+	mu      sync.Mutex // guards lastTry
+	lastTry time.Time
+	fetches atomic.Int64
+}
+
+type keyTable struct {
+	byKid   map[string][]publicKey
+	all     []publicKey
+	fetched time.Time
+}
+
+type publicKey struct {
+	kid string
+	alg string // the JWK's "alg", or "" when it does not say
+	pub crypto.PublicKey
+}
+
+// NewKeySet returns the key set published at jwksURL. Nothing is fetched
+// until a key is needed.
+func NewKeySet(jwksURL string, opts KeySetOptions) *KeySet {
+	ks := &KeySet{
+		url:      jwksURL,
+		client:   httpClient(opts.HTTPClient),
+		cooldown: opts.Cooldown,
+		maxAge:   opts.MaxAge,
+		now:      opts.Now,
+	}
+	if ks.cooldown <= 0 {
+		ks.cooldown = DefaultJWKSCooldown
+	}
+	if ks.maxAge <= 0 {
+		ks.maxAge = DefaultJWKSMaxAge
+	}
+	if ks.now == nil {
+		ks.now = time.Now
+	}
+	ks.keys.Store(&keyTable{})
+	return ks
+}
+
+// URL returns the jwks_uri this set is fetched from.
+func (ks *KeySet) URL() string { return ks.url }
+
+// Fetches returns how many JWKS requests this set has made (for tests and
+// metrics).
+func (ks *KeySet) Fetches() int64 { return ks.fetches.Load() }
+
+var errUnknownKey = errors.New("no key in the OP's JWKS fits the token's kid and alg")
+
+// candidates returns the keys that may have signed a token with kid and
+// alg, fetching the JWKS when none is known and the cooldown allows.
+func (ks *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, error) {
+	t := ks.keys.Load()
+	if found := t.match(kid, alg); len(found) > 0 {
+		if !t.fetched.IsZero() && ks.now().Sub(t.fetched) > ks.maxAge {
+			go ks.refresh(context.WithoutCancel(ctx)) // stale: refresh, keep serving
+		}
+		return found, nil
+	}
+	err := ks.refresh(ctx)
+	if found := ks.keys.Load().match(kid, alg); len(found) > 0 {
+		return found, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, errUnknownKey
+}
+
+func (t *keyTable) match(kid, alg string) []publicKey {
+	src := t.all
+	if kid != "" {
+		src = t.byKid[kid]
+	}
+	var out []publicKey
+	for _, k := range src {
+		if (k.alg == "" || k.alg == alg) && jws.Fits(alg, k.pub) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// refresh fetches the JWKS unless one was tried within the cooldown.
+// Concurrent callers share one fetch.
+// A caller that arrives while a fetch is in flight waits for it.
+func (ks *KeySet) refresh(ctx context.Context) error {
+	ch := ks.group.DoChan("jwks", func() (any, error) {
+		ks.mu.Lock()
+		if !ks.lastTry.IsZero() && ks.now().Sub(ks.lastTry) < ks.cooldown {
+			ks.mu.Unlock()
+			return nil, nil
+		}
+		ks.lastTry = ks.now()
+		ks.mu.Unlock()
+		// Shared by every waiter: not cancelled with the first caller's
+		// request, bounded by the client's timeout instead.
+		t, err := ks.fetch(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		ks.keys.Store(t)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (ks *KeySet) fetch(ctx context.Context) (*keyTable, error) {
+	ks.fetches.Add(1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rp: JWKS request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
+	resp, err := ks.client.Do(req)
+	if err != nil {
+		return nil, temporary(fmt.Errorf("fetching JWKS: %w", err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, temporary(fmt.Errorf("reading JWKS: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, temporary(fmt.Errorf("JWKS endpoint answered HTTP %d", resp.StatusCode))
+	}
+	return parseJWKS(body, ks.now())
+}
+
+// parseJWKS keeps the usable signature keys of a JWKS document and skips the
+// others (symmetric keys, encryption keys, unknown key types, weak RSA).
+func parseJWKS(body []byte, now time.Time) (*keyTable, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, temporary(fmt.Errorf("JWKS is not a JSON key set: %w", err))
+	}
+	t := &keyTable{byKid: make(map[string][]publicKey), fetched: now}
+	for _, raw := range doc.Keys {
+		if len(t.all) == maxKeys {
+			break
+		}
+		k, err := jwk.ParseKey(raw)
+		if err != nil {
+			continue
+		}
+		if use := k.KeyUsage(); use != "" && use != "sig" {
+			continue
+		}
+		var pub any
+		if err := k.Raw(&pub); err != nil {
+			continue
+		}
+		switch p := pub.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		case *rsa.PrivateKey:
+			pub = &p.PublicKey
+		case *ecdsa.PrivateKey:
+			pub = &p.PublicKey
+		case ed25519.PrivateKey:
+			pub = p.Public()
+		default: // symmetric ("oct") and anything else: never a verification key
+			continue
+		}
+		alg := ""
+		if a := k.Algorithm(); a != nil {
+			alg = a.String()
+		}
+		pk := publicKey{kid: k.KeyID(), alg: alg, pub: pub}
+		t.all = append(t.all, pk)
+		t.byKid[pk.kid] = append(t.byKid[pk.kid], pk)
+	}
+	if len(t.all) == 0 {
+		return nil, temporary(errors.New("JWKS holds no usable signature key"))
+	}
+	return t, nil
+}
+
+// verify checks the signature of a compact JWS against this set, with alg
+// restricted to allowed. It returns the parsed token.
+func (ks *KeySet) verify(ctx context.Context, what, raw string, allowed []string) (*jws.Token, error) {
+	tok, err := jws.Parse(raw)
+	switch {
+	case errors.Is(err, jws.ErrAlgorithm):
+		return nil, &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}
+	case err != nil:
+		return nil, &ValidationError{What: what, Code: CodeMalformed, Err: err}
+	}
+	if !contains(allowed, tok.Header.Alg) {
+		return nil, invalid(what, CodeAlgorithm, "alg %q is not in the allow-list %v", tok.Header.Alg, allowed)
+	}
+	keys, err := ks.candidates(ctx, tok.Header.Kid, tok.Header.Alg)
+	if err != nil {
+		return nil, &ValidationError{What: what, Code: CodeUnknownKey, Detail: fmt.Sprintf("kid %q", tok.Header.Kid), Err: err}
+	}
+	for _, k := range keys {
+		if jws.Verify(tok.Header.Alg, k.pub, tok.SigningInput, tok.Signature) == nil {
+			return tok, nil
+		}
+	}
+	return nil, &ValidationError{What: what, Code: CodeSignature, Err: jws.ErrSignature}
+}
+
+// VerifySignature implements go-oidc's oidc.KeySet: it verifies jwt with
+// this set's keys (any algorithm jws supports) and returns the payload.
+func (ks *KeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	tok, err := ks.verify(ctx, "jwt", jwt, jws.Algorithms())
+	if err != nil {
+		return nil, err
+	}
+	return tok.Payload()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

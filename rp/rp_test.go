@@ -1,0 +1,228 @@
+package rp_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multiapp-go/multiapp/internal/oidctest"
+	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/rp"
+)
+
+const (
+	clientID = "webc_app"
+	secret   = "s3cret"
+	redirect = "http://localhost:8080/auth/callback"
+)
+
+func newClient(t *testing.T, op *oidctest.OP, mutate func(*rp.Config)) *rp.Client {
+	t.Helper()
+	cfg := rp.Config{
+		Issuer:                op.Issuer,
+		ClientID:              clientID,
+		ClientSecret:          secret,
+		RedirectURL:           redirect,
+		PostLogoutRedirectURL: "http://localhost:8080/",
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := rp.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("rp.New: %v", err)
+	}
+	return c
+}
+
+func wantCode(t *testing.T, err error, code rp.Code) {
+	t.Helper()
+	if code == "" {
+		if err != nil {
+			t.Fatalf("want success, got %v", err)
+		}
+		return
+	}
+	var ve *rp.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want ValidationError %q, got %v", code, err)
+	}
+	if ve.Code != code {
+		t.Fatalf("want code %q, got %q (%v)", code, ve.Code, err)
+	}
+	if !errors.Is(err, rp.ErrInvalidToken) {
+		t.Fatalf("ValidationError does not match ErrInvalidToken")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	op := oidctest.New(t)
+	cases := []struct {
+		name   string
+		mutate func(*rp.Config)
+		meta   map[string]any
+		want   string
+	}{
+		{"missing issuer", func(c *rp.Config) { c.Issuer = "" }, nil, "Issuer is empty"},
+		{"relative issuer", func(c *rp.Config) { c.Issuer = "/op" }, nil, "absolute"},
+		{"http issuer outside localhost", func(c *rp.Config) { c.Issuer = "http://op.example.com" }, nil, "plain http outside localhost"},
+		{"missing client id", func(c *rp.Config) { c.ClientID = "" }, nil, "ClientID is empty"},
+		{"relative redirect", func(c *rp.Config) { c.RedirectURL = "/auth/callback" }, nil, "absolute URL"},
+		{"redirect with fragment", func(c *rp.Config) { c.RedirectURL = redirect + "#x" }, nil, "fragment"},
+		{"http redirect outside localhost", func(c *rp.Config) { c.RedirectURL = "http://app.example.com/cb" }, nil, "plain http"},
+		{"relative post-logout", func(c *rp.Config) { c.PostLogoutRedirectURL = "/" }, nil, "PostLogoutRedirectURL"},
+		{"unknown auth method", func(c *rp.Config) { c.AuthMethod = "private_key_jwt" }, nil, "not supported"},
+		{"public with secret", func(c *rp.Config) { c.AuthMethod = rp.AuthNone }, nil, "public client has no secret"},
+		{"basic without secret", func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic; c.ClientSecret = "" }, nil, "ClientSecret is empty"},
+		{"hmac alg", func(c *rp.Config) { c.SigningAlgs = []string{"HS256"} }, nil, "asymmetric"},
+		{"none alg", func(c *rp.Config) { c.SigningAlgs = []string{"none"} }, nil, "asymmetric"},
+		{"issuer mismatch", func(c *rp.Config) { c.Issuer = op.Issuer + "/" }, nil, "must be identical"},
+		{"public client, OP without S256", func(c *rp.Config) { c.ClientSecret = "" }, map[string]any{"code_challenge_methods_supported": []string{"plain"}}, "without S256"},
+		{"confidential client, OP without S256", nil, map[string]any{"code_challenge_methods_supported": []string{"plain"}}, "never sends plain"},
+		{"auth method the OP refuses", func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic }, map[string]any{"token_endpoint_auth_methods_supported": []string{"client_secret_post"}}, "does not accept"},
+		{"no discovery", func(c *rp.Config) { c.Issuer = op.Issuer + "/nothing" }, nil, "discovery"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.meta {
+				op.SetMeta(k, v)
+			}
+			defer func() {
+				op.SetMeta("code_challenge_methods_supported", []string{"S256"})
+				op.SetMeta("token_endpoint_auth_methods_supported", []string{"client_secret_post", "client_secret_basic", "none"})
+			}()
+			cfg := rp.Config{Issuer: op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
+			if tc.mutate != nil {
+				tc.mutate(&cfg)
+			}
+			_, err := rp.New(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want error containing %q, got %v", tc.want, err)
+			}
+			if !errors.Is(err, rp.ErrConfig) {
+				t.Fatalf("want ErrConfig, got %v", err)
+			}
+		})
+	}
+}
+
+func TestAuthMethodFromDiscovery(t *testing.T) {
+	op := oidctest.New(t)
+	cases := []struct {
+		secret    string
+		supported any
+		want      string
+	}{
+		{secret, []string{"client_secret_basic", "client_secret_post"}, rp.AuthClientSecretPost},
+		{secret, []string{"client_secret_basic"}, rp.AuthClientSecretBasic},
+		{secret, nil, rp.AuthClientSecretBasic},
+		{"", []string{"client_secret_post", "none"}, rp.AuthNone},
+	}
+	for _, tc := range cases {
+		op.SetMeta("token_endpoint_auth_methods_supported", tc.supported)
+		c := newClient(t, op, func(c *rp.Config) { c.ClientSecret = tc.secret })
+		if got := c.AuthMethod(); got != tc.want {
+			t.Errorf("secret=%q supported=%v: got %q, want %q", tc.secret, tc.supported, got, tc.want)
+		}
+	}
+}
+
+func TestAuthCodeURL(t *testing.T) {
+	op := oidctest.New(t)
+	for _, public := range []bool{false, true} {
+		c := newClient(t, op, func(c *rp.Config) {
+			if public {
+				c.ClientSecret = ""
+			}
+		})
+		tx := pkce.NewTransaction(c.Issuer(), "/after")
+		raw, err := c.AuthCodeURL(tx, url.Values{"prompt": {"login"}, "login_hint": {"a@b.c"}, "organization_id": {"org_1"}, "connection_id": {"conn_1"}, "max_age": {"60"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(raw)
+		q := u.Query()
+		if u.Path != "/oauth/authorize" {
+			t.Errorf("path %q", u.Path)
+		}
+		want := map[string]string{
+			"response_type": "code", "client_id": clientID, "redirect_uri": redirect,
+			"state": tx.State, "nonce": tx.Nonce, "code_challenge": pkce.Challenge(tx.Verifier),
+			"code_challenge_method": "S256", "scope": "openid profile email offline_access",
+			"prompt": "login", "login_hint": "a@b.c", "organization_id": "org_1", "connection_id": "conn_1", "max_age": "60",
+		}
+		for k, v := range want {
+			if q.Get(k) != v {
+				t.Errorf("public=%v %s=%q, want %q", public, k, q.Get(k), v)
+			}
+		}
+		if q.Has("client_secret") || q.Has("code_verifier") {
+			t.Error("secret or verifier leaked into the authorization URL")
+		}
+	}
+	c := newClient(t, op, nil)
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	for _, k := range []string{"state", "nonce", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
+		if _, err := c.AuthCodeURL(tx, url.Values{k: {"x"}}); err == nil {
+			t.Errorf("overriding %s was accepted", k)
+		}
+	}
+	if _, err := c.AuthCodeURL(&pkce.Transaction{State: "s", Nonce: "n", Verifier: "short", Issuer: c.Issuer()}, nil); err == nil {
+		t.Error("a transaction with an invalid verifier was accepted")
+	}
+	other := pkce.NewTransaction("https://other.example.com", "/")
+	if _, err := c.AuthCodeURL(other, nil); err == nil {
+		t.Error("a transaction of another issuer was accepted")
+	}
+}
+
+func TestEndSessionURL(t *testing.T) {
+	op := oidctest.New(t)
+	c := newClient(t, op, nil)
+	raw, err := c.EndSessionURL("the.id.token", "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(raw)
+	q := u.Query()
+	if u.Path != "/oidc/logout" || q.Get("id_token_hint") != "the.id.token" || q.Get("client_id") != clientID ||
+		q.Get("post_logout_redirect_uri") != "http://localhost:8080/" || q.Get("state") != "st" {
+		t.Fatalf("end-session URL %s", raw)
+	}
+	op.SetMeta("end_session_endpoint", nil)
+	c = newClient(t, op, nil)
+	if _, err := c.EndSessionURL("x", ""); !errors.Is(err, rp.ErrNotSupported) {
+		t.Fatalf("want ErrNotSupported, got %v", err)
+	}
+}
+
+func TestHTTPClientTimeoutDefault(t *testing.T) {
+	// A hung OP must not hang New forever: the caller's context bounds it.
+	srv := hungServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := rp.New(ctx, rp.Config{Issuer: srv, ClientID: clientID})
+	if err == nil || !errors.Is(err, rp.ErrTemporary) {
+		t.Fatalf("want ErrTemporary, got %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("discovery ignored the context deadline")
+	}
+}
+
+func hungServer(t *testing.T) string {
+	done := make(chan struct{})
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done) })
+	return srv
+}
