@@ -217,15 +217,15 @@ func TestTokenEndpointFailuresAreTemporary(t *testing.T) {
 	op := oidctest.New(t)
 	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
 	cases := map[string]func(url.Values) (int, any){
-		"500":       func(url.Values) (int, any) { return 500, map[string]any{"error": "server_error"} },
-		"502 html":  func(url.Values) (int, any) { return 502, "<html>bad gateway</html>" },
-		"503":       func(url.Values) (int, any) { return 503, "" },
-		"429":       func(url.Values) (int, any) { return 429, map[string]any{"error": "slow_down"} },
-		"200 html":  func(url.Values) (int, any) { return 200, "<html>login</html>" },
-		"400 html":  func(url.Values) (int, any) { return 400, "<html>oops</html>" },
-		"temp":      func(url.Values) (int, any) { return 400, map[string]any{"error": "temporarily_unavailable"} },
-		"timeout":   func(url.Values) (int, any) { time.Sleep(time.Second); return 200, map[string]any{} },
-		"no token":  func(url.Values) (int, any) { return 200, map[string]any{"token_type": "Bearer"} },
+		"500":      func(url.Values) (int, any) { return 500, map[string]any{"error": "server_error"} },
+		"502 html": func(url.Values) (int, any) { return 502, "<html>bad gateway</html>" },
+		"503":      func(url.Values) (int, any) { return 503, "" },
+		"429":      func(url.Values) (int, any) { return 429, map[string]any{"error": "slow_down"} },
+		"200 html": func(url.Values) (int, any) { return 200, "<html>login</html>" },
+		"400 html": func(url.Values) (int, any) { return 400, "<html>oops</html>" },
+		"temp":     func(url.Values) (int, any) { return 400, map[string]any{"error": "temporarily_unavailable"} },
+		"timeout":  func(url.Values) (int, any) { time.Sleep(time.Second); return 200, map[string]any{} },
+		"no token": func(url.Values) (int, any) { return 200, map[string]any{"token_type": "Bearer"} },
 	}
 	for name, hook := range cases {
 		t.Run(name, func(t *testing.T) {
