@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -206,9 +205,12 @@ type Grant struct {
 	NoIDToken    bool
 }
 
+// TB is the part of testing.TB that New needs (examples have no *testing.T).
+type TB interface{ Cleanup(func()) }
+
 // New starts a test OP with one RS256 key ("k1") and a discovery document
 // advertising the usual endpoints.
-func New(t testing.TB) *OP {
+func New(t TB) *OP {
 	op := &OP{grants: make(map[string]Grant)}
 	op.Server = httptest.NewServer(http.HandlerFunc(op.serve))
 	t.Cleanup(op.Server.Close)

@@ -1,0 +1,146 @@
+package rp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/multiapp-go/multiapp/internal/oidctest"
+	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/rp"
+)
+
+// exampleOP stands in for a real OP (e.g. https://yourenv.scalekit.com) so
+// the examples run.
+func exampleOP() (*oidctest.OP, func()) {
+	t := &exampleT{}
+	return oidctest.New(t), t.cleanup
+}
+
+type exampleT struct{ fns []func() }
+
+func (t *exampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
+func (t *exampleT) cleanup() {
+	for _, f := range t.fns {
+		f()
+	}
+}
+
+func ExampleNew() {
+	op, done := exampleOP()
+	defer done()
+
+	client, err := rp.New(context.Background(), rp.Config{
+		Issuer:                op.Issuer, // e.g. "https://yourenv.scalekit.com"
+		ClientID:              "webc_dashboard",
+		ClientSecret:          os.Getenv("DASHBOARD_SECRET"), // empty: a public client
+		RedirectURL:           "http://localhost:8081/auth/callback",
+		PostLogoutRedirectURL: "http://localhost:8081/",
+	})
+	if errors.Is(err, rp.ErrConfig) {
+		fmt.Println("fix the configuration:", err)
+		return
+	}
+	if err != nil {
+		fmt.Println("OP unreachable:", err)
+		return
+	}
+	fmt.Println(client.ClientID(), client.AuthMethod())
+	// Output: webc_dashboard none
+}
+
+func ExampleClient_AuthCodeURL() {
+	op, done := exampleOP()
+	defer done()
+	client, _ := rp.New(context.Background(), rp.Config{
+		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+		RedirectURL: "http://localhost:8081/auth/callback",
+	})
+
+	// One transaction per login: keep it (sealed in a cookie, see pkce.Jar)
+	// until the callback.
+	tx := pkce.NewTransaction(client.Issuer(), "/reports")
+	authURL, err := client.AuthCodeURL(tx, url.Values{
+		"prompt":          {"login"},
+		"organization_id": {"org_123"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	u, _ := url.Parse(authURL)
+	q := u.Query()
+	fmt.Println(u.Path, q.Get("response_type"), q.Get("code_challenge_method"), q.Get("scope"), q.Get("organization_id"))
+	// Output: /oauth/authorize code S256 openid profile email offline_access org_123
+}
+
+func ExampleClient_Exchange() {
+	op, done := exampleOP()
+	defer done()
+	client, _ := rp.New(context.Background(), rp.Config{
+		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+		RedirectURL: "http://localhost:8081/auth/callback",
+	})
+	tx := pkce.NewTransaction(client.Issuer(), "/")
+	op.AddGrant("the-code", oidctest.Grant{Claims: op.IDClaims("webc_dashboard", "usr_42", tx.Nonce), Challenge: tx.Challenge()})
+
+	// In the callback handler: parse the query, find the transaction by its
+	// state (pkce.Jar.Take), then exchange.
+	resp, err := rp.ParseAuthResponse("code=the-code&state=" + tx.State)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tokens, err := client.Exchange(context.Background(), tx, resp)
+	if errors.Is(err, rp.ErrLoginRequired) {
+		fmt.Println("no session at the OP")
+		return
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(tokens.Claims.Subject, tokens.Claims.SessionID)
+	// Output: usr_42 ses_1
+}
+
+func ExampleClient_Refresh() {
+	op, done := exampleOP()
+	defer done()
+	client, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret"})
+	op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("webc_dashboard", "usr_42", ""), RefreshToken: "rt-2"})
+
+	tokens, err := client.Refresh(context.Background(), &rp.Tokens{RefreshToken: "rt-1"})
+	fmt.Println(tokens.RefreshToken, err)
+
+	// rt-1 was rotated out: the OP refuses it, the shared session is over.
+	_, err = client.Refresh(context.Background(), &rp.Tokens{RefreshToken: "rt-1"})
+	switch {
+	case errors.Is(err, rp.ErrSessionRevoked):
+		fmt.Println("signed out everywhere: clear the local session")
+	case errors.Is(err, rp.ErrTemporary):
+		fmt.Println("OP unreachable: keep the session, retry later")
+	}
+	// Output:
+	// rt-2 <nil>
+	// signed out everywhere: clear the local session
+}
+
+func ExampleClient_EndSessionURL() {
+	op, done := exampleOP()
+	defer done()
+	client, _ := rp.New(context.Background(), rp.Config{
+		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+		PostLogoutRedirectURL: "http://localhost:8081/",
+	})
+	endURL, err := client.EndSessionURL("the-id-token", "xyz")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(strings.TrimPrefix(endURL, op.Issuer))
+	// Output: /oidc/logout?client_id=webc_dashboard&id_token_hint=the-id-token&post_logout_redirect_uri=http%3A%2F%2Flocalhost%3A8081%2F&state=xyz
+}
