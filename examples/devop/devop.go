@@ -247,11 +247,26 @@ func (o *OP) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve serves the OP on ln until ctx is done, then shuts the server down
-// gracefully. The listener must be reachable at the issuer's address.
+// gracefully. The listener must be reachable at the issuer's address. While
+// serving, it calls [OP.ExpireSessions] every 30 seconds.
 func (o *OP) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: o.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				o.ExpireSessions(ctx)
+			}
+		}
+	}()
 	o.cfg.Logger.Info("development OP listening", "issuer", o.issuer, "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -326,6 +341,27 @@ func (o *OP) EndUserSessions(ctx context.Context, userID string) []Delivery {
 			d, _ := o.endSession(ctx, s.ID, "admin")
 			all = append(all, d...)
 		}
+	}
+	return all
+}
+
+// ExpireSessions ends every session past its lifetime, with back-channel
+// logout, and returns the deliveries. Expired sessions are also ended when
+// they are next used (a request with their cookie, a refresh); call this in
+// a test with a short [Config.SessionLifetime] to end them without that.
+func (o *OP) ExpireSessions(ctx context.Context) []Delivery {
+	o.mu.Lock()
+	var expired []string
+	for id := range o.sessions {
+		if o.liveSessionLocked(id) == nil {
+			expired = append(expired, id)
+		}
+	}
+	o.mu.Unlock()
+	var all []Delivery
+	for _, id := range expired {
+		d, _ := o.endSession(ctx, id, "expired")
+		all = append(all, d...)
 	}
 	return all
 }

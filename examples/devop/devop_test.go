@@ -3,6 +3,7 @@ package devop_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -959,5 +960,55 @@ func TestCodeDiesWithSession(t *testing.T) {
 	// The participant that never redeemed its code is still told.
 	if len(e.dash.received()) != 1 {
 		t.Errorf("back-channel logouts: %d", len(e.dash.received()))
+	}
+}
+
+func TestExpireSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *devop.Config) { c.SessionLifetime = 300 * time.Millisecond })
+	signInBoth(t, e)
+	if d := e.op.ExpireSessions(context.Background()); len(d) != 0 {
+		t.Fatalf("live session expired: %+v", d)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if d := e.op.ExpireSessions(context.Background()); len(d) != 2 || !d[0].OK() || !d[1].OK() {
+		t.Fatalf("deliveries %+v", d)
+	}
+	if len(e.op.Sessions()) != 0 || len(e.dash.received()) != 1 {
+		t.Error("expired session not ended")
+	}
+}
+
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := devop.DemoConfig()
+	cfg.Issuer = "http://" + ln.Addr().String()
+	cfg.SigningKey = testKey
+	o, err := devop.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Serve(ctx, ln) }()
+	resp, err := http.Get(o.DiscoveryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
 	}
 }
