@@ -29,6 +29,8 @@ func main() {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// zitadel/oidc logs request errors to the default logger.
+	slog.SetDefault(logger)
 
 	cfg := devop.DemoConfig()
 	if *config != "" {
