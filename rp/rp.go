@@ -180,6 +180,9 @@ func (c *Client) Issuer() string { return c.meta.Issuer }
 // ClientID returns this app's client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
 
+// RedirectURL returns the configured callback URL.
+func (c *Client) RedirectURL() string { return c.cfg.RedirectURL }
+
 // Public reports whether this is a public client (no secret).
 func (c *Client) Public() bool { return c.authMethod == AuthNone }
 
