@@ -155,11 +155,12 @@ func TestRefreshAfterOPRevocationSignsOut(t *testing.T) {
 	a, b := startRealApp(t, "webc_a"), startRealApp(t, "webc_b")
 	op := nodeop.Start(t, nodeop.Config{
 		Clients:        []nodeop.Client{a.client(false), b.client(true)},
-		AccessTokenTTL: 2 * time.Second,
+		AccessTokenTTL: 4 * time.Second,
 	})
 	a.wire(t, op)
 	b.wire(t, op)
 	br := nodeop.NewBrowser(t, "carol", "any")
+	signedIn := time.Now()
 	if _, resp, err := br.Navigate(a.srv.URL+"/me", nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("sign in on A: %v", err)
 	}
@@ -173,7 +174,7 @@ func TestRefreshAfterOPRevocationSignsOut(t *testing.T) {
 	if code, _ := meJSON(t, br, a); code != 200 {
 		t.Fatalf("A before its token expires: %d", code)
 	}
-	time.Sleep(2100 * time.Millisecond) // the access token expires; the next request refreshes
+	time.Sleep(time.Until(signedIn.Add(4200 * time.Millisecond))) // the access token expires; the next request refreshes
 	before := op.TokenRequests("refresh_token")
 	if code, _ := meJSON(t, br, a); code != http.StatusUnauthorized {
 		t.Fatalf("A after the OP revoked the session: %d, want 401", code)

@@ -104,7 +104,7 @@ func TestRefreshTransientKeepsSession(t *testing.T) {
 		if !strings.HasPrefix(form.Get("refresh_token"), "rt-code-") {
 			return 400, map[string]any{"error": "invalid_grant"}
 		}
-		return 200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 300}
+		return 200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600}
 	})
 	code, me = a.me(b)
 	if code != 200 || me["at"] != "at-2" || me["sub"] != "usr_1" {
@@ -118,7 +118,7 @@ func TestConcurrentRefreshIsSingle(t *testing.T) {
 	a.op.SetTokenHook(func(form url.Values) (int, any) {
 		refreshes.Add(1)
 		time.Sleep(50 * time.Millisecond) // a slow OP widens the race
-		return 200, map[string]any{"access_token": "at-new", "token_type": "Bearer", "expires_in": 300, "refresh_token": "rt-rotated"}
+		return 200, map[string]any{"access_token": "at-new", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-rotated"}
 	})
 	clk.advance(10 * time.Minute)
 	var wg sync.WaitGroup

@@ -151,8 +151,20 @@ func (w *Web) usable(s *tokenstore.Session) bool {
 	return s.AccessToken != "" && (s.AccessTokenExpiry.IsZero() || w.now().Before(s.AccessTokenExpiry))
 }
 
+// needsRefresh: the access token expires within the leeway. The leeway
+// is capped at half the token's lifetime, so an OP issuing tokens shorter
+// than the leeway does not cause a refresh on every request.
 func (w *Web) needsRefresh(s *tokenstore.Session) bool {
-	return !s.AccessTokenExpiry.IsZero() && !w.now().Add(w.cfg.RefreshLeeway).Before(s.AccessTokenExpiry)
+	if s.AccessTokenExpiry.IsZero() {
+		return false
+	}
+	leeway := w.cfg.RefreshLeeway
+	if !s.RefreshedAt.IsZero() {
+		if half := s.AccessTokenExpiry.Sub(s.RefreshedAt) / 2; half < leeway {
+			leeway = half
+		}
+	}
+	return !w.now().Add(leeway).Before(s.AccessTokenExpiry)
 }
 
 // fresh returns s with an access token that is not about to expire.
@@ -219,8 +231,8 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 		return cur, err
 	}
 	next := cur.Clone()
-	setTokens(next, tokens)
-	next.LastSeen = w.now()
+	setTokens(next, tokens, w.now())
+	next.LastSeen = next.RefreshedAt
 	if err := w.store.Update(ctx, next); err != nil {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return nil, ErrSignedOut // logged out while refreshing

@@ -262,7 +262,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 		LastSeen:  now,
 		ExpiresAt: now.Add(w.cfg.SessionLifetime),
 	}
-	setTokens(s, tokens)
+	setTokens(s, tokens, now)
 	switch err := w.store.Create(ctx, s); {
 	case errors.Is(err, tokenstore.ErrRevoked):
 		w.loginFailed(rw, r, http.StatusUnauthorized, "session_revoked", err)
@@ -395,7 +395,8 @@ func (w *Web) setSession(rw http.ResponseWriter, s *tokenstore.Session) {
 	w.policy.Set(rw, w.name, v, s.ExpiresAt.Sub(w.now()))
 }
 
-func setTokens(s *tokenstore.Session, t *rp.Tokens) {
+func setTokens(s *tokenstore.Session, t *rp.Tokens, now time.Time) {
+	s.RefreshedAt = now
 	s.AccessToken = t.AccessToken
 	s.TokenType = t.TokenType
 	s.AccessTokenExpiry = t.Expiry

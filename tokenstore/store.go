@@ -52,12 +52,17 @@ type Session struct {
 	TokenType         string
 	AccessTokenExpiry time.Time
 	RefreshToken      string
+	// RefreshedAt is when the current tokens were obtained (the login or
+	// the last refresh); with AccessTokenExpiry it gives their lifetime.
+	RefreshedAt time.Time
 
 	// Claims is the JSON payload of the validated ID token.
 	Claims json.RawMessage
 
 	CreatedAt time.Time
-	LastSeen  time.Time
+	// LastSeen is when the session was last written by its app (login,
+	// refresh); apps may update it for idle timeouts.
+	LastSeen time.Time
 	// ExpiresAt is the absolute end of the session: stores forget it then.
 	ExpiresAt time.Time
 }

@@ -302,6 +302,27 @@ func (op *OP) IDClaims(clientID, subject, nonce string) map[string]any {
 
 func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
+	hook := op.tokenHook
+	op.mu.Unlock()
+	if r.URL.Path == "/oauth/token" && hook != nil {
+		// Called without the lock: a hook may change the OP.
+		op.TokenRequests.Add(1)
+		_ = r.ParseForm()
+		if id, secret, ok := r.BasicAuth(); ok {
+			r.PostForm.Set("basic_client_id", id)
+			r.PostForm.Set("basic_client_secret", secret)
+		}
+		status, body := hook(r.PostForm)
+		if s, ok := body.(string); ok {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			fmt.Fprint(w, s)
+			return
+		}
+		writeJSON(w, status, body)
+		return
+	}
+	op.mu.Lock()
 	defer op.mu.Unlock()
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
@@ -324,17 +345,6 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		if id, secret, ok := r.BasicAuth(); ok {
 			form.Set("basic_client_id", id)
 			form.Set("basic_client_secret", secret)
-		}
-		if op.tokenHook != nil {
-			status, body := op.tokenHook(form)
-			if s, ok := body.(string); ok {
-				w.Header().Set("Content-Type", "text/html")
-				w.WriteHeader(status)
-				fmt.Fprint(w, s)
-				return
-			}
-			writeJSON(w, status, body)
-			return
 		}
 		op.token(w, form)
 	default:

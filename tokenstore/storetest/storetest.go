@@ -187,6 +187,7 @@ func newSession(issuer, sid, subject string) *tokenstore.Session {
 		Claims:            claims,
 		CreatedAt:         now,
 		LastSeen:          now,
+		RefreshedAt:       now,
 		ExpiresAt:         now.Add(longTTL),
 	}
 }
