@@ -36,12 +36,20 @@ func (c *Client) verifyJWT(ctx context.Context, what, raw string) (*jws.Token, *
 		return nil, nil, &ValidationError{What: what, Code: CodeMalformed, Detail: "claims are not a valid JSON object", Err: err}
 	}
 	if claims.Issuer != c.meta.Issuer {
-		return nil, nil, invalid(what, CodeIssuer, "iss is %q, expected %q", claims.Issuer, c.meta.Issuer)
+		return nil, nil, issuerMismatch(what, claims.Issuer, c.meta.Issuer)
 	}
 	if err := c.checkAudience(what, claims.Audience); err != nil {
 		return nil, nil, err
 	}
 	return tok, claims, nil
+}
+
+// issuerMismatch explains a token whose iss is not the configured issuer.
+func issuerMismatch(what, got, want string) *ValidationError {
+	if got == "" {
+		return invalid(what, CodeIssuer, "iss is missing, expected %q", want)
+	}
+	return invalid(what, CodeIssuer, "iss is %q, expected %q (%s): the token comes from another issuer or OP environment; every app that shares the sign-in must use the same Config.Issuer, and the OP must be configured with that issuer URL", got, want, ExplainURLMismatch(want, got))
 }
 
 // checkAudience: aud must contain the client id; any other audience must be

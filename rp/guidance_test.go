@@ -1,0 +1,60 @@
+package rp_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/multiapp-go/multiapp/internal/oidctest"
+	"github.com/multiapp-go/multiapp/rp"
+)
+
+// The library's errors name the likely misconfiguration, in the words of the
+// README's troubleshooting section and of `multiapp doctor`.
+
+func TestExplainURLMismatch(t *testing.T) {
+	cases := []struct{ want, got, says string }{
+		{"https://a.example.com/cb", "https://a.example.com/cb", ""},
+		{"https://a.example.com/cb", "https://a.example.com/cb/", "only a trailing slash differs"},
+		{"https://env.scalekit.com/", "https://env.scalekit.com", "only a trailing slash differs"},
+		{"http://localhost:8081/auth/callback", "https://localhost:8081/auth/callback", "the scheme differs (http vs https)"},
+		{"http://localhost:8081/cb", "http://127.0.0.1:8081/cb", "the host differs (localhost vs 127.0.0.1"},
+		{"https://acme-dev.scalekit.dev", "https://acme.scalekit.com", "another environment"},
+		{"http://localhost:8081/cb", "http://localhost:8082/cb", "the port differs (8081 vs 8082)"},
+		{"https://app.example.com:443/cb", "https://app.example.com/cb", "default port explicitly"},
+		{"https://app.example.com/auth/callback", "https://app.example.com/callback", `the path differs ("/auth/callback" vs "/callback")`},
+		{"https://app.example.com/cb?x=1", "https://app.example.com/cb", "the query differs"},
+		{"https://App.example.com/cb", "https://app.example.com/cb", "only letter case differs"},
+		{"http://localhost:8081/cb/", "https://localhost:8081/cb", "the scheme differs (http vs https); the trailing slash of the path differs"},
+	}
+	for _, tc := range cases {
+		got := rp.ExplainURLMismatch(tc.want, tc.got)
+		if tc.says == "" && got != "" || !strings.Contains(got, tc.says) {
+			t.Errorf("ExplainURLMismatch(%q, %q) = %q, want it to say %q", tc.want, tc.got, got, tc.says)
+		}
+	}
+}
+
+func TestIssuerMismatchGuidance(t *testing.T) {
+	op := oidctest.New(t)
+	_, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer + "/", ClientID: clientID})
+	if !errors.Is(err, rp.ErrConfig) {
+		t.Fatalf("want ErrConfig, got %v", err)
+	}
+	for _, want := range []string{"only a trailing slash differs", `set Config.Issuer to exactly "` + op.Issuer + `"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("issuer mismatch error %q does not say %q", err, want)
+		}
+	}
+
+	// A token from another environment names the difference too.
+	c := newClient(t, op, nil)
+	claims := op.IDClaims(clientID, "usr_1", "n")
+	claims["iss"] = op.Issuer + "/"
+	_, err = c.VerifyIDToken(context.Background(), op.Signer().Sign(claims, nil), "n")
+	wantCode(t, err, rp.CodeIssuer)
+	if !strings.Contains(err.Error(), "only a trailing slash differs") || !strings.Contains(err.Error(), "same Config.Issuer") {
+		t.Errorf("token issuer error lacks guidance: %v", err)
+	}
+}
