@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/rp"
@@ -57,4 +58,49 @@ func TestIssuerMismatchGuidance(t *testing.T) {
 	if !strings.Contains(err.Error(), "only a trailing slash differs") || !strings.Contains(err.Error(), "same Config.Issuer") {
 		t.Errorf("token issuer error lacks guidance: %v", err)
 	}
+}
+
+// TestClockSkewGuidance: a token refused for its times beyond the tolerance
+// says that this server's clock is off, in which direction and by how much.
+func TestClockSkewGuidance(t *testing.T) {
+	op := oidctest.New(t)
+	now := time.Unix(time.Now().Unix(), 0) // whole seconds, as in tokens
+	cases := []struct {
+		name string
+		// clock is this server's clock relative to the OP's.
+		clock time.Duration
+		code  rp.Code
+		says  []string
+	}{
+		{"clock 5 minutes behind: iat in the future", -5 * time.Minute, rp.CodeIssuedAt, []string{"in the future", "tolerance 1m0s", "this server's clock is behind the OP's by at least 5m0s", "NTP", "multiapp doctor"}},
+		{"clock 10 minutes ahead: expired on arrival", 10 * time.Minute, rp.CodeExpired, []string{"5m0s ago", "if the OP issued it just now, this server's clock is at least 5m0s ahead of the OP's", "NTP"}},
+		{"clock 30 seconds behind: within the tolerance", -30 * time.Second, "", nil},
+		{"clock 30 seconds ahead: within the tolerance", 30 * time.Second, "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, op, func(c *rp.Config) { c.Now = func() time.Time { return now.Add(tc.clock) } })
+			claims := op.IDClaims(clientID, "usr_1", "n")
+			claims["iat"], claims["exp"] = now.Unix(), now.Add(5*time.Minute).Unix()
+			_, err := c.VerifyIDToken(context.Background(), op.Signer().Sign(claims, nil), "n")
+			wantCode(t, err, tc.code)
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+	t.Run("logout token too old for this clock", func(t *testing.T) {
+		c := newClient(t, op, func(c *rp.Config) { c.Now = func() time.Time { return now.Add(10 * time.Minute) } })
+		lt := op.Signer().Sign(map[string]any{
+			"iss": op.Issuer, "aud": clientID, "iat": now.Unix(), "jti": "j1", "sid": "ses_1",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+		}, oidctest.Header{"typ": "logout+jwt"})
+		_, err := c.VerifyLogoutToken(context.Background(), lt)
+		wantCode(t, err, rp.CodeIssuedAt)
+		if !strings.Contains(err.Error(), "clock is ahead of the OP's") {
+			t.Errorf("no clock guidance: %v", err)
+		}
+	})
 }
