@@ -3,11 +3,13 @@ package rp_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
+	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -101,6 +103,92 @@ func TestClockSkewGuidance(t *testing.T) {
 		wantCode(t, err, rp.CodeIssuedAt)
 		if !strings.Contains(err.Error(), "clock is ahead of the OP's") {
 			t.Errorf("no clock guidance: %v", err)
+		}
+	})
+}
+
+// TestOPErrorGuidance: the OP's refusals that mean a misconfiguration come
+// back with a Hint naming it.
+func TestOPErrorGuidance(t *testing.T) {
+	op := oidctest.New(t)
+	c := newClient(t, op, nil)
+	ctx := context.Background()
+	hintOf := func(t *testing.T, err error) string {
+		t.Helper()
+		var oe *rp.OPError
+		if !errors.As(err, &oe) {
+			t.Fatalf("want *rp.OPError, got %v", err)
+		}
+		if !strings.Contains(err.Error(), oe.Hint) {
+			t.Fatalf("Error() %q lacks the hint", err)
+		}
+		return oe.Hint
+	}
+	says := func(t *testing.T, hint string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(hint, w) {
+				t.Errorf("hint %q does not say %q", hint, w)
+			}
+		}
+	}
+	callback := func(code, desc string) error {
+		tx := pkce.NewTransaction(c.Issuer(), "/")
+		_, err := c.Exchange(ctx, tx, &rp.AuthResponse{State: tx.State, Error: code, ErrorDescription: desc})
+		return err
+	}
+	tokenAnswer := func(status int, body map[string]any) {
+		op.SetTokenHook(func(url.Values) (int, any) { return status, body })
+	}
+	exchange := func() error {
+		tx := pkce.NewTransaction(c.Issuer(), "/")
+		_, err := c.Exchange(ctx, tx, &rp.AuthResponse{Code: "c", State: tx.State})
+		return err
+	}
+	defer op.SetTokenHook(nil)
+
+	t.Run("invalid_request about redirect_uri at the authorization endpoint", func(t *testing.T) {
+		h := hintOf(t, callback("invalid_request", "redirect_uri did not match any of the client's registered redirect_uris"))
+		says(t, h, redirect, clientID, "not registered", "trailing slash", "localhost is not 127.0.0.1", "multiapp doctor")
+	})
+	t.Run("invalid_redirect_uri code", func(t *testing.T) {
+		says(t, hintOf(t, callback("invalid_redirect_uri", "")), "not registered")
+	})
+	t.Run("invalid_grant about redirect_uri at the token endpoint", func(t *testing.T) {
+		tokenAnswer(400, map[string]any{"error": "invalid_grant", "error_description": "Incorrect redirect_uri"})
+		err := exchange()
+		if errors.Is(err, rp.ErrSessionRevoked) {
+			t.Fatal("a code exchange is never a revoked session")
+		}
+		says(t, hintOf(t, err), "redirect_uri sent with the code", redirect, "same RedirectURL")
+	})
+	t.Run("invalid_request about redirect_uri at the token endpoint", func(t *testing.T) {
+		tokenAnswer(400, map[string]any{"error": "invalid_request", "error_description": "redirect_uri mismatch"})
+		says(t, hintOf(t, exchange()), "redirect_uri sent with the code")
+	})
+	t.Run("invalid_grant on code exchange", func(t *testing.T) {
+		tokenAnswer(400, map[string]any{"error": "invalid_grant", "error_description": "grant request is invalid"})
+		says(t, hintOf(t, exchange()), "code expired", "already redeemed", "PKCE verifier")
+	})
+	t.Run("invalid_grant on refresh", func(t *testing.T) {
+		tokenAnswer(400, map[string]any{"error": "invalid_grant", "error_description": "grant request is invalid"})
+		_, err := c.Refresh(ctx, &rp.Tokens{RefreshToken: "rt"})
+		if !errors.Is(err, rp.ErrSessionRevoked) {
+			t.Fatalf("want ErrSessionRevoked, got %v", err)
+		}
+		says(t, hintOf(t, err), "refresh token is expired, revoked", "signed out", "already used", "offline_access")
+	})
+	t.Run("invalid_client", func(t *testing.T) {
+		tokenAnswer(401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed"})
+		says(t, hintOf(t, exchange()), clientID, "another environment", rp.AuthClientSecretPost)
+	})
+	t.Run("invalid_scope", func(t *testing.T) {
+		says(t, hintOf(t, callback("invalid_scope", "")), "offline_access", "Config.Scopes")
+	})
+	t.Run("login_required has no hint", func(t *testing.T) {
+		var oe *rp.OPError
+		if err := callback("login_required", ""); !errors.As(err, &oe) || oe.Hint != "" {
+			t.Fatalf("got %v", err)
 		}
 	})
 }

@@ -120,7 +120,7 @@ func (c *Client) Refresh(ctx context.Context, prev *Tokens) (*Tokens, error) {
 	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken})
 	ot, err := src.Token()
 	if err != nil {
-		err = c.tokenError(err)
+		err = c.tokenError(err, "refresh_token")
 		var op *OPError
 		if errors.As(err, &op) && op.Code == "invalid_grant" {
 			return nil, &revokedError{op: op}
