@@ -70,7 +70,8 @@ const (
 // refused. It never contains the token itself.
 type ValidationError struct {
 	// What was being validated: "id_token", "logout_token",
-	// "access_token" or "authorization_response".
+	// "access_token", "authorization_response", or "jwt" for a token of
+	// no particular kind (InspectJWT, DecodeUnverified).
 	What string
 	// Code is the stable reason.
 	Code Code

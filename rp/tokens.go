@@ -57,7 +57,11 @@ func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, pre
 	if prev != nil && prev.Claims != nil {
 		nonce = prev.Claims.Nonce
 	}
-	tok, cl, err := c.idToken(ctx, rawID, nonce, prev != nil)
+	rule := nonceRequired
+	if prev != nil {
+		rule = nonceIfPresent
+	}
+	tok, cl, err := c.idToken(ctx, rawID, nonce, rule)
 	if err != nil {
 		return nil, err
 	}

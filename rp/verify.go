@@ -100,10 +100,19 @@ func checkTimes(what string, cl *Claims, requireExp bool, now time.Time, skew ti
 	return nil
 }
 
+// nonceRule says how idToken treats the nonce claim.
+type nonceRule int
+
+const (
+	nonceRequired  nonceRule = iota // a login's ID token: present and equal
+	nonceIfPresent                  // a refreshed ID token: may be absent, equal when present
+	nonceUnchecked                  // InspectIDToken: no login to compare with
+)
+
 // idToken validates an ID token (OpenID Connect Core §3.1.3.7). nonce is the
 // login's: required in a login's ID token; a refreshed one may omit it but,
 // when it carries one, it must still be the login's.
-func (c *Client) idToken(ctx context.Context, raw, nonce string, refreshed bool) (*jws.Token, *Claims, error) {
+func (c *Client) idToken(ctx context.Context, raw, nonce string, rule nonceRule) (*jws.Token, *Claims, error) {
 	tok, cl, err := c.verifyJWT(ctx, whatIDToken, raw)
 	if err != nil {
 		return nil, nil, err
@@ -124,9 +133,10 @@ func (c *Client) idToken(ctx context.Context, raw, nonce string, refreshed bool)
 		return nil, nil, invalid(whatIDToken, CodeAuthorizedBy, "aud has several audiences but azp is missing")
 	}
 	switch {
-	case cl.Nonce == "" && !refreshed:
+	case rule == nonceUnchecked:
+	case cl.Nonce == "" && rule == nonceRequired:
 		return nil, nil, invalid(whatIDToken, CodeNonce, "nonce is missing")
-	case cl.Nonce == "" && refreshed:
+	case cl.Nonce == "" && rule == nonceIfPresent:
 		// OpenID Connect Core §12.2: a refreshed ID token need not repeat it.
 	case subtle.ConstantTimeCompare([]byte(cl.Nonce), []byte(nonce)) != 1:
 		return nil, nil, invalid(whatIDToken, CodeNonce, "nonce does not match this login")
@@ -143,7 +153,7 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw, nonce string) (*Claims,
 	if nonce == "" {
 		return nil, invalid(whatIDToken, CodeNonce, "no expected nonce given: pass the nonce of the login transaction")
 	}
-	_, cl, err := c.idToken(ctx, raw, nonce, false)
+	_, cl, err := c.idToken(ctx, raw, nonce, nonceRequired)
 	return cl, err
 }
 
