@@ -144,11 +144,14 @@ func (r *appRun) jwks(ctx context.Context) {
 	if len(skipped) > 0 {
 		msg += fmt.Sprintf("; ignored: %s", strings.Join(skipped, "; "))
 	}
+	if len(missing) > 0 && len(missing) < len(algs) {
+		// OPs (Keycloak, oidctest) advertise algorithms they could be
+		// configured to use; only the one they sign with needs a key.
+		msg += fmt.Sprintf(" (none for %v, which the OP also advertises: tokens signed with those would be refused)", missing)
+	}
 	switch {
 	case len(missing) > 0 && len(missing) == len(algs):
 		r.add("jwks", Fail, fmt.Sprintf("%s; but no key fits the algorithms the OP signs ID tokens with (%v)", msg, algs), "publish a key for the advertised algorithm, or fix id_token_signing_alg_values_supported")
-	case len(missing) > 0:
-		r.add("jwks", Warn, fmt.Sprintf("%s; no key for %v although the OP advertises it", msg, missing), "tokens signed with those algorithms would be refused: publish their keys or stop advertising them")
 	case len(dup) > 0:
 		r.add("jwks", Warn, fmt.Sprintf("%s; kid %s is used by several keys", msg, quoteList(dup)), "give every key its own kid (the library then tries each key of that kid)")
 	default:

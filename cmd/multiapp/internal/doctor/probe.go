@@ -141,18 +141,10 @@ func errorText(code, desc string) string {
 	return code + ": " + desc
 }
 
-// displayURL keeps scheme, host, path and the error parameters: never a
-// code or another parameter of the OP's answer.
+// displayURL keeps scheme, host and path: never a code or another
+// parameter of the OP's answer (its error is in probeResult.text).
 func displayURL(u *url.URL) *url.URL {
-	d := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
-	q := url.Values{}
-	for _, k := range []string{"error", "error_description"} {
-		if v := u.Query().Get(k); v != "" {
-			q.Set(k, v)
-		}
-	}
-	d.RawQuery = q.Encode()
-	return d
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
 }
 
 // sameEndpoint reports whether the OP redirected to target (the query the
@@ -252,6 +244,8 @@ func (r *appRun) nearMiss(ctx context.Context, res probeResult) bool {
 
 func shownText(res probeResult) string {
 	switch {
+	case res.to != nil && res.text != "":
+		return fmt.Sprintf("redirected to %s with %s", res.to, res.text)
 	case res.to != nil:
 		return fmt.Sprintf("redirected to %s", res.to)
 	case res.text == "":
@@ -375,11 +369,7 @@ func (r *appRun) postLogout(ctx context.Context) {
 		msg, _ := explainNetError(res.err, r.issuer)
 		r.add("post_logout_url", Warn, "the end-session endpoint: "+msg, "check that the OP's end-session endpoint is reachable")
 	default:
-		detail := res.text
-		if res.to != nil {
-			detail = "redirected to " + res.to.String()
-		}
-		r.add("post_logout_url", Warn, fmt.Sprintf("%s: the OP answered an end-session request without id_token_hint with HTTP %d (%s); some OPs check the post-logout URL only with an id_token_hint, so its registration is not confirmed", raw, res.status, detail),
+		r.add("post_logout_url", Warn, fmt.Sprintf("%s: the OP answered an end-session request without id_token_hint with HTTP %d (%s); some OPs check the post-logout URL only with an id_token_hint, so its registration is not confirmed", raw, res.status, shownText(res)),
 			"sign in and out once through the app to confirm the OP sends users back to it")
 	}
 }
