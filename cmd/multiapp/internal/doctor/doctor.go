@@ -221,6 +221,7 @@ func (d *doctor) diagnose(ctx context.Context, app App) *appRun {
 	}
 	if !r.discovery(ctx) {
 		r.skipRest("discovery failed")
+		r.backchannel(ctx) // the app's endpoint can still be checked
 		return r
 	}
 	r.features()

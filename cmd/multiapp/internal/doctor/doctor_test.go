@@ -442,3 +442,29 @@ OK    shared_issuer  one issuer
 		t.Error("not failed")
 	}
 }
+
+func TestPartialConfigurations(t *testing.T) {
+	f := newFakeOP(t)
+	t.Run("an API without redirect URL", func(t *testing.T) {
+		r := diagnose(t, Options{}, App{Name: "api", Issuer: f.Issuer, ClientID: "api_orders"})
+		noFailures(t, r)
+		want(t, r, "api", "redirect_url", Skip)
+		want(t, r, "api", "authorize", Skip, "no redirect URL")
+		want(t, r, "api", "client_auth", Skip, "redeems no codes")
+		want(t, r, "api", "jwks", OK)
+	})
+	t.Run("no client id: the OP only", func(t *testing.T) {
+		r := diagnose(t, Options{}, App{Issuer: f.Issuer, RedirectURL: appURL + "/auth/callback"})
+		want(t, r, "app", "config", Fail, "no client id", "MULTIAPP_CLIENT_ID")
+		want(t, r, "app", "discovery", OK)
+		want(t, r, "app", "library", Skip)
+		want(t, r, "app", "authorize", Skip, "no client id")
+	})
+	t.Run("the back-channel endpoint is checked even when discovery fails", func(t *testing.T) {
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+		defer app.Close()
+		r := diagnose(t, Options{}, App{Name: "web", Issuer: f.Issuer + "/nothing", ClientID: testClient, RedirectURL: app.URL + "/auth/callback", CheckBackchannel: true})
+		want(t, r, "web", "discovery", Fail)
+		want(t, r, "web", "backchannel_url", Fail, "ACCEPTED")
+	})
+}

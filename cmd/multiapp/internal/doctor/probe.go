@@ -188,6 +188,9 @@ func (r *appRun) authorizeProbe(ctx context.Context, redirect string) (probeResu
 // authorize checks that the OP knows the client and its redirect URL.
 func (r *appRun) authorize(ctx context.Context) {
 	switch {
+	case r.app.ClientID == "":
+		r.add("authorize", Skip, "no client id configured", "")
+		return
 	case r.app.RedirectURL == "":
 		r.add("authorize", Skip, "no redirect URL configured", "")
 		return
@@ -379,8 +382,16 @@ func (r *appRun) postLogout(ctx context.Context) {
 // code), invalid_client means the secret, the auth method or the client is
 // wrong.
 func (r *appRun) clientAuth(ctx context.Context) {
-	if r.client == nil {
-		r.add("client_auth", Skip, "not run: no usable client configuration", "")
+	switch {
+	case r.app.ClientID == "":
+		r.add("client_auth", Skip, "no client id configured", "")
+		return
+	case r.app.RedirectURL == "":
+		// An API that only verifies tokens never redeems a code.
+		r.add("client_auth", Skip, "no redirect URL configured: an app that does not sign users in redeems no codes", "")
+		return
+	case r.client == nil:
+		r.add("client_auth", Skip, "not run: the library refused the configuration", "")
 		return
 	}
 	tx := pkce.NewTransaction(r.client.Issuer(), "/")
