@@ -150,6 +150,12 @@ func TestSeveralApps(t *testing.T) {
 	want(t, r, "", "shared_issuer", OK, "all 2 apps use issuer "+f.Issuer)
 	want(t, r, "", "client_ids", OK)
 	want(t, r, "", "cookies", OK, "web on localhost:8081, spa on localhost:8082 share the cookies of host localhost", "after its client id")
+	// The OP's checks are not repeated for the second app of the same OP.
+	want(t, r, "spa", "op", Warn, "the same OP as web", "11 checks", "see the checks of web")
+	if _, ok := r.Find("spa", "jwks"); ok {
+		t.Error("the OP's checks were repeated")
+	}
+	want(t, r, "spa", "authorize", OK)
 
 	stray := App{Name: "admin", Issuer: other.Issuer, ClientID: "webc_admin", RedirectURL: "https://admin.example.com/auth/callback"}
 	other.register("webc_admin", []string{stray.RedirectURL})

@@ -11,6 +11,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -141,6 +142,11 @@ func Diagnose(ctx context.Context, apps []App, opts Options) *Report {
 	var runs []*appRun
 	for _, app := range apps {
 		run := d.diagnose(ctx, app)
+		for _, prev := range runs {
+			if collapseSameOP(run, prev) {
+				break
+			}
+		}
 		runs = append(runs, run)
 		r.Checks = append(r.Checks, run.checks...)
 	}
@@ -262,4 +268,65 @@ func quoteList(items []string) string {
 		q[i] = `"` + s + `"`
 	}
 	return strings.Join(q, ", ")
+}
+
+// opChecks are the checks whose outcome depends on the OP alone (and the
+// issuer string), not on the app.
+var opChecks = map[string]bool{
+	"discovery": true, "clock": true, "issuer": true, "https": true, "endpoints": true,
+	"end_session": true, "backchannel_logout": true, "pkce": true, "iss_parameter": true,
+	"revocation": true, "jwks": true,
+}
+
+// collapseSameOP replaces run's OP checks by one line when prev, an app
+// with the same issuer string, got the same outcomes: several apps of one
+// OP would otherwise repeat them all.
+func collapseSameOP(run, prev *appRun) bool {
+	if run.app.Issuer != prev.app.Issuer {
+		return false
+	}
+	before := map[string]Status{}
+	for _, c := range prev.checks {
+		if opChecks[c.Name] {
+			before[c.Name] = c.Status
+		}
+	}
+	n, worst := 0, OK
+	for _, c := range run.checks {
+		if !opChecks[c.Name] {
+			continue
+		}
+		if st, ok := before[c.Name]; !ok || st != c.Status {
+			return false
+		}
+		n++
+		worst = worse(worst, c.Status)
+	}
+	if n == 0 || n != len(before) {
+		return false
+	}
+	var out []Check
+	for _, c := range run.checks {
+		switch {
+		case !opChecks[c.Name]:
+			out = append(out, c)
+		case c.Name == "discovery":
+			fix := ""
+			if worst != OK {
+				fix = fmt.Sprintf("see the checks of %s", prev.app.Name)
+			}
+			out = append(out, Check{App: run.app.Name, Name: "op", Status: worst,
+				Message: fmt.Sprintf("the same OP as %s, with the same outcomes (%d checks: discovery, clock, issuer, https, features, JWKS)", prev.app.Name, n), Fix: fix})
+		}
+	}
+	run.checks = out
+	return true
+}
+
+func worse(a, b Status) Status {
+	rank := map[Status]int{Skip: 0, OK: 1, Warn: 2, Fail: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
 }
