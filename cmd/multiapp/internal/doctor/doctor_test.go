@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -467,4 +468,24 @@ func TestPartialConfigurations(t *testing.T) {
 		want(t, r, "web", "discovery", Fail)
 		want(t, r, "web", "backchannel_url", Fail, "ACCEPTED")
 	})
+}
+
+func TestPageText(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{`<html><head><title>Error</title><script>var secret=1</script></head><body><h1>Error</h1><p>Bad &amp; sad</p></body></html>`, "Error Bad & sad"},
+		{`<dl><dt>error</dt><dd>invalid_client</dd><dt>error_description</dt><dd>client is invalid</dd><dt>state</dt><dd>ST4TE</dd></dl>`, "invalid_client: client is invalid"},
+		{`<p>state ST4TE was refused</p>`, "state … was refused"},
+		{strings.Repeat("word ", 100), strings.Repeat("word ", 1)[:4]},
+	}
+	var long []string
+	for i := range 100 {
+		long = append(long, fmt.Sprintf("word%03d", i))
+	}
+	text := strings.Join(long, " ")
+	cases = append(cases, struct{ body, want string }{text, text[:240] + "…"})
+	for _, tc := range cases {
+		if got := pageText([]byte(tc.body), "ST4TE"); got != tc.want {
+			t.Errorf("pageText(%.40q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
 }

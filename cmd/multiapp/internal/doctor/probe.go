@@ -30,8 +30,8 @@ const (
 type probeResult struct {
 	outcome outcome
 	status  int
-	// to is the redirect target (back to the app or elsewhere), with only
-	// its error parameters kept for display.
+	// to is the redirect target (back to the app or elsewhere) without its
+	// query, for display: the OP's error is in text, a code never shown.
 	to *url.URL
 	// query is the redirect target's query (back to the app).
 	query string
@@ -110,7 +110,7 @@ func pageText(body []byte, redact ...string) string {
 	s = html.UnescapeString(s)
 	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
 	if m := errorFields.FindStringSubmatch(s); m != nil {
-		return errorText(m[1], m[2])
+		s = errorText(m[1], m[2])
 	}
 	for _, r := range redact {
 		if r != "" {
