@@ -1012,3 +1012,28 @@ func TestServe(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+// TestLoginFormMayRedirectToTheClient: browsers apply the page's CSP
+// form-action to every redirect that follows a form submission (Chromium
+// stops the navigation otherwise), so the login page must allow the origin
+// of the client's redirect URI besides its own.
+func TestLoginFormMayRedirectToTheClient(t *testing.T) {
+	e := newEnv(t)
+	b := newBrowser(t, e.op)
+	for _, c := range []struct {
+		a    *auth
+		want string
+	}{
+		{&auth{client: e.dashboard, state: "s", nonce: "n", verifier: "verifier-0123456789-0123456789-0123456789-abc"}, "form-action 'self' " + e.dash.URL() + ";"},
+		{&auth{client: e.spa, state: "s", nonce: "n", verifier: "verifier-0123456789-0123456789-0123456789-abc"}, "form-action 'self' http://localhost:8083;"},
+		{&auth{client: e.cli, redirect: "http://127.0.0.1:53124/callback", state: "s", nonce: "n", verifier: "verifier-0123456789-0123456789-0123456789-abc"}, "form-action 'self' http://127.0.0.1:53124;"},
+	} {
+		p := b.visit(http.MethodGet, c.a.url(e.op), nil)
+		if !p.isLoginForm() {
+			t.Fatalf("%s: no login form: %d", c.a.client.ID, p.status)
+		}
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, c.want) {
+			t.Errorf("%s: CSP %q does not contain %q", c.a.client.ID, csp, c.want)
+		}
+	}
+}

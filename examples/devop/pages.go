@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -97,7 +98,11 @@ type pageData struct {
 	Sessions      []SessionInfo
 }
 
-func (o *OP) render(w http.ResponseWriter, status int, d pageData) {
+// render writes a page. Its forms may post to this OP only; formTargets
+// adds the origins a form's answer redirects to: browsers apply form-action
+// to every redirect after a form submission, so the login form, whose answer
+// redirects to the client's redirect URI, needs that origin.
+func (o *OP) render(w http.ResponseWriter, status int, d pageData, formTargets ...string) {
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, d); err != nil {
 		o.cfg.Logger.Error("render page", "error", err)
@@ -108,7 +113,15 @@ func (o *OP) render(w http.ResponseWriter, status int, d pageData) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	formAction := "'self'"
+	for _, t := range formTargets {
+		if u, err := url.Parse(t); err == nil && u.Scheme != "" && u.Host != "" {
+			formAction += " " + u.Scheme + "://" + u.Host
+		} else if err == nil && u.Scheme != "" {
+			formAction += " " + u.Scheme + ":" // a native app's custom scheme
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
@@ -131,7 +144,7 @@ func (o *OP) renderLogin(w http.ResponseWriter, status int, ar *authRequest, use
 		Username:      username,
 		Error:         errMsg,
 		Note:          o.cfg.LoginPageNote,
-	})
+	}, ar.redirectURI)
 }
 
 func (o *OP) handleHome(w http.ResponseWriter, r *http.Request) {

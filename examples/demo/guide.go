@@ -1,0 +1,38 @@
+package demo
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/multiapp-go/multiapp/examples/devop"
+)
+
+// Guide returns the text the demo command prints: the URLs and a short
+// tour.
+func (d *Demo) Guide() string {
+	u := d.URLs
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("multiapp demo: one sign-in, five apps")
+	p("")
+	p("  OP (development)  %s/", u.Issuer)
+	p("  dashboard         %s/       web app, confidential client \"dashboard\"", u.Dashboard)
+	p("  docs              %s/       web app, confidential client \"docs\"", u.Docs)
+	p("  SPA               %s/       browser app, public client \"spa\" (PKCE in JavaScript)", u.SPA)
+	p("  API               %s/api/me  bearer tokens; /api/admin needs %q", u.API, "dashboard:admin")
+	p("  CLI               go run ./examples/cli/cmd/cli login   native client \"cli\" (loopback redirect)")
+	p("")
+	p("Users: alice@example.com (admin) and bob@example.com, password %q.", devop.DemoPassword)
+	p("")
+	p("Try this:")
+	p("  1. Open %s/ and sign in as bob@example.com: the only login form you will see.", u.Dashboard)
+	p("  2. Open %s/: you are signed in already (single sign-on, no form).", u.Docs)
+	p("  3. Open %s/: the SPA gets its own tokens silently and calls the API;", u.SPA)
+	p("     /api/admin answers 403 for bob (sign in as alice to see 200).")
+	p("  4. Sign out on docs: the OP tells the dashboard at once (back-channel logout);")
+	p("     reload %s/me, and press \"Refresh tokens\" in the SPA: both are signed out.", u.Dashboard)
+	p("  5. The OP's home page %s/ lists the sessions and can end one, like an admin.", u.Issuer)
+	p("")
+	p("Ctrl-C stops everything.")
+	return b.String()
+}

@@ -1,0 +1,107 @@
+// Package appenv holds what the example apps share: reading the MULTIAPP_*
+// environment variables and serving an http.Handler until a context ends.
+package appenv
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The environment variables the example apps read.
+const (
+	Issuer                = "MULTIAPP_ISSUER"
+	ClientID              = "MULTIAPP_CLIENT_ID"
+	ClientSecret          = "MULTIAPP_CLIENT_SECRET"
+	RedirectURL           = "MULTIAPP_REDIRECT_URL"
+	PostLogoutRedirectURL = "MULTIAPP_POST_LOGOUT_REDIRECT_URL"
+	Addr                  = "MULTIAPP_ADDR"
+	CookieKey             = "MULTIAPP_COOKIE_KEY"
+	Audience              = "MULTIAPP_AUDIENCE"
+	APIURL                = "MULTIAPP_API_URL"
+	AppName               = "MULTIAPP_APP_NAME"
+	CORSOrigins           = "MULTIAPP_CORS_ORIGINS"
+	AdminPermission       = "MULTIAPP_ADMIN_PERMISSION"
+	Scopes                = "MULTIAPP_SCOPES"
+)
+
+// Env reads variables through a getenv function (os.Getenv in a main, a map
+// in tests), trimming spaces.
+type Env func(string) string
+
+// Get returns the variable's value, or def when it is empty.
+func (e Env) Get(name, def string) string {
+	if v := strings.TrimSpace(e(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// List splits a comma- or space-separated variable.
+func (e Env) List(name string) []string {
+	return strings.FieldsFunc(e(name), func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// Map returns an Env over a map, for tests.
+func Map(m map[string]string) Env { return func(k string) string { return m[k] } }
+
+// ParseCookieKey decodes MULTIAPP_COOKIE_KEY: 32 bytes or more, written in
+// hex or base64 (standard or URL alphabet, padded or not). Generate one with
+// `openssl rand -hex 32`.
+func ParseCookieKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	var key []byte
+	if b, err := hex.DecodeString(s); err == nil {
+		key = b
+	} else {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(s); err == nil {
+				key = b
+				break
+			}
+		}
+	}
+	if key == nil {
+		return nil, fmt.Errorf("%s must be hex or base64 (try: openssl rand -hex 32)", CookieKey)
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("%s has %d bytes; it needs at least 32 (try: openssl rand -hex 32)", CookieKey, len(key))
+	}
+	return key, nil
+}
+
+// Serve serves h on ln until ctx is done, then shuts the server down
+// gracefully (at most 5 seconds).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Discard returns a logger that drops everything.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/multiapp-go/multiapp/examples/demo"
+	"github.com/multiapp-go/multiapp/examples/devop"
+)
+
+// chromiumPath finds Debian's chromium. Without it the browser test skips,
+// except in CI (CI=true), where it fails: scripts/test installs it.
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed (scripts/test installs it)")
+	}
+	t.Skip("chromium is not installed; run ./scripts/test, which installs it")
+	return ""
+}
+
+// demoConfig is the command's own configuration when its ports are free,
+// so the test runs the demo exactly as `go run ./examples/multiapp` does;
+// otherwise (a demo already running, parallel CI jobs) the same code on
+// free ports.
+func demoConfig(t *testing.T) demo.Config {
+	cfg := demo.DefaultConfig()
+	for _, a := range []string{cfg.OP, cfg.Dashboard, cfg.Docs, cfg.SPA, cfg.API} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Logf("%s is taken: the demo runs on free ports", a)
+			cfg.OP, cfg.Dashboard, cfg.Docs, cfg.SPA, cfg.API = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			return cfg
+		}
+		ln.Close()
+	}
+	return cfg
+}
+
+// screenshotDir is where the screenshots go: $MULTIAPP_SCREENSHOTS when set
+// (the README's come from MULTIAPP_SCREENSHOTS=$PWD/docs/screenshots), else
+// a temporary directory.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("MULTIAPP_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// navLog records every page the browser showed (top-level navigations).
+type navLog struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (n *navLog) add(u string) {
+	n.mu.Lock()
+	n.urls = append(n.urls, u)
+	n.mu.Unlock()
+}
+
+// loginForms counts the OP's login pages the browser showed.
+func (n *navLog) loginForms(issuer string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, u := range n.urls {
+		if strings.HasPrefix(u, issuer+"/login") {
+			c++
+		}
+	}
+	return c
+}
+
+// TestBrowserStory runs the demo as the command starts it and tells its
+// whole story in a real headless Chromium: sign in on the dashboard (one
+// login form), open docs (no login form), the SPA gets tokens and calls the
+// API (/api/me 200, /api/admin 403 for bob), sign out on docs, and within
+// one second the dashboard's /me is signed out (back-channel logout) and
+// the SPA's next refresh is refused.
+func TestBrowserStory(t *testing.T) {
+	chromium := chromiumPath(t)
+	shots := screenshotDir(t)
+	start := time.Now()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d, err := demo.Start(ctx, demoConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	u := d.URLs
+	t.Logf("demo started in %v: %+v", time.Since(start), u)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 720),
+	)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil { // starts the browser, without a step timeout
+		t.Fatalf("start chromium: %v", err)
+	}
+
+	var nav navLog
+	tab := func() (context.Context, context.CancelFunc) {
+		c, cancel := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
+			if e, ok := ev.(*page.EventFrameNavigated); ok && e.Frame.ParentID == "" {
+				nav.add(e.Frame.URL)
+			}
+		}))
+		// Open the tab now: the first Do binds the tab's life to its context,
+		// which must not be a step's timeout.
+		if err := chromedp.Do(c); err != nil {
+			t.Fatalf("open a tab: %v", err)
+		}
+		return c, cancel
+	}
+	fail := func(c context.Context, step string, err error) {
+		t.Helper()
+		lc, cancel := context.WithTimeout(c, 2*time.Second)
+		defer cancel()
+		where, _ := chromedp.Run(lc, chromedp.Location())
+		nav.mu.Lock()
+		t.Logf("pages shown: %s", strings.Join(nav.urls, "\n  "))
+		nav.mu.Unlock()
+		t.Fatalf("%s: %v (page: %s)", step, err, where)
+	}
+	// do runs the steps of one part of the story, with a timeout.
+	do := func(c context.Context, step string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sc, cancel := context.WithTimeout(c, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sc, steps...); err != nil {
+			fail(c, step, err)
+		}
+	}
+	text := func(c context.Context, id string) string {
+		t.Helper()
+		sc, cancel := context.WithTimeout(c, 10*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(sc, chromedp.Text(chromedp.ID(id)))
+		if err != nil {
+			fail(c, "read #"+id, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
+			png, err := chromedp.CaptureScreenshot()(c, tg)
+			if err != nil {
+				return err
+			}
+			p := filepath.Join(shots, name)
+			t.Logf("screenshot %s (%d KiB)", p, len(png)>>10)
+			return os.WriteFile(p, png, 0o644)
+		})
+	}
+	visible := func(id string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.ID(id)) }
+	meFetch := `fetch('/me', {headers: {Accept: 'application/json'}}).then(r => r.status)`
+	meStatus := func(c context.Context) int {
+		t.Helper()
+		sc, cancel := context.WithTimeout(c, 5*time.Second)
+		defer cancel()
+		n, err := chromedp.Run(sc, chromedp.Evaluate[int](meFetch, chromedp.EvalAwaitPromise))
+		if err != nil {
+			fail(c, "fetch /me", err)
+		}
+		return n
+	}
+
+	// Tab A tells the story; tab B keeps the dashboard open; tab C the SPA.
+	a, cancelA := tab()
+	defer cancelA()
+	do(a, "open the dashboard",
+		chromedp.Navigate(u.Dashboard+"/"),
+		visible("signed-out"), // silent SSO found no session at the OP
+	)
+
+	// 1. Sign in on the dashboard: the one login form of the story.
+	do(a, "sign in on the dashboard",
+		chromedp.Click(chromedp.ID("sign-in")),
+		visible("username"),
+		shot("op-login.png"),
+		chromedp.SendKeys(chromedp.ID("username"), "bob@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), devop.DemoPassword),
+		chromedp.Submit(chromedp.ID("password")),
+		visible("signed-in"),
+		shot("dashboard-signed-in.png"),
+	)
+	if e := text(a, "email"); e != "bob@example.com" {
+		t.Fatalf("dashboard shows %q", e)
+	}
+
+	// 2. Docs: signed in by single sign-on, no login form.
+	do(a, "open docs", chromedp.Navigate(u.Docs+"/"), visible("signed-in"), shot("docs-sso.png"))
+	if e := text(a, "email"); e != "bob@example.com" {
+		t.Fatalf("docs shows %q", e)
+	}
+
+	// 3. The SPA signs in silently, then calls the API with its token.
+	c, cancelC := tab()
+	defer cancelC()
+	do(c, "open the SPA",
+		chromedp.Navigate(u.SPA+"/"),
+		visible("signed-in"),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`document.getElementById('api-admin-status').textContent !== ''`, chromedp.WithPollingTimeout(10*time.Second))(ctx, tg)
+			return err
+		}),
+		shot("spa-api.png"),
+	)
+	if e, me, admin := text(c, "email"), text(c, "api-me-status"), text(c, "api-admin-status"); e != "bob@example.com" || me != "200" || admin != "403" {
+		t.Fatalf("SPA: email %q, /api/me %s, /api/admin %s", e, me, admin)
+	}
+	if body := text(c, "api-admin-body"); !strings.Contains(body, "insufficient_scope") {
+		t.Errorf("/api/admin's 403 does not say insufficient_scope: %s", body)
+	}
+	if n := nav.loginForms(u.Issuer); n != 1 {
+		t.Fatalf("%d login forms shown, want exactly 1", n)
+	}
+
+	// 4. Tab B: the dashboard, signed in; the page's own fetch of /me says so.
+	b, cancelB := tab()
+	defer cancelB()
+	do(b, "dashboard in a second tab", chromedp.Navigate(u.Dashboard+"/"), visible("signed-in"))
+	if n := meStatus(b); n != 200 {
+		t.Fatalf("dashboard /me before logout: %d", n)
+	}
+
+	// 5. Sign out on docs. Within one second the dashboard's /me is signed
+	// out: the OP's back-channel logout reached it.
+	do(a, "back to docs", chromedp.Navigate(u.Docs+"/"), visible("sign-out"))
+	clicked := time.Now()
+	do(a, "sign out on docs", chromedp.Click(chromedp.ID("sign-out")))
+	for {
+		n := meStatus(b)
+		if n == 401 {
+			break
+		}
+		if time.Since(clicked) > time.Second {
+			t.Fatalf("dashboard /me still %d one second after the sign-out on docs", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("dashboard signed out %v after the click on docs", time.Since(clicked).Round(time.Millisecond))
+	do(a, "docs after logout", visible("signed-out"))
+	do(b, "dashboard after logout", chromedp.Reload(), visible("signed-out"), shot("dashboard-signed-out.png"))
+
+	// 6. The SPA's next refresh is refused: the OP session is over.
+	do(c, "SPA refresh after logout", chromedp.Click(chromedp.ID("refresh")), visible("signed-out"), shot("spa-signed-out.png"))
+	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "invalid_grant") {
+		t.Fatalf("SPA after logout: %q", reason)
+	}
+	if n := nav.loginForms(u.Issuer); n != 1 {
+		t.Fatalf("%d login forms shown, want exactly 1", n)
+	}
+	t.Logf("OP stats: %+v", d.OP.Stats())
+	t.Logf("browser story took %v", time.Since(start).Round(time.Millisecond))
+}

@@ -1,0 +1,63 @@
+// Command multiapp runs the whole multi-app demo in one process: a
+// development OpenID Provider and every example app, sharing one sign-in.
+// No accounts, no configuration, no Docker:
+//
+//	go run ./examples/multiapp
+//
+// It prints the apps' URLs and a short tour, and runs until Ctrl-C. Flags
+// move the apps to other addresses (the OP's clients follow).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/multiapp-go/multiapp/examples/demo"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	def := demo.DefaultConfig()
+	fs := flag.NewFlagSet("multiapp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := def
+	fs.StringVar(&cfg.OP, "op", def.OP, "address of the development OP (its issuer is http://ADDR)")
+	fs.StringVar(&cfg.Dashboard, "dashboard", def.Dashboard, "address of the dashboard web app")
+	fs.StringVar(&cfg.Docs, "docs", def.Docs, "address of the docs web app")
+	fs.StringVar(&cfg.SPA, "spa", def.SPA, "address of the single-page app")
+	fs.StringVar(&cfg.API, "api", def.API, "address of the API")
+	quiet := fs.Bool("quiet", false, "log warnings only (default: every login, refresh and logout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // zitadel/oidc logs request errors there
+	cfg.Logger = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := demo.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, d.Guide())
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping…")
+	return d.Close()
+}

@@ -1,0 +1,60 @@
+// Command webapp runs one demo web app alone, against any OP, configured by
+// environment variables:
+//
+//	MULTIAPP_ISSUER=https://yourenv.scalekit.com \
+//	MULTIAPP_CLIENT_ID=skc_... MULTIAPP_CLIENT_SECRET=... \
+//	MULTIAPP_REDIRECT_URL=http://localhost:8081/auth/callback \
+//	MULTIAPP_POST_LOGOUT_REDIRECT_URL=http://localhost:8081/ \
+//	MULTIAPP_COOKIE_KEY=$(openssl rand -hex 32) \
+//	go run ./webapp/cmd/webapp
+//
+// Also read: MULTIAPP_ADDR (default: the redirect URL's host and port),
+// MULTIAPP_APP_NAME, MULTIAPP_API_URL, MULTIAPP_SCOPES. Register
+// <origin>/auth/backchannel-logout as the app's back-channel logout URL at
+// the OP. It stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/multiapp-go/multiapp/examples/internal/appenv"
+	"github.com/multiapp-go/multiapp/examples/webapp"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, addr, err := webapp.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	cfg.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	discover, cancel := context.WithTimeout(ctx, 15*time.Second)
+	app, err := webapp.New(discover, cfg)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	log.Info("web app listening", "app", app.Name(), "addr", ln.Addr().String(), "redirect_url", cfg.RedirectURL)
+	if err := appenv.Serve(ctx, ln, app, log); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

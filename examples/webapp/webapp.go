@@ -1,0 +1,292 @@
+// Package webapp is the demo's server-side web app: a confidential OAuth
+// client that signs users in with multiapp's web middleware. The demo runs
+// it twice, as "dashboard" and "docs", two apps with their own client ids
+// that share one sign-in at the OP.
+//
+// Routes:
+//
+//	GET  /                          home page; signs in silently (prompt=none) when the OP has a session
+//	GET  /me                        the signed-in session as JSON; 401 JSON for Accept: application/json,
+//	                                otherwise a redirect to the login
+//	GET  /auth/login                start a login (return_to, prompt)
+//	GET  /auth/callback             the registered redirect URI
+//	GET  /auth/logout               a confirmation form; POST signs out here, at the OP and so everywhere
+//	POST /auth/backchannel-logout   the OP's back-channel logout (OpenID Connect Back-Channel Logout 1.0)
+//
+// Run it alone against any OP with the MULTIAPP_* variables (see
+// [ConfigFromEnv] and the command in cmd/webapp).
+package webapp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/multiapp-go/multiapp/examples/internal/appenv"
+	"github.com/multiapp-go/multiapp/middleware"
+	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
+)
+
+// Config configures one web app. Issuer, ClientID and RedirectURL are
+// required.
+type Config struct {
+	// Name is the app's title on its pages. Empty: the client id.
+	Name string
+	// Issuer is the OP's issuer URL, exactly as in its discovery document.
+	Issuer string
+	// ClientID and ClientSecret identify the app at the OP. An empty secret
+	// makes a public client, which still uses PKCE.
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is the absolute URL of this app's /auth/callback, as
+	// registered at the OP.
+	RedirectURL string
+	// PostLogoutRedirectURL is where the OP sends the browser after logout
+	// (registered at the OP). Empty: none is sent.
+	PostLogoutRedirectURL string
+	// Scopes requested at login. Empty: rp.DefaultScopes (with
+	// offline_access, for a refresh token).
+	Scopes []string
+	// CookieKey seals the session and login cookies: at least 32 random
+	// bytes. Nil: a random key, so sessions do not survive a restart.
+	CookieKey []byte
+	// APIURL, when set, is the base URL of the demo API: the home page then
+	// calls its /api/me as the signed-in user, with the session's access
+	// token.
+	APIURL string
+	// Links are other apps shown in the page header (the demo's apps).
+	Links []Link
+	// Accent is the CSS colour of the header. Empty: derived from the name.
+	Accent string
+	// Store keeps the sessions. Nil: an in-memory store (one instance).
+	Store tokenstore.Store
+	// HTTPClient makes the calls to the OP and the API. Nil: defaults.
+	HTTPClient *http.Client
+	// Logger receives the app's and the middleware's logs. Nil: discarded.
+	Logger *slog.Logger
+}
+
+// Link is a link to another app in the page header.
+type Link struct {
+	Name string
+	URL  string
+}
+
+// ConfigFromEnv reads the configuration from MULTIAPP_ISSUER,
+// MULTIAPP_CLIENT_ID, MULTIAPP_CLIENT_SECRET (empty: public client with
+// PKCE), MULTIAPP_REDIRECT_URL, MULTIAPP_POST_LOGOUT_REDIRECT_URL,
+// MULTIAPP_COOKIE_KEY (hex or base64, 32 bytes or more; empty: a random
+// key), MULTIAPP_APP_NAME, MULTIAPP_API_URL and MULTIAPP_SCOPES. It also
+// returns the listen address: MULTIAPP_ADDR, or the redirect URL's host and
+// port.
+func ConfigFromEnv(env appenv.Env) (Config, string, error) {
+	cfg := Config{
+		Name:                  env.Get(appenv.AppName, ""),
+		Issuer:                env.Get(appenv.Issuer, ""),
+		ClientID:              env.Get(appenv.ClientID, ""),
+		ClientSecret:          env.Get(appenv.ClientSecret, ""),
+		RedirectURL:           env.Get(appenv.RedirectURL, ""),
+		PostLogoutRedirectURL: env.Get(appenv.PostLogoutRedirectURL, ""),
+		APIURL:                env.Get(appenv.APIURL, ""),
+		Scopes:                env.List(appenv.Scopes),
+	}
+	var missing []string
+	for name, v := range map[string]string{appenv.Issuer: cfg.Issuer, appenv.ClientID: cfg.ClientID, appenv.RedirectURL: cfg.RedirectURL} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return cfg, "", fmt.Errorf("webapp: set %s", strings.Join(sorted(missing), ", "))
+	}
+	if k := env.Get(appenv.CookieKey, ""); k != "" {
+		key, err := appenv.ParseCookieKey(k)
+		if err != nil {
+			return cfg, "", fmt.Errorf("webapp: %w", err)
+		}
+		cfg.CookieKey = key
+	}
+	addr := env.Get(appenv.Addr, "")
+	if addr == "" {
+		u, err := url.Parse(cfg.RedirectURL)
+		if err != nil || u.Host == "" {
+			return cfg, "", fmt.Errorf("webapp: %s %q is not an absolute URL", appenv.RedirectURL, cfg.RedirectURL)
+		}
+		addr = u.Host
+		if u.Port() == "" && u.Scheme == "https" {
+			addr += ":443"
+		} else if u.Port() == "" {
+			addr += ":80"
+		}
+	}
+	return cfg, addr, nil
+}
+
+// App is one running web app. It is an http.Handler.
+type App struct {
+	cfg    Config
+	client *rp.Client
+	web    *middleware.Web
+	mux    *http.ServeMux
+	log    *slog.Logger
+	http   *http.Client
+	owns   *tokenstore.Memory
+}
+
+// New discovers the OP and returns the app. ctx bounds the discovery.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Name == "" {
+		cfg.Name = cfg.ClientID
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = appenv.Discard()
+	}
+	if cfg.Accent == "" {
+		cfg.Accent = accentFor(cfg.Name)
+	}
+	client, err := rp.New(ctx, rp.Config{
+		Issuer:                cfg.Issuer,
+		ClientID:              cfg.ClientID,
+		ClientSecret:          cfg.ClientSecret,
+		RedirectURL:           cfg.RedirectURL,
+		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
+		Scopes:                cfg.Scopes,
+		HTTPClient:            cfg.HTTPClient,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
+	}
+	key := cfg.CookieKey
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key)
+		cfg.Logger.Warn("no cookie key configured: using a random one, so sessions end when the app restarts", "env", appenv.CookieKey)
+	}
+	a := &App{cfg: cfg, client: client, log: cfg.Logger, http: cfg.HTTPClient}
+	store := cfg.Store
+	if store == nil {
+		a.owns = tokenstore.NewMemory(tokenstore.MemoryOptions{})
+		store = a.owns
+	}
+	a.web, err = middleware.NewWeb(middleware.WebConfig{
+		Client:     client,
+		Store:      store,
+		CookieKeys: [][]byte{key},
+		SilentSSO:  true,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
+	}
+	a.mux = http.NewServeMux()
+	a.mux.Handle("/auth/", a.web.Routes())
+	a.mux.Handle("GET /me", a.web.Require(http.HandlerFunc(a.me)))
+	a.mux.Handle("GET /{$}", a.web.Optional(http.HandlerFunc(a.home)))
+	a.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	return a, nil
+}
+
+// ServeHTTP serves the app's routes.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	a.mux.ServeHTTP(w, r)
+}
+
+// Close releases the app's in-memory store, if it made one.
+func (a *App) Close() {
+	if a.owns != nil {
+		a.owns.Close()
+	}
+}
+
+// Name returns the app's title.
+func (a *App) Name() string { return a.cfg.Name }
+
+// Me is the JSON answer of GET /me.
+type Me struct {
+	App         string   `json:"app"`
+	Subject     string   `json:"sub"`
+	SessionID   string   `json:"sid"`
+	Issuer      string   `json:"iss"`
+	Email       string   `json:"email,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"`
+	// AccessTokenExpiry is when the session's access token expires; the
+	// middleware refreshes it before.
+	AccessTokenExpiry string `json:"access_token_expires_at,omitempty"`
+}
+
+func (a *App) me(w http.ResponseWriter, r *http.Request) {
+	s, _ := middleware.SessionFrom(r.Context())
+	writeJSON(w, http.StatusOK, a.sessionInfo(s))
+}
+
+// sessionInfo describes the session. Subject, sid, issuer and email come
+// from the validated ID token. Roles and permissions are in the access token
+// at Scalekit (and at the development OP), not in the ID token: the web app
+// received that token itself from the OP's token endpoint, over the channel
+// it authenticated the OP with, and keeps it on the server, so reading its
+// claims without verifying it again is as safe as reading the ID token of
+// the same answer. An opaque access token has no claims to read: roles and
+// permissions then come from the ID token, when the OP puts them there.
+func (a *App) sessionInfo(s *middleware.Session) Me {
+	c := s.Claims()
+	me := Me{
+		App: a.cfg.ClientID, Subject: c.Subject, SessionID: c.SessionID, Issuer: c.Issuer,
+		Email: c.Email, Name: c.Name, Roles: c.Roles, Permissions: c.Permissions,
+	}
+	if _, at, err := rp.DecodeUnverified(s.AccessToken()); err == nil {
+		if at.Roles != nil {
+			me.Roles = at.Roles
+		}
+		if at.Permissions != nil {
+			me.Permissions = at.Permissions
+		}
+	}
+	if me.Roles == nil {
+		me.Roles = []string{}
+	}
+	if me.Permissions == nil {
+		me.Permissions = []string{}
+	}
+	if exp := s.Expiry(); !exp.IsZero() {
+		me.AccessTokenExpiry = exp.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return me
+}
+
+// callAPI calls the API's /api/me as the signed-in user, with the
+// session's access token (refreshed when needed).
+func (a *App) callAPI(ctx context.Context, s *middleware.Session) apiResult {
+	if a.http != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, a.http)
+	}
+	c := s.Client(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.cfg.APIURL, "/")+"/api/me", nil)
+	if err != nil {
+		return apiResult{Err: err.Error()}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		if errors.Is(err, middleware.ErrSignedOut) {
+			return apiResult{Err: "signed out at the OP"}
+		}
+		return apiResult{Err: err.Error()}
+	}
+	defer resp.Body.Close()
+	return readAPIResult(resp)
+}
