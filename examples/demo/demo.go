@@ -83,7 +83,10 @@ type Demo struct {
 // (devop.DefaultClients) with the URLs the apps really listen on.
 func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	def := DefaultConfig()
-	for _, f := range []struct{ v *string; def string }{
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{
 		{&cfg.OP, def.OP}, {&cfg.Dashboard, def.Dashboard}, {&cfg.Docs, def.Docs},
 		{&cfg.SPA, def.SPA}, {&cfg.API, def.API}, {&cfg.AppHost, def.AppHost},
 	} {

@@ -135,7 +135,7 @@ var homeTmpl = template.Must(template.New("home").Funcs(template.FuncMap{
 		}
 		return strings.Join(s, ", ")
 	},
-	"ok": func(status int) bool { return status >= 200 && status < 300 },
+	"ok":  func(status int) bool { return status >= 200 && status < 300 },
 	"str": func(v any) string { return fmt.Sprint(v) },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
