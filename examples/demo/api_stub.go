@@ -10,3 +10,6 @@ import (
 func startAPI(ctx context.Context, u URLs, log *slog.Logger) (http.Handler, error) {
 	return http.NotFoundHandler(), nil
 }
+
+// AdminPermission is the permission the demo API's /api/admin requires.
+const AdminPermission = "dashboard:admin"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,22 +38,21 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// demoConfig is the command's own configuration when its ports are free,
-// so the test runs the demo exactly as `go run ./examples/multiapp` does;
-// otherwise (a demo already running, parallel CI jobs) the same code on
+// startDemo starts the demo with the command's own configuration, so the
+// test runs it exactly as `go run ./examples/multiapp` does; when one of its
+// ports is taken (a demo already running, another test), the same code on
 // free ports.
-func demoConfig(t *testing.T) demo.Config {
-	cfg := demo.DefaultConfig()
-	for _, a := range []string{cfg.OP, cfg.Dashboard, cfg.Docs, cfg.SPA, cfg.API} {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Logf("%s is taken: the demo runs on free ports", a)
-			cfg.OP, cfg.Dashboard, cfg.Docs, cfg.SPA, cfg.API = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-			return cfg
-		}
-		ln.Close()
+func startDemo(t *testing.T, ctx context.Context) *demo.Demo {
+	d, err := demo.Start(ctx, demo.DefaultConfig())
+	if err != nil {
+		t.Logf("%v: the demo runs on free ports", err)
+		free := "127.0.0.1:0"
+		d, err = demo.Start(ctx, demo.Config{OP: free, Dashboard: free, Docs: free, SPA: free, API: free})
 	}
-	return cfg
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // screenshotDir is where the screenshots go: $MULTIAPP_SCREENSHOTS when set
@@ -108,10 +106,7 @@ func TestBrowserStory(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	d, err := demo.Start(ctx, demoConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := startDemo(t, ctx)
 	defer func() {
 		if err := d.Close(); err != nil {
 			t.Error(err)

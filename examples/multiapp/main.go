@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,13 +23,25 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	// zitadel/oidc logs every refused authorization request to slog's
+	// default logger, including the expected login_required answer to each
+	// silent sign-in: keep only its errors.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run starts the demo as configured by args, prints the guide to stdout and
+// the logs to stderr, and runs until ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	def := demo.DefaultConfig()
 	fs := flag.NewFlagSet("multiapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -47,11 +60,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log) // zitadel/oidc logs request errors there
 	cfg.Logger = log
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	d, err := demo.Start(ctx, cfg)
 	if err != nil {
 		return err
