@@ -130,7 +130,7 @@ func TestBrowserStory(t *testing.T) {
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("mute-audio", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 720),
+		chromedp.WindowSize(1000, 940),
 	)
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))

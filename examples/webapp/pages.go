@@ -27,8 +27,8 @@ func readAPIResult(resp *http.Response) apiResult {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	var v any
 	if json.Unmarshal(b, &v) == nil {
-		if pretty, err := json.MarshalIndent(v, "", "  "); err == nil {
-			b = pretty
+		if compact, err := json.Marshal(v); err == nil {
+			b = bytes.ReplaceAll(compact, []byte(`,"`), []byte(`, "`))
 		}
 	}
 	return apiResult{Status: resp.StatusCode, Body: string(b)}
@@ -83,7 +83,7 @@ func (a *App) render(w http.ResponseWriter, status int, d homeData) {
 	h.Set("Cache-Control", "no-store")
 	// The sign-out form posts here, and the answer redirects to the OP:
 	// form-action must allow both, or the browser stops at the redirect.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' "+origin(a.client.Metadata().EndSessionEndpoint))
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' "+origin(a.client.Metadata().EndSessionEndpoint))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
@@ -156,7 +156,7 @@ table{width:100%;border-collapse:collapse;font-size:14px}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}
 th{width:34%;color:#6b7280;font-weight:600}
 code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
-pre{background:#f9fafb;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px;overflow:auto;margin:8px 0 0}
+pre{background:#f9fafb;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px;overflow:auto;margin:8px 0 0;white-space:pre-wrap;word-break:break-word}
 .btn{display:inline-block;padding:9px 18px;font:inherit;font-weight:600;color:#fff;background:{{.Accent}};border:0;border-radius:8px;cursor:pointer;text-decoration:none}
 .btn.secondary{background:#e5e7eb;color:#111827}
 .row{display:flex;gap:12px;align-items:center;margin-top:18px}

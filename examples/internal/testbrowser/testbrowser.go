@@ -4,15 +4,20 @@
 package testbrowser
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/rp"
 )
 
 // Browser signs in as one user.
@@ -110,4 +115,47 @@ func (b *Browser) JSON(raw string) (status int, body string, err error) {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, string(data), nil
+}
+
+// NativeLogin signs in as a native public client (registered with the
+// loopback redirect URI http://127.0.0.1/callback, any port) the way the
+// CLI does, with b as the browser, and returns the validated tokens.
+func (b *Browser) NativeLogin(ctx context.Context, issuer, clientID string) (*rp.Tokens, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	got := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.URL.RawQuery:
+		default:
+		}
+		io.WriteString(w, "ok")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	client, err := rp.New(ctx, rp.Config{Issuer: issuer, ClientID: clientID, RedirectURL: "http://" + ln.Addr().String() + "/callback"})
+	if err != nil {
+		return nil, err
+	}
+	tx := pkce.NewTransaction(issuer, "/")
+	authURL, err := client.AuthCodeURL(tx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.Get(authURL); err != nil {
+		return nil, err
+	}
+	var query string
+	select {
+	case query = <-got:
+	default:
+		return nil, fmt.Errorf("testbrowser: the OP did not redirect to the client")
+	}
+	resp, err := rp.ParseAuthResponse(query)
+	if err != nil {
+		return nil, err
+	}
+	return client.Exchange(ctx, tx, resp)
 }

@@ -274,7 +274,7 @@ async function callAPI(path, statusEl, bodyEl, retried) {
     const text = await resp.text();
     let shown = text;
     try {
-      shown = JSON.stringify(JSON.parse(text), null, 2);
+      shown = JSON.stringify(JSON.parse(text), null, 1).replace(/\n\s*/g, ' ');
     } catch {}
     const www = resp.headers.get('WWW-Authenticate');
     if (www) shown += `\nWWW-Authenticate: ${www}`;
@@ -345,8 +345,8 @@ function render() {
   $('sid').textContent = c.sid || '—';
   $('roles').textContent = (ac.roles || c.roles || []).join(', ') || '—';
   $('permissions').textContent = (ac.permissions || c.permissions || []).join(', ') || '—';
-  $('expiry').textContent = `expires at ${new Date(tokens.expires_at * 1000).toLocaleTimeString()}; refreshed automatically 1 minute before`;
-  $('refresh-status').textContent = tokens.refreshed_at ? `refreshed at ${tokens.refreshed_at}` : '—';
+  $('expiry').textContent = `expires at ${new Date(tokens.expires_at * 1000).toLocaleTimeString()}, refreshed 1 minute before`;
+  $('refresh-status').textContent = tokens.refreshed_at ? `last refreshed at ${tokens.refreshed_at}` : 'not refreshed yet';
   scheduleRefresh();
 }
 
