@@ -2,8 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
@@ -16,6 +19,17 @@ var (
 	key2 = []byte("fedcba9876543210fedcba9876543210")
 	key3 = []byte("another key of thirty-two bytes!")
 )
+
+// quietLog drops go-redis's own log lines (dial failures while a test
+// keeps Redis down on purpose).
+type quietLog struct{}
+
+func (quietLog) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietLog{})
+	os.Exit(m.Run())
+}
 
 func newStore(t testing.TB, c redisstore.Options) *redisstore.Store {
 	t.Helper()
