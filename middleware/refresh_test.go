@@ -165,3 +165,28 @@ func TestSessionClientCallsAPIsAsTheUser(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// TestRefreshRacingLogoutSignsOut: a back-channel logout (on this or
+// another instance) revokes the OP session while a refresh is at the OP.
+// The store refuses to save the refreshed tokens (ErrRevoked): the user is
+// signed out, not shown a 503, and the session is gone.
+func TestRefreshRacingLogoutSignsOut(t *testing.T) {
+	a, b, clk, _ := refreshApp(t)
+	a.op.SetTokenHook(func(url.Values) (int, any) {
+		// The logout's first step lands while the OP answers the refresh.
+		if err := a.store.RevokeSID(context.Background(), a.op.Issuer, "ses_1", time.Hour); err != nil {
+			t.Error(err)
+		}
+		claims := a.op.IDClaims("webc_a", "usr_1", "")
+		return 200, map[string]any{"access_token": "at-after-logout", "token_type": "Bearer", "expires_in": 300, "refresh_token": "rt-2", "id_token": a.op.Signer().Sign(claims, nil)}
+	})
+	clk.advance(10 * time.Minute)
+	resp := b.get(a.srv.URL + "/me")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("refresh refused by a revoked sid: %d, want 302 to sign in", resp.StatusCode)
+	}
+	a.op.SetTokenHook(nil)
+	if n, _ := a.store.DeleteBySID(context.Background(), a.op.Issuer, "ses_1", ""); n != 0 {
+		t.Fatalf("the session survived: %d left", n)
+	}
+}

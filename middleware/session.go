@@ -234,8 +234,11 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	setTokens(next, tokens, w.now())
 	next.LastSeen = next.RefreshedAt
 	if err := w.store.Update(ctx, next); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) {
-			return nil, ErrSignedOut // logged out while refreshing
+		if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked) {
+			// Logged out while refreshing: the session was deleted, or a
+			// back-channel logout revoked its OP session and is deleting it.
+			_ = w.store.Delete(ctx, id)
+			return nil, ErrSignedOut
 		}
 		return cur, err
 	}
