@@ -88,10 +88,11 @@ func (s *Store) acquire(ctx context.Context, id string) (*heldLock, error) {
 func (l *heldLock) try(ctx context.Context) (bool, error) {
 	setCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.lease)
 	defer cancel()
-	ok, err := l.s.c.SetNX(setCtx, l.key, l.token, l.s.lease).Result()
+	n, err := setOnceScript.Run(setCtx, l.s.c, []string{l.key}, l.token, l.s.lease.Milliseconds()).Int()
 	if err != nil {
 		return false, err
 	}
+	ok := n == 1
 	if ok && ctx.Err() != nil {
 		l.release()
 		return false, ctx.Err()

@@ -50,6 +50,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -365,7 +366,8 @@ func ttlArg(ttl time.Duration) int64 {
 	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
 }
 
-// RememberJTI implements tokenstore.Store (SET NX with the ttl). A ttl of
+// RememberJTI implements tokenstore.Store (SET NX with the ttl, to a random
+// value so that a retried call still reports first). A ttl of
 // zero or less remembers nothing and reports first unless the id is already
 // remembered. A replay does not extend the ttl of the remembered id.
 func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
@@ -377,11 +379,11 @@ func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Du
 		}
 		return n == 0, nil
 	}
-	first, err := s.c.SetNX(ctx, key, "1", time.Duration(ttlArg(ttl))*time.Millisecond).Result()
+	n, err := setOnceScript.Run(ctx, s.c, []string{key}, rand.Text()[:16], ttlArg(ttl)).Int()
 	if err != nil {
 		return false, s.unavailable("remember jti", err)
 	}
-	return first, nil
+	return n == 1, nil
 }
 
 // RevokeSID implements tokenstore.Store. A ttl of zero or less, or an empty

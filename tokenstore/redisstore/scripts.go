@@ -105,7 +105,12 @@ end
 // record, ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
 var createScript = redis.NewScript(common + `
 if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  -- the same sealed record (random nonce): the client retried a create
+  -- whose reply was lost
+  if redis.call('HGET', KEYS[1], 'd') == ARGV[3] then return 'ok' end
+  return 'exists'
+end
 local ttl = tonumber(ARGV[4])
 if ttl >= 0 then store(KEYS[1], ttl) end
 return 'ok'
@@ -138,6 +143,20 @@ return n
 // deleteBySubjectScript: KEYS subject index; ARGV base, subject hash.
 var deleteBySubjectScript = redis.NewScript(common + `
 return sweep(KEYS[1], nil, ARGV[2])
+`)
+
+// setOnceScript: KEYS key; ARGV token, ttl (ms). Sets key to the caller's
+// random token unless it exists (SET NX PX) and returns 1 when the caller
+// holds it: also when the key already holds the caller's token, because the
+// client retried a SET whose reply was lost (a plain SET NX would then
+// report a logout token as replayed, or a lock as someone else's).
+var setOnceScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 `)
 
 // revokeScript: KEYS revocation; ARGV ttl (ms). Never shortens an existing
