@@ -32,27 +32,23 @@ func (s *Store) Dump(ctx context.Context) ([]byte, error) {
 		switch typ {
 		case "string":
 			v, _ := s.c.Get(ctx, k).Result()
-			fmt.Fprintf(&b, " %q", v)
-		case "hash":
-			f, _ := s.c.HGetAll(ctx, k).Result()
-			for name, v := range f {
-				if name != "d" {
-					fmt.Fprintf(&b, " %s=%q", name, v)
-					continue
-				}
-				member := strings.TrimPrefix(k, s.base+"s:")
-				plain, _, err := s.seal.open([]byte(v), []byte(member))
-				if err != nil {
-					fmt.Fprintf(&b, " d=<%v>", err)
-					continue
-				}
-				sess, err := decodeSession(plain)
-				if err != nil {
-					fmt.Fprintf(&b, " d=<%v>", err)
-					continue
-				}
-				fmt.Fprintf(&b, " d=%+v", *sess)
+			member, isSession := strings.CutPrefix(k, s.base+"s:")
+			if !isSession || len(v) < headsLen {
+				fmt.Fprintf(&b, " %q", v)
+				break
 			}
+			fmt.Fprintf(&b, " heads=%q", v[:headsLen])
+			plain, _, err := s.seal.open([]byte(v[headsLen:]), []byte(member))
+			if err != nil {
+				fmt.Fprintf(&b, " <%v>", err)
+				break
+			}
+			sess, err := decodeSession(plain)
+			if err != nil {
+				fmt.Fprintf(&b, " <%v>", err)
+				break
+			}
+			fmt.Fprintf(&b, " %+v", *sess)
 		case "zset":
 			zs, _ := s.c.ZRangeWithScores(ctx, k, 0, -1).Result()
 			for _, z := range zs {

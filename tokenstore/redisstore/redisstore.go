@@ -56,6 +56,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -228,6 +229,16 @@ func (s *Store) unavailable(op string, err error) error {
 func (s *Store) sessionKey(member string) string { return s.base + "s:" + member }
 func (s *Store) lockKey(id string) string        { return s.base + "l:" + tokenstore.HashID(id) }
 
+// A session's value starts with its sid hash (noSID when it has none) and
+// its subject hash, so the scripts find its indexes without decrypting it;
+// the sealed record follows.
+const (
+	pairHashLen = 22 // base64url of 16 bytes
+	headsLen    = 2 * pairHashLen
+)
+
+var noSID = strings.Repeat(".", pairHashLen)
+
 // pairHash names (issuer, value) unambiguously: the issuer is
 // length-prefixed before hashing, and 128 bits of SHA-256 are kept.
 func pairHash(issuer, value string) string {
@@ -256,14 +267,17 @@ func ttlMillis(exp time.Time) int64 {
 // Get implements tokenstore.Store.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
 	member := tokenstore.HashID(id)
-	box, err := s.c.HGet(ctx, s.sessionKey(member), "d").Bytes()
+	v, err := s.c.Get(ctx, s.sessionKey(member)).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, tokenstore.ErrNotFound
 	case err != nil:
 		return nil, s.unavailable("get", err)
 	}
-	plain, _, err := s.seal.open(box, []byte(member))
+	if len(v) < headsLen {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+	}
+	plain, _, err := s.seal.open(v[headsLen:], []byte(member))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
 	}
@@ -287,13 +301,16 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 		return err
 	}
 	member := tokenstore.HashID(sess.ID)
-	box := s.seal.seal(plain, []byte(member))
-	sidh := ""
+	sidh, subh := "", pairHash(sess.Issuer, sess.Subject)
+	head := noSID
 	if sess.SID != "" {
 		sidh = pairHash(sess.Issuer, sess.SID)
+		head = sidh
 	}
+	v := make([]byte, 0, headsLen+sealHeader+len(plain)+16)
+	v = append(append(append(v, head...), subh...), s.seal.seal(plain, []byte(member))...)
 	keys := []string{s.sessionKey(member), s.base + "r:" + pairHash(sess.Issuer, sess.SID)}
-	res, err := script.Run(ctx, s.c, keys, s.base, member, box, ttlMillis(sess.ExpiresAt), sidh, pairHash(sess.Issuer, sess.Subject)).Text()
+	res, err := script.Run(ctx, s.c, keys, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}

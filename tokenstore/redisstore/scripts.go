@@ -9,8 +9,9 @@ import "github.com/redis/go-redis/v9"
 // Keys, all under one hash tag (base is "{Prefix}:"), so Redis Cluster keeps
 // them in one slot:
 //
-//	base s:<HashID(id)>  hash  d = sealed record, x = sid hash ("" when the
-//	                           session has no sid), u = subject hash
+//	base s:<HashID(id)>  string  sid hash (22 dots when the session has no
+//	                             sid), subject hash (22 characters each),
+//	                             then the sealed record
 //	base x:<h(iss,sid)>  zset  sessions of the OP session
 //	base u:<h(iss,sub)>  zset  every session of the subject
 //	base n:<h(iss,sub)>  zset  sessions of the subject stored without a sid
@@ -38,6 +39,17 @@ end
 
 local function fmt(n) return string.format('%.0f', n) end
 
+local NOSID = string.rep('.', 22)
+
+-- the sid hash ('' for none) and subject hash at the head of a session
+-- value (GETRANGE 0 43 of its key); nil for a missing session
+local function heads(v)
+  if not v or string.len(v) < 44 then return nil end
+  local x = string.sub(v, 1, 22)
+  if x == NOSID then x = '' end
+  return x, string.sub(v, 23, 44)
+end
+
 -- the two index keys a session is filed under
 local function indexes(sidh, subh)
   if sidh ~= '' then return base .. 'x:' .. sidh, base .. 'u:' .. subh end
@@ -59,25 +71,27 @@ end
 -- unlink deletes session member and its index entries; 1 if it existed
 local function unlink(member)
   local sk = base .. 's:' .. member
-  local f = redis.call('HMGET', sk, 'x', 'u')
-  if f[2] then
-    local a, b = indexes(f[1] or '', f[2])
+  local x, u = heads(redis.call('GETRANGE', sk, 0, 43))
+  if u then
+    local a, b = indexes(x, u)
     redis.call('ZREM', a, member)
     redis.call('ZREM', b, member)
   end
   return redis.call('DEL', sk)
 end
 
--- store writes session member (ARGV[2]) with record ARGV[3], ttl (ms, 0 =
--- none), sid hash ARGV[5] and subject hash ARGV[6], and files it
+-- store writes session member (ARGV[2]) with value ARGV[3] (whose head
+-- holds sid hash ARGV[5] and subject hash ARGV[6]) and ttl (ms, 0 =
+-- none), and files it in its indexes
 local function store(sk, ttl)
   local member, sidh, subh = ARGV[2], ARGV[5], ARGV[6]
-  redis.call('HSET', sk, 'd', ARGV[3], 'x', sidh, 'u', subh)
   local now = now_ms()
   local score = 'inf'
   if ttl > 0 then
-    redis.call('PEXPIRE', sk, ttl)
+    redis.call('SET', sk, ARGV[3], 'PX', ttl)
     score = fmt(now + ttl)
+  else
+    redis.call('SET', sk, ARGV[3])
   end
   local a, b = indexes(sidh, subh)
   index_add(a, member, score, now)
@@ -90,8 +104,8 @@ end
 local function sweep(idx, want_x, want_u)
   local n = 0
   for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-    local f = redis.call('HMGET', base .. 's:' .. m, 'x', 'u')
-    if f[2] and (want_x == nil or f[1] == want_x) and (want_u == nil or f[2] == want_u) then
+    local x, u = heads(redis.call('GETRANGE', base .. 's:' .. m, 0, 43))
+    if u and (want_x == nil or x == want_x) and (want_u == nil or u == want_u) then
       n = n + unlink(m)
     else
       redis.call('ZREM', idx, m)
@@ -102,13 +116,13 @@ end
 `
 
 // createScript: KEYS session, revocation of its sid; ARGV base, member,
-// record, ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
+// value (heads and sealed record), ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
 var createScript = redis.NewScript(common + `
 if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   -- the same sealed record (random nonce): the client retried a create
   -- whose reply was lost
-  if redis.call('HGET', KEYS[1], 'd') == ARGV[3] then return 'ok' end
+  if redis.call('GET', KEYS[1]) == ARGV[3] then return 'ok' end
   return 'exists'
 end
 local ttl = tonumber(ARGV[4])
