@@ -501,3 +501,54 @@ func newServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+func TestCookieKeyRotation(t *testing.T) {
+	op := oidctest.New(t)
+	old := []byte("old-key-old-key-old-key-old-key-")
+	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.CookieKeys = [][]byte{old} })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	sealed := a.sessionCookie(b).Value
+	// The app restarts with a new key first and the old one still listed.
+	rotated, err := middleware.NewWeb(middleware.WebConfig{Client: a.client, Store: a.store, CookieKeys: [][]byte{testKey, old}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := false
+	h := rotated.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ok = true }))
+	req := httptest.NewRequest("GET", "/me", nil)
+	req.AddCookie(&http.Cookie{Name: "ma-webc_a", Value: sealed})
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if !ok {
+		t.Fatal("a cookie sealed with the previous key no longer opens")
+	}
+	// Once the old key is dropped, its cookies are "not signed in".
+	dropped, _ := middleware.NewWeb(middleware.WebConfig{Client: a.client, Store: a.store, CookieKeys: [][]byte{testKey}})
+	rec := httptest.NewRecorder()
+	dropped.Require(http.NotFoundHandler()).ServeHTTP(rec, req)
+	if rec.Code != http.StatusFound {
+		t.Fatalf("dropped key: %d", rec.Code)
+	}
+}
+
+func TestCustomPrefix(t *testing.T) {
+	op := oidctest.New(t)
+	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:8080/account/oidc/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := middleware.NewWeb(middleware.WebConfig{Client: c, CookieKeys: [][]byte{testKey}, Prefix: "/account/oidc/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	web.Require(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Header().Get("Location") != "/account/oidc/login?return_to=%2Fx" {
+		t.Fatalf("%q", rec.Header().Get("Location"))
+	}
+	rec = httptest.NewRecorder()
+	web.Routes().ServeHTTP(rec, httptest.NewRequest("GET", "/account/oidc/login", nil))
+	if rec.Code != http.StatusFound {
+		t.Fatalf("login under the prefix: %d", rec.Code)
+	}
+}
