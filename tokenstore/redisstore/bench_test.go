@@ -223,3 +223,34 @@ func usedMemory(b *testing.B, rdb *redis.Client) int64 {
 	b.Fatal("no used_memory in INFO")
 	return 0
 }
+
+// BenchmarkMemoryGet is BenchmarkGet's peer alone: the memory store.
+func BenchmarkMemoryGet(b *testing.B) {
+	mem := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	defer mem.Close()
+	ctx := context.Background()
+	ms := fill(b, mem, 1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := mem.Get(ctx, ms[i%len(ms)].ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemoryLogoutSID is BenchmarkLogoutSID's peer alone.
+func BenchmarkMemoryLogoutSID(b *testing.B) {
+	mem := tokenstore.NewMemory(tokenstore.MemoryOptions{MaxSessions: b.N + 1, MaxRevokedSIDs: b.N + 1})
+	defer mem.Close()
+	ctx := context.Background()
+	ms := fill(b, mem, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, s := range ms {
+		_ = mem.RevokeSID(ctx, s.Issuer, s.SID, 24*time.Hour)
+		if n, _ := mem.DeleteBySID(ctx, s.Issuer, s.SID, s.Subject); n != 1 {
+			b.Fatalf("DeleteBySID = %d", n)
+		}
+	}
+}
