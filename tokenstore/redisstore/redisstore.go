@@ -39,13 +39,22 @@
 //     an error wrapping [tokenstore.ErrUnavailable] (the middleware answers
 //     503 with Retry-After and keeps the session), and the same Store works
 //     again as soon as Redis is back. A session is reported missing only when
-//     Redis says so.
+//     Redis holds no record of it that Keys open.
 //
-// Redis 6.2 or later (or a compatible server such as Valkey) as a single
-// server, with Sentinel, or as a cluster: all keys of one Store share the hash
-// tag {Prefix}, so on a cluster they live in one slot (one shard serves a
-// Store; give apps distinct prefixes to spread them). The Store does not own
+// Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
+// as a cluster: all keys of one Store share the hash tag {Prefix}, so on a
+// cluster they live in one slot (one shard serves a Store; give apps distinct
+// prefixes to spread them). Configure Redis with persistence (a Redis that
+// restarts empty signs everyone out) and maxmemory-policy noeviction (an
+// evicted revocation or lock would undo a guarantee). The Store does not own
 // the client: close it yourself.
+//
+// The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
+// and subject hashes, then the sealed record); x:<hash of issuer and sid>,
+// u: and n:<hash of issuer and subject> sorted-set indexes of the sessions
+// of an OP session, of a subject, and of a subject's sessions without a sid;
+// r: revoked sids, j: logout token ids (and login states), l: refresh locks,
+// all with TTLs; k the key check. Nothing else is stored.
 package redisstore
 
 import (
