@@ -16,7 +16,8 @@ const firstPoll = 2 * time.Millisecond
 // Store with the same Prefix.
 //
 // The lock is the key "l:<HashID(id)>" set with SET NX PX to a random token
-// for LockLease. While it is held a goroutine extends the lease every
+// for LockLease (by a script that also recognises the token, should the
+// client retry a SET whose reply was lost). While it is held a goroutine extends the lease every
 // LockLease/3, only while the key still holds this holder's token, so a
 // refresh that takes longer than the lease keeps the lock; the unlock
 // function stops it and deletes the key, again only if it still holds the
