@@ -276,7 +276,8 @@ func ttlMillis(exp time.Time) int64 {
 // Get implements tokenstore.Store.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
 	member := tokenstore.HashID(id)
-	v, err := s.c.Get(ctx, s.sessionKey(member)).Bytes()
+	str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
+	v := []byte(str)
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, tokenstore.ErrNotFound

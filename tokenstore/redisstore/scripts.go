@@ -115,6 +115,17 @@ local function sweep(idx, want_x, want_u)
 end
 `
 
+// getScript: KEYS session; ARGV base. The session's value, or false when
+// it is missing or its OP session is revoked (a back-channel logout ends
+// every session of the sid at RevokeSID, before DeleteBySID cleans up).
+var getScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local x = string.sub(v, 1, 22)
+if x ~= string.rep('.', 22) and redis.call('EXISTS', ARGV[1] .. 'r:' .. x) == 1 then return false end
+return v
+`)
+
 // createScript: KEYS session, revocation of its sid; ARGV base, member,
 // value (heads and sealed record), ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
 var createScript = redis.NewScript(common + `
