@@ -128,14 +128,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var errReplay = errors.New("backchannel: logout token replayed")
 
-// end applies a validated logout token: jti first-seen check, then the sid
-// marked revoked before its sessions are deleted (so a login or refresh in
-// flight cannot recreate one), or every session of the subject when the
-// token has no sid.
+// end applies a validated logout token. With a sid, the OP session is
+// marked revoked first: from then on no Get returns its sessions, on any
+// instance, and no login or refresh in flight can store one, so even if a
+// later step fails the user is signed out. Revoking is idempotent, so it
+// may precede the jti replay check; a replay is refused before anything
+// else is deleted. Then the sessions are deleted (the sid's, and the
+// subject's sessions stored without a sid), or, without a sid, every
+// session of the subject.
 func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
+	}
+	if lt.SessionID != "" {
+		revokeFor := h.RevokedSIDTTL
+		if revokeFor <= 0 {
+			revokeFor = DefaultRevokedSIDTTL
+		}
+		if err := h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor); err != nil {
+			return 0, err
+		}
 	}
 	ttl := lt.ValidUntil.Sub(now())
 	if ttl < time.Minute {
@@ -150,13 +163,6 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	}
 	if lt.SessionID == "" {
 		return h.Store.DeleteBySubject(ctx, lt.Issuer, lt.Subject)
-	}
-	revokeFor := h.RevokedSIDTTL
-	if revokeFor <= 0 {
-		revokeFor = DefaultRevokedSIDTTL
-	}
-	if err := h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor); err != nil {
-		return 0, err
 	}
 	return h.Store.DeleteBySID(ctx, lt.Issuer, lt.SessionID, lt.Subject)
 }

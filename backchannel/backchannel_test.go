@@ -253,3 +253,24 @@ func TestStoreDownIs503(t *testing.T) {
 		t.Fatalf("%d", w.Code)
 	}
 }
+
+type deleteFails struct{ tokenstore.Store }
+
+func (deleteFails) DeleteBySID(context.Context, string, string, string) (int, error) {
+	return 0, tokenstore.ErrUnavailable
+}
+
+// A store that fails half-way still leaves the user signed out: the sid
+// was revoked before the deletes, and revoked sessions are not readable.
+func TestPartialStoreFailureStillSignsOut(t *testing.T) {
+	f := newFixture(t)
+	s := f.session(t, "usr_1", "ses_1")
+	f.h.Store = deleteFails{f.store}
+	w := post(f.h, "logout_token="+f.token(nil))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("%d", w.Code)
+	}
+	if f.alive(s) {
+		t.Fatal("session still readable after its OP session was revoked")
+	}
+}

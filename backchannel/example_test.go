@@ -14,18 +14,9 @@ import (
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
-type exampleT struct{ fns []func() }
-
-func (t *exampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
-
 func ExampleHandler() {
-	t := &exampleT{}
-	op := oidctest.New(t) // stands in for the OP
-	defer func() {
-		for _, f := range t.fns {
-			f()
-		}
-	}()
+	op, stop := oidctest.ForExample() // stands in for the OP
+	defer stop()
 	client, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_docs", ClientSecret: "s"})
 	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	defer store.Close()

@@ -11,18 +11,9 @@ import (
 	"github.com/multiapp-go/multiapp/rp"
 )
 
-type exampleT struct{ fns []func() }
-
-func (t *exampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
-
 func ExampleNewWeb() {
-	t := &exampleT{}
-	op := oidctest.New(t) // stands in for https://yourenv.scalekit.com
-	defer func() {
-		for _, f := range t.fns {
-			f()
-		}
-	}()
+	op, stop := oidctest.ForExample() // stands in for https://yourenv.scalekit.com
+	defer stop()
 
 	client, err := rp.New(context.Background(), rp.Config{
 		Issuer:                op.Issuer,

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/middleware"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 // clock is a settable offset from real time.
@@ -164,4 +166,85 @@ func TestSessionClientCallsAPIsAsTheUser(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, got)
 	}
 	_ = context.Background()
+}
+
+// TestRefreshRacingLogoutSignsOut: a back-channel logout (on this or
+// another instance) revokes the OP session while a refresh is at the OP.
+// The store refuses to save the refreshed tokens (ErrRevoked): the user is
+// signed out, not shown a 503, and the session is gone.
+func TestRefreshRacingLogoutSignsOut(t *testing.T) {
+	a, b, clk, _ := refreshApp(t)
+	a.op.SetTokenHook(func(url.Values) (int, any) {
+		// The logout's first step lands while the OP answers the refresh.
+		if err := a.store.RevokeSID(context.Background(), a.op.Issuer, "ses_1", time.Hour); err != nil {
+			t.Error(err)
+		}
+		claims := a.op.IDClaims("webc_a", "usr_1", "")
+		return 200, map[string]any{"access_token": "at-after-logout", "token_type": "Bearer", "expires_in": 300, "refresh_token": "rt-2", "id_token": a.op.Signer().Sign(claims, nil)}
+	})
+	clk.advance(10 * time.Minute)
+	resp := b.get(a.srv.URL + "/me")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("refresh refused by a revoked sid: %d, want 302 to sign in", resp.StatusCode)
+	}
+	a.op.SetTokenHook(nil)
+	if n, _ := a.store.DeleteBySID(context.Background(), a.op.Issuer, "ses_1", ""); n != 0 {
+		t.Fatalf("the session survived: %d left", n)
+	}
+}
+
+// flakyStore fails the next Updates with ErrUnavailable, as a shared store
+// does during a short outage.
+type flakyStore struct {
+	tokenstore.Store
+	failUpdates atomic.Int32
+}
+
+func (f *flakyStore) Update(ctx context.Context, s *tokenstore.Session) error {
+	if f.failUpdates.Add(-1) >= 0 {
+		return fmt.Errorf("connection refused: %w", tokenstore.ErrUnavailable)
+	}
+	return f.Store.Update(ctx, s)
+}
+
+// TestRefreshKeepsRotatedTokensThroughStoreOutage: the OP rotated the
+// refresh token (the old one is spent) and the store is briefly out of
+// reach when the new tokens are saved. They are saved once it is back,
+// instead of dropped: dropping them would leave the session with a spent
+// refresh token, and the user signed out at the next refresh.
+func TestRefreshKeepsRotatedTokensThroughStoreOutage(t *testing.T) {
+	op := oidctest.New(t)
+	clk := &clock{}
+	flaky := &flakyStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
+	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = flaky })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	var mu sync.Mutex
+	spent := map[string]bool{}
+	n := 0
+	op.SetTokenHook(func(form url.Values) (int, any) {
+		mu.Lock()
+		defer mu.Unlock()
+		rt := form.Get("refresh_token")
+		if spent[rt] {
+			return 400, map[string]any{"error": "invalid_grant", "error_description": "refresh token already used"}
+		}
+		spent[rt] = true
+		n++
+		claims := op.IDClaims("webc_a", "usr_1", "")
+		lifetime := int((time.Until(clk.now()) + 5*time.Minute).Seconds()) // 5 minutes on the app's clock
+		return 200, map[string]any{"access_token": fmt.Sprintf("at-%d", n), "token_type": "Bearer", "expires_in": lifetime,
+			"refresh_token": fmt.Sprintf("rt-rotated-%d", n), "id_token": op.Signer().Sign(claims, nil)}
+	})
+	flaky.failUpdates.Store(3)
+	clk.advance(10 * time.Minute)
+	code, me := a.me(b)
+	if code != 200 || me["at"] != "at-1" {
+		t.Fatalf("refresh while the store hiccups: %d %v, want 200 with the new token", code, me)
+	}
+	clk.advance(10 * time.Minute)
+	code, me = a.me(b)
+	if code != 200 || me["at"] != "at-2" {
+		t.Fatalf("next refresh: %d %v, want 200 (the rotated refresh token was kept)", code, me)
+	}
 }

@@ -233,14 +233,39 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	next := cur.Clone()
 	setTokens(next, tokens, w.now())
 	next.LastSeen = next.RefreshedAt
-	if err := w.store.Update(ctx, next); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) {
-			return nil, ErrSignedOut // logged out while refreshing
+	if err := w.saveRefreshed(ctx, next); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked) {
+			// Logged out while refreshing: the session was deleted, or a
+			// back-channel logout revoked its OP session and is deleting it.
+			_ = w.store.Delete(ctx, id)
+			return nil, ErrSignedOut
 		}
 		return cur, err
 	}
 	w.audit(ctx, slog.LevelInfo, "multiapp.refresh", next)
 	return next, nil
+}
+
+// saveRefreshed stores a refreshed session. An OP that rotates refresh
+// tokens has spent the old one, so the new tokens are the session's only
+// way forward: while the store is out of reach (a restart, a failover),
+// keep trying until the refresh's deadline instead of dropping them.
+func (w *Web) saveRefreshed(ctx context.Context, s *tokenstore.Session) error {
+	pause := 20 * time.Millisecond
+	for {
+		err := w.store.Update(ctx, s)
+		if err == nil || !errors.Is(err, tokenstore.ErrUnavailable) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
 
 // Require lets only signed-in users through. Without a session, a browser

@@ -242,6 +242,10 @@ func (st *memState) get(id string) (*Session, error) {
 		st.mu.Unlock()
 		return nil, ErrNotFound
 	}
+	if e.s.SID != "" && st.revoked.has(pairKey{e.s.Issuer, e.s.SID}, now) {
+		st.mu.Unlock()
+		return nil, ErrNotFound // logged out; DeleteBySID removes it
+	}
 	st.touchLocked(e)
 	s := e.s
 	st.mu.Unlock()

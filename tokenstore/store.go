@@ -89,7 +89,10 @@ func (s *Session) Clone() *Session {
 // without a sid is never refused, and a logout token without a sid cannot
 // wipe every sid-less session of an issuer.
 type Store interface {
-	// Get returns the live session with that id, or ErrNotFound.
+	// Get returns the live session with that id, or ErrNotFound. A session
+	// whose OP session (Issuer, SID) is revoked is not live: once RevokeSID
+	// returns, no Get anywhere returns its sessions, even before
+	// DeleteBySID has removed them.
 	Get(ctx context.Context, id string) (*Session, error)
 	// Create stores a new session. It fails with ErrRevoked when
 	// (s.Issuer, s.SID) has been revoked, and ErrExists when the id is taken.

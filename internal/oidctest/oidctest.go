@@ -208,6 +208,22 @@ type Grant struct {
 // TB is the part of testing.TB that New needs (examples have no *testing.T).
 type TB interface{ Cleanup(func()) }
 
+// ForExample starts an OP for a runnable Example (which has no
+// *testing.T); call stop when done.
+func ForExample() (op *OP, stop func()) {
+	c := &cleanups{}
+	return New(c), c.run
+}
+
+type cleanups struct{ fns []func() }
+
+func (c *cleanups) Cleanup(f func()) { c.fns = append(c.fns, f) }
+func (c *cleanups) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+}
+
 // New starts a test OP with one RS256 key ("k1") and a discovery document
 // advertising the usual endpoints.
 func New(t TB) *OP {

@@ -31,8 +31,25 @@ func testUpdateRevoked(h *harness) {
 	u = s.Clone()
 	u.AccessToken = "refreshed"
 	h.wantErr("Update of a revoked sid", h.st.Update(h.ctx, u), tokenstore.ErrRevoked)
-	h.same("Get after Update was refused", h.get(s.ID), s)
+	h.gone("Get once its OP session is revoked", s)
 	h.deleteBySID(h.issuer, "sid-1", "", 1)
+}
+
+func testGetRevoked(h *harness) {
+	// RevokeSID alone ends the sessions of the OP session: a back-channel
+	// logout whose DeleteBySID fails (store outage) still signs them out.
+	a, b := h.session("sid-1", "alice"), h.session("sid-1", "alice")
+	other, none := h.session("sid-2", "alice"), h.session("", "alice")
+	for _, s := range []*tokenstore.Session{a, b, other, none} {
+		h.create(s)
+	}
+	h.revoke(h.issuer, "sid-1", longTTL)
+	h.gone("Get after RevokeSID", a, b)
+	h.same("another OP session of the subject", h.get(other.ID), other)
+	h.same("a session without sid", h.get(none.ID), none)
+	h.revoke(h.issuer+"/other", "sid-2", longTTL)
+	h.same("a revocation at another issuer", h.get(other.ID), other)
+	h.deleteBySID(h.issuer, "sid-1", "", 2)
 }
 
 // logoutFixture is a set of sessions around one OP session sid-1 of alice,

@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 		{"Logout", false, []test{
 			{"CreateRevoked", testCreateRevoked},
 			{"UpdateRevoked", testUpdateRevoked},
+			{"GetRevoked", testGetRevoked},
 			{"DeleteBySID", testDeleteBySID},
 			{"DeleteBySIDWithSubject", testDeleteBySIDWithSubject},
 			{"EmptySID", testEmptySID},
