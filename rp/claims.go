@@ -6,8 +6,11 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
 // Claims are the claims multiapp reads from ID, logout and access tokens,
@@ -55,19 +58,175 @@ func (c *Claims) Decode(v any) error {
 }
 
 // ParseClaims decodes a JSON payload into Claims. It validates nothing.
+//
+// Member names match exactly (not case-insensitively as encoding/json
+// would), the last of duplicate members wins, and a known claim of the
+// wrong JSON type is an error. The payload must be a JSON object.
 func ParseClaims(payload []byte) (*Claims, error) {
-	var c struct {
-		Claims
-		ScopesArray Scopes `json:"scopes"`
+	return parseClaims(append([]byte(nil), payload...))
+}
+
+var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
+
+// parseClaims decodes payload, which it keeps as Raw (the caller must not
+// reuse it). It is the bearer hot path's decoder: one pass, no reflection,
+// strings are substrings of one copy of the payload.
+func parseClaims(payload []byte) (*Claims, error) {
+	c := new(Claims)
+	c.Raw = payload
+	var r jws.JSONReader
+	r.Reset(string(payload))
+	if r.Peek() != jws.JSONObject {
+		return nil, errClaims
 	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, err
+	r.BeginObject()
+	var scopes, scopesArray Scopes
+	for first := true; ; first = false {
+		key, ok := r.NextKey(first)
+		if !ok {
+			break
+		}
+		switch key {
+		case "iss":
+			r.StringField(&c.Issuer)
+		case "sub":
+			r.StringField(&c.Subject)
+		case "aud":
+			c.Audience = readAudience(&r)
+		case "exp":
+			c.Expiry = readDate(&r)
+		case "nbf":
+			c.NotBefore = readDate(&r)
+		case "iat":
+			c.IssuedAt = readDate(&r)
+		case "jti":
+			r.StringField(&c.TokenID)
+		case "azp":
+			r.StringField(&c.AuthorizedParty)
+		case "nonce":
+			r.StringField(&c.Nonce)
+		case "at_hash":
+			r.StringField(&c.AccessTokenHash)
+		case "auth_time":
+			c.AuthTime = readDate(&r)
+		case "sid":
+			r.StringField(&c.SessionID)
+		case "oid":
+			r.StringField(&c.OrganizationID)
+		case "client_id":
+			r.StringField(&c.ClientID)
+		case "email":
+			r.StringField(&c.Email)
+		case "email_verified":
+			c.EmailVerified = readBool(&r)
+		case "name":
+			r.StringField(&c.Name)
+		case "roles":
+			r.StringsField(&c.Roles)
+		case "permissions":
+			r.StringsField(&c.Permissions)
+		case "scope":
+			scopes = readScopes(&r)
+		case "scopes":
+			scopesArray = readScopes(&r)
+		default:
+			r.Skip()
+		}
 	}
-	if len(c.Claims.Scopes) == 0 {
-		c.Claims.Scopes = c.ScopesArray
+	r.End()
+	if r.Err() != nil {
+		return nil, errClaims
 	}
-	c.Claims.Raw = append(json.RawMessage(nil), payload...)
-	return &c.Claims, nil
+	c.Scopes = scopes
+	if len(scopes) == 0 {
+		c.Scopes = scopesArray
+	}
+	return c, nil
+}
+
+// readAudience: a string, an array of strings, or null (absent).
+func readAudience(r *jws.JSONReader) Audience {
+	switch r.Peek() {
+	case jws.JSONString:
+		return Audience{r.ReadString()}
+	case jws.JSONNull:
+		r.ReadNull()
+		return nil
+	}
+	var l []string
+	r.StringsField(&l)
+	return l
+}
+
+// readScopes: a space-separated string, an array of strings, or null.
+func readScopes(r *jws.JSONReader) Scopes {
+	switch r.Peek() {
+	case jws.JSONString:
+		return strings.Fields(r.ReadString())
+	case jws.JSONNull:
+		r.ReadNull()
+		return Scopes{}
+	}
+	var l []string
+	r.StringsField(&l)
+	return l
+}
+
+// readDate reads a NumericDate: a non-negative number up to 1e11, or null.
+func readDate(r *jws.JSONReader) NumericDate {
+	switch r.Peek() {
+	case jws.JSONNull:
+		r.ReadNull()
+		return 0
+	case jws.JSONNumber:
+	default:
+		r.Fail()
+		return 0
+	}
+	lit := r.ReadNumber()
+	if len(lit) > 0 && len(lit) <= 12 && lit[0] != '-' {
+		// Fast path for the usual integer seconds.
+		var v int64
+		for i := 0; i < len(lit); i++ {
+			c := lit[i]
+			if c < '0' || c > '9' {
+				goto float
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if v > 1e11 {
+			r.Fail()
+			return 0
+		}
+		return NumericDate(v)
+	}
+float:
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
+		r.Fail()
+		return 0
+	}
+	return NumericDate(f)
+}
+
+// readBool reads true, false, "true", "false" or null.
+func readBool(r *jws.JSONReader) Bool {
+	switch r.Peek() {
+	case jws.JSONBool:
+		return Bool(r.ReadBool())
+	case jws.JSONNull:
+		r.ReadNull()
+		return false
+	case jws.JSONString:
+		switch r.ReadString() {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	}
+	r.Fail()
+	return false
 }
 
 // HasScope, HasRole and HasPermission report membership.
