@@ -63,21 +63,33 @@ func (c *Claims) Decode(v any) error {
 // would), the last of duplicate members wins, and a known claim of the
 // wrong JSON type is an error. The payload must be a JSON object.
 func ParseClaims(payload []byte) (*Claims, error) {
-	return parseClaims(append([]byte(nil), payload...))
+	c, _, err := parseClaimsFlags(append([]byte(nil), payload...))
+	return c, err
 }
+
+// claimFlags report claims that have no field in Claims but matter to a
+// verifier.
+type claimFlags uint8
+
+const (
+	// flagCnf: a "cnf" (confirmation) claim binds the token to a key
+	// (DPoP, mTLS): it is not a bearer token.
+	flagCnf claimFlags = 1 << iota
+)
 
 var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
 
-// parseClaims decodes payload, which it keeps as Raw (the caller must not
-// reuse it). It is the bearer hot path's decoder: one pass, no reflection,
-// strings are substrings of one copy of the payload.
-func parseClaims(payload []byte) (*Claims, error) {
+// parseClaimsFlags decodes payload, which it keeps as Raw (the caller must
+// not reuse it). It is the bearer hot path's decoder: one pass, no
+// reflection, strings are substrings of one copy of the payload.
+func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
+	var flags claimFlags
 	c := new(Claims)
 	c.Raw = payload
 	var r jws.JSONReader
 	r.Reset(string(payload))
 	if r.Peek() != jws.JSONObject {
-		return nil, errClaims
+		return nil, 0, errClaims
 	}
 	r.BeginObject()
 	var scopes, scopesArray Scopes
@@ -129,19 +141,24 @@ func parseClaims(payload []byte) (*Claims, error) {
 			scopes = readScopes(&r)
 		case "scopes":
 			scopesArray = readScopes(&r)
+		case "cnf":
+			if r.Peek() != jws.JSONNull {
+				flags |= flagCnf
+			}
+			r.Skip()
 		default:
 			r.Skip()
 		}
 	}
 	r.End()
 	if r.Err() != nil {
-		return nil, errClaims
+		return nil, 0, errClaims
 	}
 	c.Scopes = scopes
 	if len(scopes) == 0 {
 		c.Scopes = scopesArray
 	}
-	return c, nil
+	return c, flags, nil
 }
 
 // readAudience: a string, an array of strings, or null (absent).
