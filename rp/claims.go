@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
@@ -44,7 +46,8 @@ type Claims struct {
 	// Scopes joins the "scope" string (RFC 9068) and a "scopes" array.
 	Scopes Scopes `json:"scope"`
 
-	// Raw is the JSON payload the claims were decoded from.
+	// Raw is the JSON payload the claims were decoded from. Do not modify
+	// it: the string claims share its memory.
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -79,20 +82,25 @@ const (
 
 var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
 
-// parseClaimsFlags decodes payload, which it keeps as Raw (the caller must
-// not reuse it). It is the bearer hot path's decoder: one pass, no
+// parseClaimsFlags decodes payload, which it keeps as Raw and whose memory
+// the string claims share (the caller must never write to it again). It is the bearer hot path's decoder: one pass, no
 // reflection, strings are substrings of one copy of the payload.
 func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	var flags claimFlags
-	c := new(Claims)
-	c.Raw = payload
+	// Decode into a Claims on the stack, the arrays into one stack buffer;
+	// then two allocations: the Claims and the arrays' backing.
+	var c Claims
+	var buf [32]string
+	l := buf[:0]
+	var aud, roles, perms, scopes, scopesArray span
 	var r jws.JSONReader
-	r.Reset(string(payload))
+	// The claims' strings are substrings of payload, which nobody writes
+	// to from here on (Raw says so): no copy.
+	r.Reset(unsafe.String(unsafe.SliceData(payload), len(payload)))
 	if r.Peek() != jws.JSONObject {
 		return nil, 0, errClaims
 	}
 	r.BeginObject()
-	var scopes, scopesArray Scopes
 	for first := true; ; first = false {
 		key, ok := r.NextKey(first)
 		if !ok {
@@ -104,7 +112,7 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "sub":
 			r.StringField(&c.Subject)
 		case "aud":
-			c.Audience = readAudience(&r)
+			l, aud = appendAudience(&r, l)
 		case "exp":
 			c.Expiry = readDate(&r)
 		case "nbf":
@@ -134,13 +142,13 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "name":
 			r.StringField(&c.Name)
 		case "roles":
-			r.StringsField(&c.Roles)
+			l, roles = appendStrings(&r, l)
 		case "permissions":
-			r.StringsField(&c.Permissions)
+			l, perms = appendStrings(&r, l)
 		case "scope":
-			scopes = readScopes(&r)
+			l, scopes = appendScopes(&r, l)
 		case "scopes":
-			scopesArray = readScopes(&r)
+			l, scopesArray = appendScopes(&r, l)
 		case "cnf":
 			if r.Peek() != jws.JSONNull {
 				flags |= flagCnf
@@ -154,43 +162,113 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	if r.Err() != nil {
 		return nil, 0, errClaims
 	}
-	c.Scopes = scopes
-	if len(scopes) == 0 {
-		c.Scopes = scopesArray
+	backing := append([]string(nil), l...)
+	c.Audience = aud.of(backing)
+	c.Roles = roles.of(backing)
+	c.Permissions = perms.of(backing)
+	c.Scopes = scopes.of(backing)
+	if len(c.Scopes) == 0 {
+		c.Scopes = scopesArray.of(backing)
 	}
-	return c, flags, nil
+	c.Raw = payload
+	out := new(Claims)
+	*out = c
+	return out, flags, nil
 }
 
-// readAudience: a string, an array of strings, or null (absent).
-func readAudience(r *jws.JSONReader) Audience {
-	switch r.Peek() {
-	case jws.JSONString:
-		return Audience{r.ReadString()}
-	case jws.JSONNull:
-		r.ReadNull()
+// span locates one array claim in a strArena.
+type span struct {
+	lo, hi int32
+	set    bool // false: nil
+}
+
+// of returns the span's strings in backing, capacity capped so that an
+// append by the caller cannot overwrite a neighbour.
+func (s span) of(backing []string) []string {
+	if !s.set {
 		return nil
 	}
-	var l []string
-	r.StringsField(&l)
-	return l
+	if backing == nil {
+		return []string{}
+	}
+	return backing[s.lo:s.hi:s.hi]
 }
 
-// readScopes: a space-separated string, an array of strings, or null.
-func readScopes(r *jws.JSONReader) Scopes {
+// The array claims of a token are appended to one list (a stack buffer
+// while it fits) and located by spans.
+
+func spanOf(l []string, lo int) span { return span{lo: int32(lo), hi: int32(len(l)), set: true} }
+
+// appendStrings: an array of strings (null elements are "") or null (nil).
+func appendStrings(r *jws.JSONReader, l []string) ([]string, span) {
+	lo := len(l)
+	l, null := r.AppendStrings(l)
+	if null || r.Err() != nil {
+		return l[:lo], span{}
+	}
+	return l, spanOf(l, lo)
+}
+
+// appendAudience: a string, an array of strings, or null (absent).
+func appendAudience(r *jws.JSONReader, l []string) ([]string, span) {
+	if r.Peek() == jws.JSONString {
+		lo := len(l)
+		l = append(l, r.ReadString())
+		return l, spanOf(l, lo)
+	}
+	return appendStrings(r, l)
+}
+
+// appendScopes: a space-separated string, an array of strings, or null
+// (empty).
+func appendScopes(r *jws.JSONReader, l []string) ([]string, span) {
 	switch r.Peek() {
 	case jws.JSONString:
-		return strings.Fields(r.ReadString())
+		lo := len(l)
+		l = fields(r.ReadString(), l)
+		return l, spanOf(l, lo)
 	case jws.JSONNull:
 		r.ReadNull()
-		return Scopes{}
+		return l, span{set: true}
 	}
-	var l []string
-	r.StringsField(&l)
-	return l
+	return appendStrings(r, l)
 }
+
+// fields appends strings.Fields(s) to out, without allocating for ASCII
+// input.
+func fields(s string, out []string) []string {
+	n0, start := len(out), -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return append(out[:n0], strings.Fields(s)...)
+		}
+		if asciiSpace[c] {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // readDate reads a NumericDate: a non-negative number up to 1e11, or null.
 func readDate(r *jws.JSONReader) NumericDate {
+	if v, ok := r.ReadUint(12); ok { // the usual integer seconds
+		if v > 1e11 {
+			r.Fail()
+			return 0
+		}
+		return NumericDate(v)
+	}
 	switch r.Peek() {
 	case jws.JSONNull:
 		r.ReadNull()
@@ -200,25 +278,7 @@ func readDate(r *jws.JSONReader) NumericDate {
 		r.Fail()
 		return 0
 	}
-	lit := r.ReadNumber()
-	if len(lit) > 0 && len(lit) <= 12 && lit[0] != '-' {
-		// Fast path for the usual integer seconds.
-		var v int64
-		for i := 0; i < len(lit); i++ {
-			c := lit[i]
-			if c < '0' || c > '9' {
-				goto float
-			}
-			v = v*10 + int64(c-'0')
-		}
-		if v > 1e11 {
-			r.Fail()
-			return 0
-		}
-		return NumericDate(v)
-	}
-float:
-	f, err := strconv.ParseFloat(lit, 64)
+	f, err := strconv.ParseFloat(r.ReadNumber(), 64)
 	if err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
 		r.Fail()
 		return 0

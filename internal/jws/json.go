@@ -140,6 +140,29 @@ func (r *JSONReader) expect(c byte) bool {
 // false at the closing '}' (consumed) or on error. The caller must then
 // read or Skip the member's value.
 func (r *JSONReader) NextKey(first bool) (string, bool) {
+	// Fast path for compact JSON: [,]"key": with a plain key. After an
+	// error r.i is at the end, so the general path below reports it.
+	if s, i := r.s, r.i; i < len(s) {
+		switch c := s[i]; {
+		case c == '}':
+			r.i = i + 1
+			return "", false
+		case c == ',' && !first:
+			i++
+		case c != '"' || !first:
+			i = -1
+		}
+		if i >= 0 && i < len(s) && s[i] == '"' {
+			j := i + 1
+			for j < len(s) && plain[s[j]] {
+				j++
+			}
+			if j+1 < len(s) && s[j] == '"' && s[j+1] == ':' {
+				r.i = j + 2
+				return s[i+1 : j], true
+			}
+		}
+	}
 	if r.err != nil {
 		return "", false
 	}
@@ -175,6 +198,18 @@ func (r *JSONReader) NextKey(first bool) (string, bool) {
 // closing ']' (consumed) or on error. The caller must then read or Skip
 // the element.
 func (r *JSONReader) NextElem(first bool) bool {
+	if i := r.i; i < len(r.s) { // fast path for compact JSON
+		switch c := r.s[i]; {
+		case c == ']':
+			r.i = i + 1
+			return false
+		case c == ',' && !first:
+			r.i = i + 1
+			return true
+		case first && c != ' ' && c != '\t' && c != '\n' && c != '\r':
+			return true
+		}
+	}
 	if r.err != nil {
 		return false
 	}
@@ -284,6 +319,32 @@ func (r *JSONReader) ReadNumber() string {
 	return s[start:i]
 }
 
+// ReadUint reads a number written as 1 to maxDigits decimal digits
+// (maxDigits <= 19) and nothing else: no sign, fraction or exponent. When
+// the next value is not such a number it consumes nothing and returns
+// false: read it another way.
+func (r *JSONReader) ReadUint(maxDigits int) (uint64, bool) {
+	r.ws()
+	s, i := r.s, r.i
+	var v uint64
+	for i < len(s) && i-r.i < maxDigits && s[i] >= '0' && s[i] <= '9' {
+		v = v*10 + uint64(s[i]-'0')
+		i++
+	}
+	n := i - r.i
+	if n == 0 || (n > 1 && s[r.i] == '0') || r.err != nil {
+		return 0, false
+	}
+	if i < len(s) {
+		switch s[i] {
+		case '.', 'e', 'E', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return 0, false
+		}
+	}
+	r.i = i
+	return v, true
+}
+
 // ReadString consumes a string and returns it decoded. Without escapes and
 // with valid UTF-8 it is a substring of the input.
 func (r *JSONReader) ReadString() string {
@@ -291,23 +352,36 @@ func (r *JSONReader) ReadString() string {
 		return ""
 	}
 	r.ws()
-	s := r.s
-	if r.i >= len(s) || s[r.i] != '"' {
+	if r.i >= len(r.s) || r.s[r.i] != '"' {
 		r.Fail()
 		return ""
 	}
+	return r.str()
+}
+
+// str reads the string starting at r.s[r.i] == '"'.
+func (r *JSONReader) str() string {
+	s := r.s
 	start := r.i + 1
-	for i := start; i < len(s); {
-		c := s[i]
-		switch {
+	i := start
+	for {
+		for i+8 <= len(s) && special(load64(s, i), true) == 0 {
+			i += 8
+		}
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			r.Fail()
+			return ""
+		}
+		switch c := s[i]; {
 		case c == '"':
 			r.i = i + 1
 			return s[start:i]
 		case c == '\\' || c < 0x20:
 			return r.slowString(start)
-		case c < utf8.RuneSelf:
-			i++
-		default:
+		default: // non-ASCII: valid UTF-8 stays as is
 			rr, size := utf8.DecodeRuneInString(s[i:])
 			if rr == utf8.RuneError && size == 1 {
 				return r.slowString(start)
@@ -315,9 +389,52 @@ func (r *JSONReader) ReadString() string {
 			i += size
 		}
 	}
-	r.Fail()
-	return ""
 }
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special returns zero when none of the 8 bytes in x is '"', '\\' or a
+// control character (nor, with high, a byte >= 0x80): the string scanners
+// then skip all 8 at once. A non-zero result may flag bytes wrongly, but
+// only when some byte really is special, and the byte loop decides then.
+func special(x uint64, high bool) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	m := (q-lsb)&^q | (b-lsb)&^b | (x-lsb*0x20)&^x
+	if high {
+		m |= x
+	}
+	return m & msb
+}
+
+// load64 reads 8 bytes of s at i, little-endian (one load on amd64 and
+// arm64).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plain marks the bytes a string holds as themselves: printable ASCII
+// except '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// inString marks the bytes skipString passes over: everything but '"',
+// '\\' and control characters.
+var inString = func() (t [256]bool) {
+	for c := 0x20; c < 0x100; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // slowString decodes a string with escapes or invalid UTF-8 starting at
 // s[start] (just after the opening quote), as encoding/json does.
@@ -455,6 +572,15 @@ func (r *JSONReader) skip(depth int) {
 func (r *JSONReader) skipString() {
 	s := r.s
 	for i := r.i + 1; i < len(s); i++ {
+		for i+8 <= len(s) && special(load64(s, i), false) == 0 {
+			i += 8
+		}
+		for i < len(s) && inString[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		switch c := s[i]; {
 		case c == '"':
 			r.i = i + 1
@@ -488,6 +614,10 @@ func (r *JSONReader) skipString() {
 // StringField reads a string into *dst as encoding/json decodes into a
 // string field: null leaves *dst unchanged; any other kind is an error.
 func (r *JSONReader) StringField(dst *string) {
+	if r.i < len(r.s) && r.s[r.i] == '"' { // after an error, r.i is at the end
+		*dst = r.str()
+		return
+	}
 	switch r.Peek() {
 	case JSONString:
 		*dst = r.ReadString()
@@ -502,31 +632,35 @@ func (r *JSONReader) StringField(dst *string) {
 // decodes into a []string field: null sets nil, a null element is "";
 // anything else is an error.
 func (r *JSONReader) StringsField(dst *[]string) {
-	switch r.Peek() {
-	case JSONNull:
-		r.ReadNull()
+	var buf [16]string
+	l, null := r.AppendStrings(buf[:0])
+	switch {
+	case r.err != nil:
+	case null:
 		*dst = nil
-	case JSONArray:
-		*dst = r.readStrings()
 	default:
-		r.Fail()
+		*dst = append(make([]string, 0, len(l)), l...)
 	}
 }
 
-// readStrings reads an array of strings (null elements are "").
-func (r *JSONReader) readStrings() []string {
+// AppendStrings reads an array of strings (a null element is "") and
+// appends its elements to dst; for null it appends nothing and reports
+// null. Any other value is an error.
+func (r *JSONReader) AppendStrings(dst []string) (out []string, null bool) {
+	switch r.Peek() {
+	case JSONNull:
+		r.ReadNull()
+		return dst, true
+	case JSONArray:
+	default:
+		r.Fail()
+		return dst, false
+	}
 	r.BeginArray()
-	var buf [16]string
-	tmp := buf[:0]
 	for first := true; r.NextElem(first); first = false {
 		var s string
 		r.StringField(&s)
-		tmp = append(tmp, s)
+		dst = append(dst, s)
 	}
-	if r.err != nil {
-		return nil
-	}
-	out := make([]string, len(tmp)) // exactly one allocation
-	copy(out, tmp)
-	return out
+	return dst, false
 }

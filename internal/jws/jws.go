@@ -13,9 +13,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -49,23 +50,14 @@ type Token struct {
 	// Signature is the decoded signature.
 	Signature []byte
 
-	payload string // base64url payload, a substring of the raw token
+	payload []byte // decoded payload
 }
 
-// Payload decodes the payload. Only call it after Verify succeeded.
+// Payload returns the decoded payload. Only use it after Verify
+// succeeded. It is the token's own: do not modify it.
 func (t *Token) Payload() ([]byte, error) {
-	b := make([]byte, b64.DecodedLen(len(t.payload)))
-	n, err := b64.Decode(b, bytesOf(t.payload))
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	return b[:n], nil
+	return t.payload, nil
 }
-
-// b64 is the base64url alphabet without padding, strict: non-zero
-// trailing bits are refused, so a token has exactly one encoding (the
-// verified-token cache is keyed by the raw token).
-var b64 = base64.RawURLEncoding.Strict()
 
 // Parse splits and decodes a compact JWS. It checks the shape only; the
 // signature is checked by Verify.
@@ -91,46 +83,77 @@ func (t *Token) parse(raw string) error {
 	}
 	d2 += d1 + 1
 	h, p, s := raw[:d1], raw[d1+1:d2], raw[d2+1:]
-	if strings.IndexByte(s, '.') >= 0 || !b64Clean(h) || !b64Clean(p) || !b64Clean(s) {
+	if strings.IndexByte(s, '.') >= 0 {
 		return ErrMalformed
 	}
-	// The header is small: decode it on the stack.
-	var hbuf [512]byte
-	var hb []byte
-	if n := b64.DecodedLen(len(h)); n <= len(hbuf) {
-		hb = hbuf[:n]
-	} else {
-		hb = make([]byte, n)
-	}
-	n, err := b64.Decode(hb, bytesOf(h))
-	if err != nil {
-		return ErrMalformed
-	}
-	if err := parseHeader(string(hb[:n]), &t.Header); err != nil {
+	if err := t.header(h); err != nil {
 		return err
-	}
-	if len(t.Header.Crit) > 0 {
-		return ErrCritical
-	}
-	if _, ok := algs[t.Header.Alg]; !ok {
-		return ErrAlgorithm
 	}
 	if len(s) == 0 {
 		return ErrMalformed
 	}
-	sig := make([]byte, b64.DecodedLen(len(s)))
-	n, err = b64.Decode(sig, bytesOf(s))
-	if err != nil || n == 0 {
+	// One allocation for the payload and the signature.
+	np := decodedLen(len(p))
+	buf := make([]byte, np+decodedLen(len(s)))
+	n, ok := decodeB64(buf, p)
+	if !ok {
 		return ErrMalformed
 	}
-	t.SigningInput, t.Signature, t.payload = raw[:d2], sig[:n], p
+	t.payload = buf[:n:n]
+	n, ok = decodeB64(buf[np:], s)
+	if !ok || n == 0 {
+		return ErrMalformed
+	}
+	t.SigningInput, t.Signature = raw[:d2], buf[np:np+n:np+n]
 	return nil
 }
 
-// b64Clean reports whether s has no CR or LF, which package base64 would
-// silently skip: the signing input must be exactly what was signed.
-func b64Clean(s string) bool {
-	return strings.IndexByte(s, '\n') < 0 && strings.IndexByte(s, '\r') < 0
+// headers caches decoded protected headers by their base64 form: an OP
+// signs every token with one of a few headers, so most tokens skip the
+// header's decoding. Only headers that parse are cached; the cache is
+// cleared when it reaches maxHeaders (junk headers can only cost time).
+var (
+	headers    sync.Map // string -> Header
+	numHeaders atomic.Int32
+)
+
+const maxHeaders = 256
+
+// header decodes and checks the protected header h (base64url).
+func (t *Token) header(h string) error {
+	if v, ok := headers.Load(h); ok {
+		t.Header = v.(Header)
+		return nil
+	}
+	// The header is small: decode it on the stack.
+	var hbuf [512]byte
+	var hb []byte
+	if n := decodedLen(len(h)); n <= len(hbuf) {
+		hb = hbuf[:n]
+	} else {
+		hb = make([]byte, n)
+	}
+	n, ok := decodeB64(hb, h)
+	if !ok {
+		return ErrMalformed
+	}
+	var hd Header
+	if err := parseHeader(string(hb[:n]), &hd); err != nil {
+		return err
+	}
+	if len(hd.Crit) > 0 {
+		return ErrCritical
+	}
+	if _, ok := algs[hd.Alg]; !ok {
+		return ErrAlgorithm
+	}
+	if numHeaders.Add(1) > maxHeaders {
+		headers.Clear()
+		numHeaders.Store(1)
+	}
+	headers.Store(strings.Clone(h), hd)
+	t.Header = hd
+	return nil
 }
 
 // parseHeader decodes the protected header as encoding/json would into
