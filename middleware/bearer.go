@@ -167,7 +167,7 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 				return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadBearerRequest)
 			case token == "":
 				return "", fmt.Errorf("%w: the Authorization header has no token after Bearer", ErrBadBearerRequest)
-			case strings.ContainsAny(token, " \t"):
+			case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
 				return "", fmt.Errorf("%w: the Authorization header has several values after Bearer", ErrBadBearerRequest)
 			}
 			return token, nil
