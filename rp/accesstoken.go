@@ -559,8 +559,8 @@ func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, 
 	if v.intro == nil {
 		return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
 	}
-	if raw == "" {
-		return nil, invalid(whatAccessToken, CodeMalformed, "empty token")
+	if raw == "" || len(raw) > jws.MaxTokenSize {
+		return nil, invalid(whatAccessToken, CodeMalformed, "empty, or larger than %d bytes", jws.MaxTokenSize)
 	}
 	cl, err := v.intro.introspect(ctx, v, raw)
 	if err != nil {
