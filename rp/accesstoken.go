@@ -305,11 +305,12 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if !looksLikeJWT(raw) {
 		return v.opaque(ctx, raw)
 	}
-	tok, cl, flags, err := parseAccessToken(raw)
+	var tok jws.Token
+	cl, flags, err := parseAccessToken(raw, &tok)
 	if err != nil {
 		return nil, err
 	}
-	return v.verifyParsed(ctx, h, raw, tok, cl, flags)
+	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
 }
 
 // hit finishes a cache hit: only the revocation check is left.
@@ -331,21 +332,21 @@ func looksLikeJWT(raw string) bool {
 	return i >= 0 && strings.IndexByte(raw[i+1:], '.') >= 0
 }
 
-// parseAccessToken parses a JWT access token and its claims, unverified.
-func parseAccessToken(raw string) (*jws.Token, *Claims, claimFlags, error) {
-	tok, err := parseJWS(whatAccessToken, raw)
-	if err != nil {
-		return nil, nil, 0, err
+// parseAccessToken parses a JWT access token into *tok and its claims,
+// unverified.
+func parseAccessToken(raw string, tok *jws.Token) (*Claims, claimFlags, error) {
+	if err := parseJWSTo(whatAccessToken, raw, tok); err != nil {
+		return nil, 0, err
 	}
 	payload, err := tok.Payload()
 	if err != nil {
-		return nil, nil, 0, &ValidationError{What: whatAccessToken, Code: CodeMalformed, Err: err}
+		return nil, 0, &ValidationError{What: whatAccessToken, Code: CodeMalformed, Err: err}
 	}
 	cl, flags, err := parseClaimsFlags(payload)
 	if err != nil {
-		return nil, nil, 0, &ValidationError{What: whatAccessToken, Code: CodeMalformed, Detail: "claims are not a valid JSON object", Err: err}
+		return nil, 0, &ValidationError{What: whatAccessToken, Code: CodeMalformed, Detail: "claims are not a valid JSON object", Err: err}
 	}
-	return tok, cl, flags, nil
+	return cl, flags, nil
 }
 
 // verifyParsed validates a parsed JWT access token, checks revocation and
@@ -637,7 +638,8 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 		}
 		return m.opaque.opaque(ctx, raw)
 	}
-	tok, cl, flags, err := parseAccessToken(raw)
+	var tok jws.Token
+	cl, flags, err := parseAccessToken(raw, &tok)
 	if err != nil {
 		return nil, err
 	}
@@ -645,5 +647,5 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if v == nil {
 		return nil, invalid(whatAccessToken, CodeIssuer, "iss %q is not one of the trusted issuers", cl.Issuer)
 	}
-	return v.verifyParsed(ctx, h, raw, tok, cl, flags)
+	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
 }

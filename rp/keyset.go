@@ -271,14 +271,23 @@ func (ks *KeySet) verify(ctx context.Context, what, raw string, allowed []string
 
 // parseJWS parses a compact JWS, mapping jws errors to ValidationErrors.
 func parseJWS(what, raw string) (*jws.Token, error) {
-	tok, err := jws.Parse(raw)
-	switch {
-	case errors.Is(err, jws.ErrAlgorithm):
-		return nil, &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}
-	case err != nil:
-		return nil, &ValidationError{What: what, Code: CodeMalformed, Err: err}
+	tok := new(jws.Token)
+	if err := parseJWSTo(what, raw, tok); err != nil {
+		return nil, err
 	}
 	return tok, nil
+}
+
+// parseJWSTo is parseJWS into *tok.
+func parseJWSTo(what, raw string, tok *jws.Token) error {
+	err := jws.ParseTo(tok, raw)
+	switch {
+	case errors.Is(err, jws.ErrAlgorithm):
+		return &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}
+	case err != nil:
+		return &ValidationError{What: what, Code: CodeMalformed, Err: err}
+	}
+	return nil
 }
 
 // verifyToken checks the signature of a parsed token against this set,

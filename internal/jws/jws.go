@@ -69,6 +69,13 @@ func Parse(raw string) (*Token, error) {
 	return t, nil
 }
 
+// ParseTo is Parse into *t, for a caller that keeps the token on its
+// stack (the bearer hot path). On error *t is undefined.
+func ParseTo(t *Token, raw string) error {
+	*t = Token{}
+	return t.parse(raw)
+}
+
 func (t *Token) parse(raw string) error {
 	if len(raw) == 0 || len(raw) > MaxTokenSize {
 		return ErrMalformed
