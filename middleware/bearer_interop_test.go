@@ -6,61 +6,46 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/backchannel"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
-
-// revokedSIDs is the part of a tokenstore the back-channel receiver and the
-// API share in this test.
-type revokedSIDs struct {
-	mu  sync.Mutex
-	set map[string]bool
-}
-
-func (r *revokedSIDs) SIDRevoked(_ context.Context, issuer, sid string) (bool, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.set[issuer+" "+sid], nil
-}
 
 // TestBearerInteropNodeOIDCProvider: an API behind Bearer accepts the JWT
 // access tokens node-oidc-provider issues for its resource (RS256, typ
 // at+jwt, strict RFC 9068) and the opaque ones by introspection, enforces
 // their scopes, permissions and roles, refuses ID tokens, and refuses an
 // access token whose shared session was ended by back-channel logout before
-// it expires.
+// it expires (backchannel.Handler records the sid in a tokenstore.Memory that
+// the verifier consults).
 func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 	const api = "https://api.example.test"
-	store := &revokedSIDs{set: map[string]bool{}}
-	var web *rp.Client
-	delivered := make(chan struct{}, 8)
+	// The web app's back-channel receiver and the API share one store: the
+	// receiver records the revoked sid, the API's verifier consults it.
+	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	receiver := &backchannel.Handler{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	delivered := make(chan int, 8)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/backchannel" {
 			_, _ = io.WriteString(w, "ok")
 			return
 		}
-		lt, err := web.VerifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
-		if err != nil {
-			t.Errorf("logout token: %v", err)
-			http.Error(w, "bad", http.StatusBadRequest)
-			return
-		}
-		store.mu.Lock()
-		store.set[lt.Issuer+" "+lt.SessionID] = true
-		store.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-		delivered <- struct{}{}
+		rec := httptest.NewRecorder()
+		receiver.ServeHTTP(rec, r)
+		w.WriteHeader(rec.Code)
+		delivered <- rec.Code
 	}))
 	t.Cleanup(app.Close)
 	op := nodeop.Start(t, nodeop.Config{
@@ -75,12 +60,12 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 		Resource: &nodeop.Resource{Audience: api, Scopes: []string{"orders:read", "orders:write"}, Clients: []string{"webc_orders"}},
 	})
 	ctx := context.Background()
-	var err error
-	web, err = rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_orders", ClientSecret: "orders-secret",
+	web, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_orders", ClientSecret: "orders-secret",
 		RedirectURL: app.URL + "/cb", PostLogoutRedirectURL: app.URL + "/bye", Scopes: []string{"openid", "orders:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	receiver.Verifier = web
 	legacy, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_legacy", ClientSecret: "legacy-secret",
 		RedirectURL: app.URL + "/cb2", Scopes: []string{"openid"}})
 	if err != nil {
@@ -199,7 +184,10 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
-		case <-delivered:
+		case code := <-delivered:
+			if code != http.StatusOK {
+				t.Fatalf("the back-channel receiver answered %d", code)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("no logout token delivered")
 		}

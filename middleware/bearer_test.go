@@ -16,6 +16,7 @@ import (
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 const bearerAud = "https://api.example.test"
@@ -357,3 +358,6 @@ func TestBearerNilVerifierPanics(t *testing.T) {
 	}()
 	(&middleware.Bearer{}).Authenticate(echo)
 }
+
+// tokenstore.Store is what Bearer's verifier consults for revoked sids.
+var _ rp.RevocationChecker = tokenstore.Store(nil)

@@ -15,7 +15,7 @@ func ExampleNewAccessTokenVerifier() {
 	defer done()
 
 	verifier, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer:         op.Issuer,                            // e.g. "https://yourenv.scalekit.com"
+		Issuer:         op.Issuer,                           // e.g. "https://yourenv.scalekit.com"
 		Audiences:      []string{"https://api.example.com"}, // this API's identifier at the OP
 		RequiredClaims: []string{"sid"},
 		// Revocations: store, // a tokenstore.Store: tokens of logged-out sessions are refused

@@ -117,21 +117,21 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
 	}
 	if resp.Error != "" {
-		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription, URI: resp.ErrorURI}).withHint(c.cfg.RedirectURL)
+		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription, URI: resp.ErrorURI}).withHint(c.hintContext(""))
 	}
 	if resp.Code == "" {
 		return nil, invalid(whatAuthResp, CodeMissingCode, "neither code nor error in the response")
 	}
 	ot, err := c.oauth.Exchange(c.ctx(ctx), resp.Code, oauth2.VerifierOption(tx.Verifier))
 	if err != nil {
-		return nil, c.tokenError(err)
+		return nil, c.tokenError(err, "authorization_code")
 	}
 	return c.tokens(ctx, ot, tx.Nonce, nil)
 }
 
 // tokenError sorts a token endpoint failure: the OP's answer becomes
 // *OPError; anything that is not a proper OAuth answer is ErrTemporary.
-func (c *Client) tokenError(err error) error {
+func (c *Client) tokenError(err error, grant string) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		return temporary(err) // network, timeout, cancelled, unparsable 2xx body
@@ -143,5 +143,5 @@ func (c *Client) tokenError(err error) error {
 	if re.ErrorCode == "" || status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error" {
 		return temporary(fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
 	}
-	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.cfg.RedirectURL)
+	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.hintContext(grant))
 }

@@ -70,7 +70,8 @@ const (
 // refused. It never contains the token itself.
 type ValidationError struct {
 	// What was being validated: "id_token", "logout_token",
-	// "access_token" or "authorization_response".
+	// "access_token", "authorization_response", or "jwt" for a token of
+	// no particular kind (InspectJWT, DecodeUnverified).
 	What string
 	// Code is the stable reason.
 	Code Code
@@ -154,16 +155,41 @@ func (e *OPError) Is(target error) bool {
 	return false
 }
 
-// hint names the likely misconfiguration behind an OP error.
-func (e *OPError) withHint(redirectURL string) *OPError {
-	d := strings.ToLower(e.Description)
+// hintContext is what withHint knows about the request the OP refused.
+type hintContext struct {
+	redirectURL string
+	clientID    string
+	authMethod  string
+	// grant is the token request's grant_type ("authorization_code",
+	// "refresh_token"), empty for other endpoints.
+	grant string
+}
+
+func (c *Client) hintContext(grant string) hintContext {
+	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.authMethod, grant: grant}
+}
+
+// withHint names the likely misconfiguration behind an OP error, in the
+// words of the README's troubleshooting section and of `multiapp doctor`.
+func (e *OPError) withHint(h hintContext) *OPError {
+	d := strings.ToLower(e.Description + " " + e.Code)
 	switch {
+	case strings.Contains(d, "post_logout_redirect"):
+		e.Hint = "the post-logout redirect URL must be registered at the OP exactly as sent (scheme, host, port, path and trailing slash)"
+	case strings.Contains(d, "redirect") && e.Endpoint == "token":
+		e.Hint = fmt.Sprintf("the redirect_uri sent with the code (%q, Config.RedirectURL) must be exactly the one of the authorization request and registered for client %q: every instance and every handler of this app's callback must use the same RedirectURL; `multiapp doctor` probes the registration", h.redirectURL, h.clientID)
 	case strings.Contains(d, "redirect"):
-		e.Hint = fmt.Sprintf("the redirect URL %q must be registered at the OP exactly as sent (scheme, host, port, path and trailing slash)", redirectURL)
-	case e.Code == "invalid_client" || e.Code == "unauthorized_client":
-		e.Hint = "check the client id, the client secret and the token endpoint auth method registered at the OP"
+		e.Hint = fmt.Sprintf("the redirect URL %q is probably not registered for client %q at this OP: it must be registered exactly as sent, with the same scheme (http/https), host (localhost is not 127.0.0.1), port, path and trailing slash; `multiapp doctor` probes the OP and names the difference", h.redirectURL, h.clientID)
+	case e.Code == "invalid_client":
+		e.Hint = fmt.Sprintf("the OP does not accept the credentials of client %q: check that this client id exists in this OP environment (a client of another environment is unknown here), that ClientSecret is its current secret, and that it is registered for token endpoint auth method %q (a web app as a confidential client, an SPA or native app as a public one)", h.clientID, h.authMethod)
+	case e.Code == "unauthorized_client":
+		e.Hint = fmt.Sprintf("client %q is not allowed this grant or response type at the OP: enable the authorization code flow (and refresh tokens) for it", h.clientID)
+	case e.Code == "invalid_scope":
+		e.Hint = "a requested scope is not enabled for this client at the OP (offline_access, for refresh tokens, often has to be allowed explicitly): enable it, or set Config.Scopes to the scopes the OP allows"
+	case e.Code == "invalid_grant" && e.Endpoint == "token" && h.grant == "refresh_token":
+		e.Hint = "the refresh token is expired, revoked (the user signed out of the shared session, or an admin ended it), already used (refresh tokens rotate: refresh once per session at a time, across every instance of the app), or was issued to another client or without offline_access"
 	case e.Code == "invalid_grant" && e.Endpoint == "token":
-		e.Hint = "the code or refresh token is expired, already used, revoked, or was issued to another client or redirect URL"
+		e.Hint = "the code expired (codes live about a minute), was already redeemed (a callback reloaded or submitted twice), was issued to another client, or the PKCE verifier or redirect_uri differs from the authorization request (the callback used another login's transaction, or another RedirectURL)"
 	}
 	return e
 }

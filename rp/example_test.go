@@ -15,19 +15,7 @@ import (
 
 // exampleOP stands in for a real OP (e.g. https://yourenv.scalekit.com) so
 // the examples run.
-func exampleOP() (*oidctest.OP, func()) {
-	t := &exampleT{}
-	return oidctest.New(t), t.cleanup
-}
-
-type exampleT struct{ fns []func() }
-
-func (t *exampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
-func (t *exampleT) cleanup() {
-	for _, f := range t.fns {
-		f()
-	}
-}
+func exampleOP() (*oidctest.OP, func()) { return oidctest.ForExample() }
 
 func ExampleNew() {
 	op, done := exampleOP()

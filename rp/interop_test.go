@@ -214,3 +214,36 @@ func TestInteropRefreshReuseRevokes(t *testing.T) {
 		t.Fatal("code redeemed twice")
 	}
 }
+
+// TestInteropRevoke: RFC 7009 revocation of the refresh token ends the
+// grant; a refresh then reports the session as revoked.
+func TestInteropRevoke(t *testing.T) {
+	app := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(app.Close)
+	op := nodeop.Start(t, nodeop.Config{
+		Clients: []nodeop.Client{{ID: "webc_web", Secret: "s", AuthMethod: "client_secret_post", RedirectURIs: []string{app.URL + "/cb"}}},
+	})
+	ctx := context.Background()
+	c, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "s", RedirectURL: app.URL + "/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := nodeop.NewBrowser(t, "erin", "any")
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	authURL, _ := c.AuthCodeURL(tx, nil)
+	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := rp.ParseAuthResponse(cb.RawQuery)
+	tokens, err := c.Exchange(ctx, tx, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Revoke(ctx, tokens.RefreshToken, "refresh_token"); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if _, err := c.Refresh(ctx, tokens); !errors.Is(err, rp.ErrSessionRevoked) {
+		t.Fatalf("refresh after revocation: %v", err)
+	}
+}

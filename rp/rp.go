@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		var mismatch *oidc.IssuerMismatchError
 		if errors.As(err, &mismatch) {
-			return nil, configError("the OP's discovery document names issuer %q but Config.Issuer is %q: they must be identical (check the trailing slash and the environment URL)", mismatch.Discovered, mismatch.Provided)
+			return nil, configError("the OP's discovery document names issuer %q but Config.Issuer is %q (%s): the two must be identical, so set Config.Issuer to exactly %q (tokens carry that string in iss, and every app sharing the sign-in must use it)", mismatch.Discovered, mismatch.Provided, ExplainURLMismatch(mismatch.Provided, mismatch.Discovered), mismatch.Discovered)
 		}
 		var netErr *url.Error
 		if errors.As(err, &netErr) {
@@ -179,6 +179,9 @@ func (c *Client) Issuer() string { return c.meta.Issuer }
 
 // ClientID returns this app's client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// RedirectURL returns the configured callback URL.
+func (c *Client) RedirectURL() string { return c.cfg.RedirectURL }
 
 // Public reports whether this is a public client (no secret).
 func (c *Client) Public() bool { return c.authMethod == AuthNone }

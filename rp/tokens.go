@@ -57,7 +57,11 @@ func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, pre
 	if prev != nil && prev.Claims != nil {
 		nonce = prev.Claims.Nonce
 	}
-	tok, cl, err := c.idToken(ctx, rawID, nonce, prev != nil)
+	rule := nonceRequired
+	if prev != nil {
+		rule = nonceIfPresent
+	}
+	tok, cl, err := c.idToken(ctx, rawID, nonce, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +124,7 @@ func (c *Client) Refresh(ctx context.Context, prev *Tokens) (*Tokens, error) {
 	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken})
 	ot, err := src.Token()
 	if err != nil {
-		err = c.tokenError(err)
+		err = c.tokenError(err, "refresh_token")
 		var op *OPError
 		if errors.As(err, &op) && op.Code == "invalid_grant" {
 			return nil, &revokedError{op: op}

@@ -36,12 +36,20 @@ func (c *Client) verifyJWT(ctx context.Context, what, raw string) (*jws.Token, *
 		return nil, nil, &ValidationError{What: what, Code: CodeMalformed, Detail: "claims are not a valid JSON object", Err: err}
 	}
 	if claims.Issuer != c.meta.Issuer {
-		return nil, nil, invalid(what, CodeIssuer, "iss is %q, expected %q", claims.Issuer, c.meta.Issuer)
+		return nil, nil, issuerMismatch(what, claims.Issuer, c.meta.Issuer)
 	}
 	if err := c.checkAudience(what, claims.Audience); err != nil {
 		return nil, nil, err
 	}
 	return tok, claims, nil
+}
+
+// issuerMismatch explains a token whose iss is not the configured issuer.
+func issuerMismatch(what, got, want string) *ValidationError {
+	if got == "" {
+		return invalid(what, CodeIssuer, "iss is missing, expected %q", want)
+	}
+	return invalid(what, CodeIssuer, "iss is %q, expected %q (%s): the token comes from another issuer or OP environment; every app that shares the sign-in must use the same Config.Issuer, and the OP must be configured with that issuer URL", got, want, ExplainURLMismatch(want, got))
 }
 
 // checkAudience: aud must contain the client id; any other audience must be
@@ -59,31 +67,52 @@ func (c *Client) checkAudience(what string, aud Audience) error {
 }
 
 // checkTimes applies exp, nbf and iat with the clock skew. exp is required
-// when requireExp; iat is always required.
+// when requireExp; iat is always required. The messages say how far off the
+// times are and what that means for this server's clock: a token the OP has
+// just issued can only look expired, or issued in the future, when the
+// clocks disagree.
 func (c *Client) checkTimes(what string, cl *Claims, requireExp bool) error {
-	now := c.now()
+	return checkTimes(what, cl, requireExp, c.now(), c.skew)
+}
+
+func checkTimes(what string, cl *Claims, requireExp bool, now time.Time, skew time.Duration) error {
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch {
 	case cl.Expiry == 0 && requireExp:
 		return invalid(what, CodeExpired, "exp is missing")
-	case cl.Expiry != 0 && !now.Before(cl.Expiry.Time().Add(c.skew)):
-		return invalid(what, CodeExpired, "expired at %s, now is %s (if tokens look expired as soon as they arrive, check this server's clock)", cl.Expiry.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case cl.Expiry != 0 && !now.Before(cl.Expiry.Time().Add(skew)):
+		exp := cl.Expiry.Time()
+		ago := now.Sub(exp).Round(time.Second)
+		return invalid(what, CodeExpired, "expired at %s, %v ago (now %s, tolerance %v); if the OP issued it just now, this server's clock is at least %v ahead of the OP's: synchronise it (NTP), `multiapp doctor` measures the offset; otherwise the token is simply old: refresh it", stamp(exp), ago, stamp(now), skew, ago)
 	}
-	if cl.NotBefore != 0 && now.Add(c.skew).Before(cl.NotBefore.Time()) {
-		return invalid(what, CodeNotYetValid, "nbf %s is in the future (check this server's clock)", cl.NotBefore.Time().UTC().Format(time.RFC3339))
+	if cl.NotBefore != 0 && now.Add(skew).Before(cl.NotBefore.Time()) {
+		nbf := cl.NotBefore.Time()
+		ahead := nbf.Sub(now).Round(time.Second)
+		return invalid(what, CodeNotYetValid, "nbf %s is %v in the future (now %s, tolerance %v): this server's clock is behind the OP's by at least %v; synchronise it (NTP), `multiapp doctor` measures the offset", stamp(nbf), ahead, stamp(now), skew, ahead)
 	}
 	if cl.IssuedAt == 0 {
 		return invalid(what, CodeIssuedAt, "iat is missing")
 	}
-	if now.Add(c.skew).Before(cl.IssuedAt.Time()) {
-		return invalid(what, CodeIssuedAt, "iat %s is in the future, now is %s (this server's clock is behind the OP's)", cl.IssuedAt.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if iat := cl.IssuedAt.Time(); now.Add(skew).Before(iat) {
+		ahead := iat.Sub(now).Round(time.Second)
+		return invalid(what, CodeIssuedAt, "iat %s is %v in the future (now %s, tolerance %v): this server's clock is behind the OP's by at least %v; synchronise it (NTP), `multiapp doctor` measures the offset", stamp(iat), ahead, stamp(now), skew, ahead)
 	}
 	return nil
 }
 
+// nonceRule says how idToken treats the nonce claim.
+type nonceRule int
+
+const (
+	nonceRequired  nonceRule = iota // a login's ID token: present and equal
+	nonceIfPresent                  // a refreshed ID token: may be absent, equal when present
+	nonceUnchecked                  // InspectIDToken: no login to compare with
+)
+
 // idToken validates an ID token (OpenID Connect Core §3.1.3.7). nonce is the
 // login's: required in a login's ID token; a refreshed one may omit it but,
 // when it carries one, it must still be the login's.
-func (c *Client) idToken(ctx context.Context, raw, nonce string, refreshed bool) (*jws.Token, *Claims, error) {
+func (c *Client) idToken(ctx context.Context, raw, nonce string, rule nonceRule) (*jws.Token, *Claims, error) {
 	tok, cl, err := c.verifyJWT(ctx, whatIDToken, raw)
 	if err != nil {
 		return nil, nil, err
@@ -104,9 +133,10 @@ func (c *Client) idToken(ctx context.Context, raw, nonce string, refreshed bool)
 		return nil, nil, invalid(whatIDToken, CodeAuthorizedBy, "aud has several audiences but azp is missing")
 	}
 	switch {
-	case cl.Nonce == "" && !refreshed:
+	case rule == nonceUnchecked:
+	case cl.Nonce == "" && rule == nonceRequired:
 		return nil, nil, invalid(whatIDToken, CodeNonce, "nonce is missing")
-	case cl.Nonce == "" && refreshed:
+	case cl.Nonce == "" && rule == nonceIfPresent:
 		// OpenID Connect Core §12.2: a refreshed ID token need not repeat it.
 	case subtle.ConstantTimeCompare([]byte(cl.Nonce), []byte(nonce)) != 1:
 		return nil, nil, invalid(whatIDToken, CodeNonce, "nonce does not match this login")
@@ -123,7 +153,7 @@ func (c *Client) VerifyIDToken(ctx context.Context, raw, nonce string) (*Claims,
 	if nonce == "" {
 		return nil, invalid(whatIDToken, CodeNonce, "no expected nonce given: pass the nonce of the login transaction")
 	}
-	_, cl, err := c.idToken(ctx, raw, nonce, false)
+	_, cl, err := c.idToken(ctx, raw, nonce, nonceRequired)
 	return cl, err
 }
 
@@ -182,7 +212,7 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	}
 	oldest := cl.IssuedAt.Time().Add(maxAge + c.skew)
 	if !c.now().Before(oldest) {
-		return nil, invalid(whatLogoutToken, CodeIssuedAt, "issued at %s, older than %v", cl.IssuedAt.Time().UTC().Format(time.RFC3339), maxAge)
+		return nil, invalid(whatLogoutToken, CodeIssuedAt, "issued at %s, older than %v (plus %v tolerance); the OP sends logout tokens as it issues them, so if this one was just delivered, this server's clock is ahead of the OP's: synchronise it (NTP), `multiapp doctor` measures the offset", cl.IssuedAt.Time().UTC().Format(time.RFC3339), maxAge, c.skew)
 	}
 	if cl.TokenID == "" {
 		return nil, invalid(whatLogoutToken, CodeTokenID, "jti is missing")

@@ -52,12 +52,17 @@ type Session struct {
 	TokenType         string
 	AccessTokenExpiry time.Time
 	RefreshToken      string
+	// RefreshedAt is when the current tokens were obtained (the login or
+	// the last refresh); with AccessTokenExpiry it gives their lifetime.
+	RefreshedAt time.Time
 
 	// Claims is the JSON payload of the validated ID token.
 	Claims json.RawMessage
 
 	CreatedAt time.Time
-	LastSeen  time.Time
+	// LastSeen is when the session was last written by its app (login,
+	// refresh); apps may update it for idle timeouts.
+	LastSeen time.Time
 	// ExpiresAt is the absolute end of the session: stores forget it then.
 	ExpiresAt time.Time
 }
@@ -76,17 +81,27 @@ func (s *Session) Clone() *Session {
 //
 // The methods are ordered so that a logout racing a login or a refresh can
 // never leave a session alive: a back-channel logout calls RevokeSID and then
-// DeleteBySID; Create refuses a revoked sid and Update only replaces a session
-// that still exists.
+// DeleteBySID; Create and Update refuse a revoked sid and Update only replaces
+// a session that still exists.
+//
+// An empty sid names no OP session: RevokeSID ignores it, SIDRevoked reports
+// false for it, and DeleteBySID matches no session by it, so a session stored
+// without a sid is never refused, and a logout token without a sid cannot
+// wipe every sid-less session of an issuer.
 type Store interface {
-	// Get returns the live session with that id, or ErrNotFound.
+	// Get returns the live session with that id, or ErrNotFound. A session
+	// whose OP session (Issuer, SID) is revoked is not live: once RevokeSID
+	// returns, no Get anywhere returns its sessions, even before
+	// DeleteBySID has removed them.
 	Get(ctx context.Context, id string) (*Session, error)
 	// Create stores a new session. It fails with ErrRevoked when
 	// (s.Issuer, s.SID) has been revoked, and ErrExists when the id is taken.
 	Create(ctx context.Context, s *Session) error
 	// Update replaces an existing session (after a refresh) and fails with
 	// ErrNotFound when it no longer exists: a deleted session is never
-	// brought back.
+	// brought back. Like Create it fails with ErrRevoked when (s.Issuer,
+	// s.SID) has been revoked, so a refresh cannot move a session into an
+	// OP session that was logged out; the stored session is then unchanged.
 	Update(ctx context.Context, s *Session) error
 	// Delete removes one session. Deleting a missing session is not an error.
 	Delete(ctx context.Context, id string) error
@@ -102,6 +117,7 @@ type Store interface {
 	// is the first time it was seen (false means a replay).
 	RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (first bool, err error)
 	// RevokeSID records for ttl that the OP session (issuer, sid) has ended.
+	// Revoking it again never ends the revocation sooner.
 	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
 	// SIDRevoked reports whether (issuer, sid) was revoked and not yet forgotten.
 	SIDRevoked(ctx context.Context, issuer, sid string) (bool, error)

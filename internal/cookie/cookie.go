@@ -4,9 +4,15 @@
 package cookie
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 // Policy holds the attributes shared by every cookie of one app.
@@ -66,4 +72,35 @@ func IsLocalDev(host string) bool {
 	}
 	h = strings.Trim(h, "[]")
 	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "::1" || strings.HasPrefix(h, "127.")
+}
+
+// MinKeyLen is the shortest cookie key accepted: 32 bytes of entropy.
+const MinKeyLen = 32
+
+// Codecs builds one securecookie codec per key (first = current, the rest
+// decode only, for rotation). Each key yields an HMAC-SHA256 key and an
+// AES-256 key by HMAC-based derivation, so a user manages one secret per
+// generation. maxAge bounds the age securecookie accepts (0: no bound).
+func Codecs(keys [][]byte, maxAge time.Duration) ([]securecookie.Codec, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no cookie key: set at least one key of 32 random bytes or more")
+	}
+	out := make([]securecookie.Codec, 0, len(keys))
+	for i, k := range keys {
+		if len(k) < MinKeyLen {
+			return nil, fmt.Errorf("cookie key %d is %d bytes: use at least %d random bytes", i, len(k), MinKeyLen)
+		}
+		sc := securecookie.New(derive(k, "multiapp cookie mac"), derive(k, "multiapp cookie enc"))
+		sc.MaxAge(int(maxAge / time.Second))
+		sc.MaxLength(8192)
+		sc.SetSerializer(securecookie.JSONEncoder{})
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+func derive(key []byte, label string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }

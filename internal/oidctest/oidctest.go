@@ -208,6 +208,22 @@ type Grant struct {
 // TB is the part of testing.TB that New needs (examples have no *testing.T).
 type TB interface{ Cleanup(func()) }
 
+// ForExample starts an OP for a runnable Example (which has no
+// *testing.T); call stop when done.
+func ForExample() (op *OP, stop func()) {
+	c := &cleanups{}
+	return New(c), c.run
+}
+
+type cleanups struct{ fns []func() }
+
+func (c *cleanups) Cleanup(f func()) { c.fns = append(c.fns, f) }
+func (c *cleanups) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+}
+
 // New starts a test OP with one RS256 key ("k1") and a discovery document
 // advertising the usual endpoints.
 func New(t TB) *OP {
@@ -302,6 +318,27 @@ func (op *OP) IDClaims(clientID, subject, nonce string) map[string]any {
 
 func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
+	hook := op.tokenHook
+	op.mu.Unlock()
+	if r.URL.Path == "/oauth/token" && hook != nil {
+		// Called without the lock: a hook may change the OP.
+		op.TokenRequests.Add(1)
+		_ = r.ParseForm()
+		if id, secret, ok := r.BasicAuth(); ok {
+			r.PostForm.Set("basic_client_id", id)
+			r.PostForm.Set("basic_client_secret", secret)
+		}
+		status, body := hook(r.PostForm)
+		if s, ok := body.(string); ok {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			fmt.Fprint(w, s)
+			return
+		}
+		writeJSON(w, status, body)
+		return
+	}
+	op.mu.Lock()
 	defer op.mu.Unlock()
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
@@ -324,17 +361,6 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		if id, secret, ok := r.BasicAuth(); ok {
 			form.Set("basic_client_id", id)
 			form.Set("basic_client_secret", secret)
-		}
-		if op.tokenHook != nil {
-			status, body := op.tokenHook(form)
-			if s, ok := body.(string); ok {
-				w.Header().Set("Content-Type", "text/html")
-				w.WriteHeader(status)
-				fmt.Fprint(w, s)
-				return
-			}
-			writeJSON(w, status, body)
-			return
 		}
 		op.token(w, form)
 	default:

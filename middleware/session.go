@@ -1,0 +1,348 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
+)
+
+// Session is the signed-in user of a request, as Require and Optional put
+// it in the request context. Read it with SessionFrom.
+type Session struct {
+	web *Web
+	mu  sync.Mutex
+	rec *tokenstore.Session
+
+	claimsOnce sync.Once
+	claims     *rp.Claims
+}
+
+type sessionKey struct{}
+
+// SessionFrom returns the session Require or Optional attached to ctx.
+func SessionFrom(ctx context.Context) (*Session, bool) {
+	s, ok := ctx.Value(sessionKey{}).(*Session)
+	return s, ok
+}
+
+// Claims returns the validated ID token's claims (sub, sid, email, oid,
+// roles, permissions; Raw/Decode for custom claims).
+func (s *Session) Claims() *rp.Claims {
+	s.claimsOnce.Do(func() {
+		s.mu.Lock()
+		raw := s.rec.Claims
+		s.mu.Unlock()
+		c, err := rp.ParseClaims(raw)
+		if err != nil {
+			c = &rp.Claims{}
+		}
+		s.claims = c
+	})
+	return s.claims
+}
+
+// IDToken returns the raw ID token.
+func (s *Session) IDToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.IDToken
+}
+
+// AccessToken returns the current access token. Require refreshed it
+// before the handler ran if it was about to expire.
+func (s *Session) AccessToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.AccessToken
+}
+
+// Expiry returns when the access token expires (zero when unknown).
+func (s *Session) Expiry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.AccessTokenExpiry
+}
+
+// IDHash returns a stable, non-secret identifier of the local session,
+// for logs and metrics.
+func (s *Session) IDHash() string { return tokenstore.HashID(s.rec.ID)[:16] }
+
+// Token implements oauth2.TokenSource: the current access token,
+// refreshed (once across concurrent callers and instances) when it is
+// about to expire. ErrSignedOut when the OP ended the shared session.
+func (s *Session) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext is Token with a context.
+func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	rec, err := s.web.fresh(ctx, rec)
+	if err != nil && rec == nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.rec = rec
+	s.mu.Unlock()
+	if !s.web.usable(rec) {
+		return nil, err
+	}
+	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.AccessTokenExpiry}, nil
+}
+
+type ctxTokenSource struct {
+	ctx context.Context
+	s   *Session
+}
+
+func (t ctxTokenSource) Token() (*oauth2.Token, error) { return t.s.TokenContext(t.ctx) }
+
+// Client returns an HTTP client that calls APIs as the user, with a
+// Bearer access token refreshed as needed.
+func (s *Session) Client(ctx context.Context) *http.Client {
+	return oauth2.NewClient(ctx, ctxTokenSource{ctx: ctx, s: s})
+}
+
+// ErrSignedOut: the OP ended the shared session (invalid_grant on
+// refresh, or a back-channel logout arrived): the local session is gone.
+var ErrSignedOut = errors.New("middleware: signed out at the OP")
+
+// load finds the request's session and makes sure its access token is
+// usable, refreshing it if needed. It returns (nil, nil) when there is no
+// session, and an error only when the request cannot be served now.
+func (w *Web) load(r *http.Request) (*Session, error) {
+	id, ok := w.sessionID(r)
+	if !ok {
+		return nil, nil
+	}
+	ctx := r.Context()
+	rec, err := w.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	rec, err = w.fresh(ctx, rec)
+	switch {
+	case errors.Is(err, ErrSignedOut):
+		return nil, nil
+	case rec != nil && w.usable(rec):
+		return &Session{web: w, rec: rec}, nil
+	case err != nil:
+		return nil, err
+	default: // no refresh token and the access token expired: sign in again
+		return nil, nil
+	}
+}
+
+// usable: the access token is not expired (refresh leeway aside).
+func (w *Web) usable(s *tokenstore.Session) bool {
+	return s.AccessToken != "" && (s.AccessTokenExpiry.IsZero() || w.now().Before(s.AccessTokenExpiry))
+}
+
+// needsRefresh: the access token expires within the leeway. The leeway
+// is capped at half the token's lifetime, so an OP issuing tokens shorter
+// than the leeway does not cause a refresh on every request.
+func (w *Web) needsRefresh(s *tokenstore.Session) bool {
+	if s.AccessTokenExpiry.IsZero() {
+		return false
+	}
+	leeway := w.cfg.RefreshLeeway
+	if !s.RefreshedAt.IsZero() {
+		if half := s.AccessTokenExpiry.Sub(s.RefreshedAt) / 2; half < leeway {
+			leeway = half
+		}
+	}
+	return !w.now().Add(leeway).Before(s.AccessTokenExpiry)
+}
+
+// fresh returns s with an access token that is not about to expire.
+//
+// Exactly one refresh per session runs at a time: concurrent requests of
+// this process share one call (singleflight), and the store's lock
+// serialises processes; whoever gets the lock second re-reads the session
+// and finds it already refreshed, so a rotated refresh token is never sent
+// twice. On ErrSignedOut the local session is deleted. On a transient
+// failure it returns the unchanged session with the error: the caller
+// serves the request if the access token is still usable.
+func (w *Web) fresh(ctx context.Context, s *tokenstore.Session) (*tokenstore.Session, error) {
+	if !w.needsRefresh(s) {
+		return s, nil
+	}
+	if s.RefreshToken == "" {
+		return s, nil
+	}
+	v, err, _ := w.flight.Do(s.ID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.timeout)
+		defer cancel()
+		return w.refresh(ctx, s.ID)
+	})
+	if errors.Is(err, ErrSignedOut) {
+		return nil, err
+	}
+	if v == nil {
+		return s, err
+	}
+	return v.(*tokenstore.Session), err
+}
+
+// refresh runs under the session's store lock.
+func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, error) {
+	unlock, err := w.store.Lock(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := w.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return nil, ErrSignedOut
+	case err != nil:
+		return nil, err
+	}
+	if !w.needsRefresh(cur) {
+		return cur, nil // another request or instance refreshed it meanwhile
+	}
+	prev := &rp.Tokens{RefreshToken: cur.RefreshToken, IDToken: cur.IDToken}
+	if c, err := rp.ParseClaims(cur.Claims); err == nil {
+		prev.Claims = c
+	}
+	tokens, err := w.client.Refresh(ctx, prev)
+	switch {
+	case errors.Is(err, rp.ErrSessionRevoked), errors.Is(err, rp.ErrInvalidToken):
+		// The OP ended the shared session (or answered with an ID token
+		// that is not this user's): sign out here too.
+		_ = w.store.Delete(ctx, id)
+		w.audit(ctx, slog.LevelInfo, "multiapp.refresh.revoked", cur, slog.String("error", err.Error()))
+		return nil, ErrSignedOut
+	case err != nil:
+		w.audit(ctx, slog.LevelWarn, "multiapp.refresh.transient", cur, slog.String("error", err.Error()))
+		return cur, err
+	}
+	next := cur.Clone()
+	setTokens(next, tokens, w.now())
+	next.LastSeen = next.RefreshedAt
+	if err := w.saveRefreshed(ctx, next); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked) {
+			// Logged out while refreshing: the session was deleted, or a
+			// back-channel logout revoked its OP session and is deleting it.
+			_ = w.store.Delete(ctx, id)
+			return nil, ErrSignedOut
+		}
+		return cur, err
+	}
+	w.audit(ctx, slog.LevelInfo, "multiapp.refresh", next)
+	return next, nil
+}
+
+// saveRefreshed stores a refreshed session. An OP that rotates refresh
+// tokens has spent the old one, so the new tokens are the session's only
+// way forward: while the store is out of reach (a restart, a failover),
+// keep trying until the refresh's deadline instead of dropping them.
+func (w *Web) saveRefreshed(ctx context.Context, s *tokenstore.Session) error {
+	pause := 20 * time.Millisecond
+	for {
+		err := w.store.Update(ctx, s)
+		if err == nil || !errors.Is(err, tokenstore.ErrUnavailable) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// Require lets only signed-in users through. Without a session, a browser
+// navigation (GET/HEAD that does not ask for JSON) is redirected to the
+// login route with a return path; any other request gets 401 with a JSON
+// body (no redirect an XHR could follow into a loop). When the store or the
+// OP is out of reach and the access token cannot be used, 503 with
+// Retry-After.
+func (w *Web) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		s, err := w.load(r)
+		if err != nil {
+			w.unavailable(rw, r, err)
+			return
+		}
+		if s == nil {
+			w.signInRequired(rw, r, "")
+			return
+		}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	})
+}
+
+// Optional attaches the session when there is one and serves the request
+// either way. With SilentSSO, a browser navigation without a session is
+// first sent to the OP with prompt=none, so a user signed in at another
+// app is signed in here without a login page.
+func (w *Web) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		s, err := w.load(r)
+		if err != nil {
+			w.unavailable(rw, r, err)
+			return
+		}
+		if s != nil {
+			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+		} else if w.cfg.SilentSSO && isNavigation(r) {
+			if _, err := r.Cookie(w.anon); err != nil { // not tried recently
+				w.signInRequired(rw, r, "none")
+				return
+			}
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+func (w *Web) signInRequired(rw http.ResponseWriter, r *http.Request, prompt string) {
+	noStore(rw)
+	if !isNavigation(r) {
+		rw.Header().Set("WWW-Authenticate", `Cookie realm="`+w.client.ClientID()+`"`)
+		jsonError(rw, http.StatusUnauthorized, "login_required", "sign in at "+w.prefix+"/login")
+		return
+	}
+	target := w.LoginURL(r.URL.RequestURI())
+	if prompt != "" {
+		target += "&prompt=" + prompt
+	}
+	http.Redirect(rw, r, target, http.StatusFound)
+}
+
+// isNavigation: a browser loading a page, which may be redirected to the
+// OP. XHR/fetch calls, JSON clients and non-GET requests get a 401.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return !wantsJSON(r)
+}
+
+func wantsJSON(r *http.Request) bool {
+	if r.Header.Get("X-Requested-With") == "XMLHttpRequest" {
+		return true
+	}
+	switch r.Header.Get("Sec-Fetch-Mode") {
+	case "cors", "same-origin", "no-cors":
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return containsToken(accept, "application/json") && !containsToken(accept, "text/html")
+}

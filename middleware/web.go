@@ -1,0 +1,428 @@
+package middleware
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
+)
+
+// Web defaults.
+const (
+	DefaultPrefix          = "/auth"
+	DefaultSessionLifetime = 24 * time.Hour
+	DefaultRefreshLeeway   = time.Minute
+	DefaultSilentRetry     = 2 * time.Minute
+	// refreshTimeout bounds one refresh; it runs to completion even if the
+	// request that started it goes away, so a rotated refresh token is
+	// never lost.
+	refreshTimeout = 30 * time.Second
+)
+
+// WebConfig configures the web-app middleware of one app. Client and
+// CookieKeys are required; everything else has a safe default.
+type WebConfig struct {
+	// Client is this app at the OP. Its RedirectURL must be the callback
+	// route (Prefix + "/callback") at this app's public origin.
+	Client *rp.Client
+	// Store keeps the sessions. Nil: a tokenstore.Memory with defaults,
+	// which is only right for a single instance.
+	Store tokenstore.Store
+	// CookieKeys seal the cookies (encrypted and authenticated): at least
+	// 32 random bytes each. The first seals; all open, so a rotation keeps
+	// old cookies valid: put the new key first, drop the old one later.
+	CookieKeys [][]byte
+	// CookieName is the base name of this app's cookies. Empty: derived
+	// from the client id. Browsers share cookies across the ports of one
+	// host, so two apps on localhost:8081 and :8082 must not share a name.
+	CookieName string
+	// Prefix is where the routes are mounted: Prefix+"/login", "/callback",
+	// "/logout", "/backchannel-logout". Empty: DefaultPrefix.
+	Prefix string
+	// SessionLifetime is the absolute lifetime of a local session.
+	SessionLifetime time.Duration
+	// RefreshLeeway: the access token is refreshed this long before it
+	// expires.
+	RefreshLeeway time.Duration
+	// SilentSSO makes Optional send a visitor without a local session to
+	// the OP with prompt=none first: a user already signed in at another
+	// app is signed in here without seeing a login page; otherwise the
+	// visitor continues anonymously and is not sent again for SilentRetry.
+	SilentSSO   bool
+	SilentRetry time.Duration
+	// AuthParams are passed to every authorization request, e.g.
+	// organization_id or connection_id.
+	AuthParams url.Values
+	// AfterLogout is where the browser lands after logout when the OP has
+	// no end-session endpoint (default "/").
+	AfterLogout string
+	// Logger receives the audit events (login, refresh, logout,
+	// back-channel logout). Nil: slog.Default(). Tokens are never logged.
+	Logger *slog.Logger
+	// Now is the clock (tests). Nil: time.Now.
+	Now func() time.Time
+}
+
+// Web is the net/http middleware of a web app (a confidential or public
+// client whose server keeps the tokens): login, callback, logout and
+// back-channel routes, Require and Optional wrappers, server-side sessions
+// with automatic refresh.
+type Web struct {
+	cfg     WebConfig
+	client  *rp.Client
+	store   tokenstore.Store
+	codecs  []securecookie.Codec
+	policy  cookie.Policy
+	name    string // session cookie name
+	anon    string // "tried silent SSO" marker cookie name
+	jar     *pkce.Jar
+	bc      *backchannel.Handler
+	log     *slog.Logger
+	flight  singleflight.Group
+	prefix  string
+	now     func() time.Time
+	timeout time.Duration
+}
+
+var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// NewWeb checks cfg and returns the middleware.
+func NewWeb(cfg WebConfig) (*Web, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("middleware: WebConfig.Client is nil")
+	}
+	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix, timeout: refreshTimeout}
+	if w.store == nil {
+		w.store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.prefix == "" {
+		w.prefix = DefaultPrefix
+	}
+	w.prefix = "/" + strings.Trim(w.prefix, "/")
+	if w.cfg.SessionLifetime <= 0 {
+		w.cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if w.cfg.RefreshLeeway <= 0 {
+		w.cfg.RefreshLeeway = DefaultRefreshLeeway
+	}
+	if w.cfg.SilentRetry <= 0 {
+		w.cfg.SilentRetry = DefaultSilentRetry
+	}
+	if w.cfg.AfterLogout == "" {
+		w.cfg.AfterLogout = "/"
+	}
+	codecs, err := cookie.Codecs(cfg.CookieKeys, w.cfg.SessionLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: %w", err)
+	}
+	w.codecs = codecs
+	redirect, err := url.Parse(cfg.Client.RedirectURL())
+	if err != nil || redirect.Host == "" {
+		return nil, errors.New("middleware: the rp.Client has no absolute RedirectURL; set it to this app's " + w.prefix + "/callback")
+	}
+	if redirect.Path != w.prefix+"/callback" {
+		return nil, fmt.Errorf("middleware: the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
+	}
+	// Secure cookies everywhere but plain-http localhost development.
+	w.policy = cookie.Policy{Secure: redirect.Scheme == "https" || !cookie.IsLocalDev(redirect.Host)}
+	base := cfg.CookieName
+	if base == "" {
+		base = "ma-" + cookieUnsafe.ReplaceAllString(cfg.Client.ClientID(), "_")
+	}
+	w.name = w.policy.Name(base)
+	w.anon = w.policy.Name(base + "-anon")
+	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, Cookie: w.policy, Replay: w.store, Now: cfg.Now}
+	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
+	return w, nil
+}
+
+// Store returns the session store.
+func (w *Web) Store() tokenstore.Store { return w.store }
+
+// LoginURL returns the login route for a return path.
+func (w *Web) LoginURL(returnTo string) string {
+	return w.prefix + "/login?return_to=" + url.QueryEscape(returnTo)
+}
+
+// Routes returns the handler of the auth routes under Prefix: GET login,
+// GET callback, GET (confirmation page) and POST logout, POST
+// backchannel-logout. Mount it at Prefix+"/":
+//
+//	mux.Handle("/auth/", web.Routes())
+func (w *Web) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+w.prefix+"/login", w.login)
+	mux.HandleFunc("GET "+w.prefix+"/callback", w.callback)
+	mux.HandleFunc("GET "+w.prefix+"/logout", w.logoutPage)
+	mux.HandleFunc("POST "+w.prefix+"/logout", w.logout)
+	mux.Handle(w.prefix+"/backchannel-logout", w.bc)
+	return mux
+}
+
+// login starts a login: GET Prefix/login?return_to=/path[&prompt=none].
+func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	returnTo := "/"
+	if raw := q.Get("return_to"); raw != "" {
+		rt, ok := safeReturnTo(raw)
+		if !ok {
+			w.page(rw, http.StatusBadRequest, "Invalid return address", "The return_to parameter must be a path on this site.")
+			return
+		}
+		returnTo = rt
+	}
+	tx := pkce.NewTransaction(w.client.Issuer(), returnTo)
+	params := url.Values{}
+	for k, v := range w.cfg.AuthParams {
+		params[k] = v
+	}
+	switch p := q.Get("prompt"); p {
+	case "":
+	case "none", "login", "select_account":
+		params.Set("prompt", p)
+		tx.Prompt = p
+	default:
+		w.page(rw, http.StatusBadRequest, "Invalid prompt", "prompt must be none, login or select_account.")
+		return
+	}
+	authURL, err := w.client.AuthCodeURL(tx, params)
+	if err != nil {
+		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
+		return
+	}
+	if err := w.jar.Save(rw, r, tx); err != nil {
+		w.page(rw, http.StatusInternalServerError, "Login failed", "The login transaction could not be saved.")
+		return
+	}
+	noStore(rw)
+	http.Redirect(rw, r, authURL, http.StatusFound)
+}
+
+// callback completes a login.
+func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	resp, err := rp.ParseAuthResponse(r.URL.RawQuery)
+	if err != nil {
+		w.loginFailed(rw, r, http.StatusBadRequest, "bad_response", err)
+		return
+	}
+	tx, err := w.jar.Take(ctx, rw, r, resp.State)
+	switch {
+	case errors.Is(err, tokenstore.ErrUnavailable):
+		w.unavailable(rw, r, err)
+		return
+	case err != nil:
+		w.loginFailed(rw, r, http.StatusBadRequest, "no_transaction", err)
+		return
+	}
+	tokens, err := w.client.Exchange(ctx, tx, resp)
+	if err != nil {
+		if tx.Prompt == "none" && errors.Is(err, rp.ErrLoginRequired) {
+			// Silent SSO found no OP session: continue anonymously.
+			w.policy.Set(rw, w.anon, "1", w.cfg.SilentRetry)
+			noStore(rw)
+			http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
+			return
+		}
+		status, reason := loginStatus(err)
+		w.loginFailed(rw, r, status, reason, err)
+		return
+	}
+	now := w.now()
+	s := &tokenstore.Session{
+		ID:        tokenstore.NewID(),
+		Issuer:    tokens.Claims.Issuer,
+		Subject:   tokens.Claims.Subject,
+		SID:       tokens.Claims.SessionID,
+		ClientID:  w.client.ClientID(),
+		CreatedAt: now,
+		LastSeen:  now,
+		ExpiresAt: now.Add(w.cfg.SessionLifetime),
+	}
+	setTokens(s, tokens, now)
+	switch err := w.store.Create(ctx, s); {
+	case errors.Is(err, tokenstore.ErrRevoked):
+		w.loginFailed(rw, r, http.StatusUnauthorized, "session_revoked", err)
+		return
+	case err != nil:
+		w.unavailable(rw, r, err)
+		return
+	}
+	// A new id at every login: whatever session this browser had before
+	// (possibly planted) is gone.
+	if old, ok := w.sessionID(r); ok {
+		_ = w.store.Delete(ctx, old)
+	}
+	w.setSession(rw, s)
+	if _, err := r.Cookie(w.anon); err == nil {
+		w.policy.Clear(rw, w.anon)
+	}
+	w.audit(ctx, slog.LevelInfo, "multiapp.login", s, slog.Bool("silent", tx.Prompt == "none"))
+	noStore(rw)
+	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
+}
+
+// loginStatus maps a failed exchange to a status and an audit reason.
+func loginStatus(err error) (int, string) {
+	var oe *rp.OPError
+	switch {
+	case errors.Is(err, rp.ErrTemporary):
+		return http.StatusServiceUnavailable, "op_unavailable"
+	case errors.As(err, &oe) && oe.Endpoint == "authorization" && oe.Code == "access_denied":
+		return http.StatusForbidden, "access_denied"
+	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):
+		return http.StatusBadGateway, "client_rejected"
+	case errors.As(err, &oe):
+		return http.StatusBadRequest, "op_error_" + oe.Code
+	default:
+		return http.StatusBadRequest, "invalid_response"
+	}
+}
+
+func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, status int, reason string, err error) {
+	w.log.LogAttrs(r.Context(), slog.LevelWarn, "multiapp.login.failed",
+		slog.String("client_id", w.client.ClientID()), slog.String("reason", reason), slog.String("error", err.Error()))
+	msg := "Sign-in could not be completed. Please try again."
+	var oe *rp.OPError
+	if errors.As(err, &oe) && oe.Endpoint == "authorization" {
+		msg = "The sign-in service answered: " + oe.Code
+		if oe.Description != "" {
+			msg += " (" + oe.Description + ")"
+		}
+	}
+	if status == http.StatusServiceUnavailable {
+		rw.Header().Set("Retry-After", "5")
+	}
+	w.page(rw, status, "Sign-in failed", msg)
+}
+
+// logoutPage answers GET logout with a confirmation form: logging out
+// changes state, so it takes a POST (a cross-site GET cannot sign anyone out).
+func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
+	noStore(rw)
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.WriteHeader(http.StatusOK)
+	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"))
+}
+
+// logout ends the local session, then sends the browser to the OP's
+// end-session endpoint, which ends the shared session and notifies every
+// other app through back-channel logout.
+func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var idToken string
+	if id, ok := w.sessionID(r); ok {
+		s, err := w.store.Get(ctx, id)
+		switch {
+		case err == nil:
+			idToken = s.IDToken
+			if err := w.store.Delete(ctx, id); err != nil {
+				w.unavailable(rw, r, err)
+				return
+			}
+			w.revokeRefreshToken(ctx, s)
+			w.audit(ctx, slog.LevelInfo, "multiapp.logout", s)
+		case !errors.Is(err, tokenstore.ErrNotFound):
+			w.unavailable(rw, r, err)
+			return
+		}
+	}
+	w.policy.Clear(rw, w.name)
+	noStore(rw)
+	target := w.cfg.AfterLogout
+	if endURL, err := w.client.EndSessionURL(idToken, rand.Text()); err == nil {
+		target = endURL
+	}
+	http.Redirect(rw, r, target, http.StatusSeeOther)
+}
+
+// revokeRefreshToken asks the OP to revoke the refresh token (RFC 7009),
+// best effort and bounded: some OPs (Hydra) keep refresh tokens alive
+// after an end-session. The local logout happens either way.
+func (w *Web) revokeRefreshToken(ctx context.Context, s *tokenstore.Session) {
+	if s.RefreshToken == "" || w.client.Metadata().RevocationEndpoint == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := w.client.Revoke(ctx, s.RefreshToken, "refresh_token"); err != nil {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "multiapp.logout.revoke_failed", slog.String("client_id", s.ClientID), slog.String("error", err.Error()))
+	}
+}
+
+// sessionID reads and opens the session cookie. A missing, tampered,
+// truncated or foreign cookie is simply "no session".
+func (w *Web) sessionID(r *http.Request) (string, bool) {
+	c, err := r.Cookie(w.name)
+	if err != nil || c.Value == "" {
+		return "", false
+	}
+	var id string
+	if securecookie.DecodeMulti(w.name, c.Value, &id, w.codecs...) != nil || len(id) != 43 {
+		return "", false
+	}
+	return id, true
+}
+
+func (w *Web) setSession(rw http.ResponseWriter, s *tokenstore.Session) {
+	v, err := securecookie.EncodeMulti(w.name, s.ID, w.codecs...)
+	if err != nil {
+		return
+	}
+	w.policy.Set(rw, w.name, v, s.ExpiresAt.Sub(w.now()))
+}
+
+func setTokens(s *tokenstore.Session, t *rp.Tokens, now time.Time) {
+	s.RefreshedAt = now
+	s.AccessToken = t.AccessToken
+	s.TokenType = t.TokenType
+	s.AccessTokenExpiry = t.Expiry
+	s.RefreshToken = t.RefreshToken
+	s.IDToken = t.IDToken
+	if t.Claims != nil {
+		s.Claims = t.Claims.Raw
+	}
+}
+
+func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *tokenstore.Session, attrs ...slog.Attr) {
+	base := []slog.Attr{
+		slog.String("client_id", s.ClientID), slog.String("iss", s.Issuer), slog.String("sub", s.Subject),
+		slog.String("sid", s.SID), slog.String("session", tokenstore.HashID(s.ID)[:16]),
+	}
+	w.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
+}
+
+func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
+	w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+	rw.Header().Set("Retry-After", "5")
+	if wantsJSON(r) {
+		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are temporarily unavailable")
+		return
+	}
+	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a few seconds.")
+}
+
+func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }

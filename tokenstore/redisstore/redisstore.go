@@ -1,0 +1,439 @@
+// Package redisstore is a [tokenstore.Store] in Redis, for apps that run as
+// several instances behind a load balancer: every instance sees the same
+// sessions, a back-channel logout received by one instance ends the session
+// on all of them, and a rotating refresh token is used once across all of
+// them.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
+//	store, err := redisstore.New(ctx, redisstore.Options{
+//		Client: rdb,
+//		Keys:   [][]byte{key}, // 32 random bytes, the same on every instance
+//	})
+//	if err != nil {
+//		log.Fatal(err) // Redis unreachable (errors.Is tokenstore.ErrUnavailable), or ErrWrongKey
+//	}
+//	web, err := middleware.NewWeb(middleware.WebConfig{Client: client, Store: store, CookieKeys: cookieKeys})
+//
+// What it guarantees:
+//
+//   - Encrypted at rest. Session records hold refresh tokens, which are
+//     credentials: each is sealed with AES-256-GCM under the first of
+//     Options.Keys, bound to the key it is stored under. Every key of
+//     Options.Keys opens records, so keys rotate without signing anyone out.
+//     Redis never sees a raw session id: records, indexes and locks are keyed
+//     by [tokenstore.HashID], by hashes of (issuer, sid) and (issuer,
+//     subject), and logout token ids by a hash of (issuer, jti).
+//   - Atomic logout. Create, Update, Delete, DeleteBySID and DeleteBySubject
+//     each run as one Lua script that checks the revoked-sid marker, the
+//     session's existence and both of its indexes together, so a back-channel
+//     logout racing a login or a refresh on another instance never leaves a
+//     session alive.
+//   - Expiry by Redis. Sessions, logout token ids and revocations carry Redis
+//     TTLs; indexes drop expired members on every write and expire with their
+//     last member. Nothing needs sweeping.
+//   - A refresh lock across instances (Lock): a lease that its holder renews
+//     while the refresh runs, so a slow OP never lets a second instance in
+//     with the same rotating refresh token, and that ends LockLease after a
+//     holder crashed.
+//   - Errors, never guesses: when Redis cannot be reached every method returns
+//     an error wrapping [tokenstore.ErrUnavailable] (the middleware answers
+//     503 with Retry-After and keeps the session), and the same Store works
+//     again as soon as Redis is back. A session is reported missing only when
+//     Redis holds no record of it that Keys open.
+//
+// Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
+// as a cluster: all keys of one Store share the hash tag {Prefix}, so on a
+// cluster they live in one slot (one shard serves a Store; give apps distinct
+// prefixes to spread them). Configure Redis with persistence (a Redis that
+// restarts empty signs everyone out) and maxmemory-policy noeviction (an
+// evicted revocation or lock would undo a guarantee). The Store does not own
+// the client: close it yourself.
+//
+// The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
+// and subject hashes, then the sealed record); x:<hash of issuer and sid>,
+// u: and n:<hash of issuer and subject> sorted-set indexes of the sessions
+// of an OP session, of a subject, and of a subject's sessions without a sid;
+// r: revoked sids, j: logout token ids (and login states), l: refresh locks,
+// all with TTLs; k the key check. Nothing else is stored.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/multiapp-go/multiapp/tokenstore"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultPrefix    = "multiapp"
+	DefaultLockLease = 10 * time.Second
+	DefaultLockPoll  = 50 * time.Millisecond
+	// MinLockLease is the shortest LockLease New accepts: the lease is
+	// renewed every third of it, and a renewal is a network round trip.
+	MinLockLease = 30 * time.Millisecond
+)
+
+// Errors of this package. Runtime failures to reach Redis are not among
+// them: they wrap tokenstore.ErrUnavailable (and the client's error).
+var (
+	// ErrConfig: New was given unusable Options.
+	ErrConfig = errors.New("redisstore: invalid options")
+	// ErrWrongKey: New found data in Redis that none of Options.Keys opens:
+	// the keys differ from the ones that wrote the sessions (or Prefix points
+	// at another application's data).
+	ErrWrongKey = errors.New("redisstore: none of Options.Keys decrypts the data already in Redis")
+	// ErrUndecryptable: a session record that none of Options.Keys opens (it
+	// was written under a key since removed from Keys, or altered in Redis).
+	// Get returns it wrapped together with tokenstore.ErrNotFound, so the
+	// user signs in again instead of getting errors until the record expires.
+	ErrUndecryptable = errors.New("redisstore: record cannot be decrypted with any of Options.Keys")
+)
+
+// Options configures a Store. Client and Keys are required; the other
+// fields have safe defaults.
+type Options struct {
+	// Client reaches Redis: redis.NewClient, redis.NewFailoverClient
+	// (Sentinel) or redis.NewClusterClient. Its timeouts and retries are
+	// those of every store call. The Store does not close it.
+	Client redis.UniversalClient
+	// Keys encrypt the session records with AES-256-GCM: 32 random bytes
+	// each, the same list on every instance. The first encrypts; all
+	// decrypt. To rotate: add the new key second on every instance, then
+	// move it first, then drop the old key once the sessions it sealed
+	// have expired (SessionLifetime later).
+	Keys [][]byte
+	// Prefix namespaces this store's keys ("{Prefix}:..."); instances of
+	// one app share it, different apps may share it or not. Empty:
+	// DefaultPrefix.
+	Prefix string
+	// LockLease is how long a refresh lock outlives a holder that stopped
+	// renewing it (a crashed instance). A live holder renews it every
+	// LockLease/3, however long its refresh takes. Zero: DefaultLockLease;
+	// at least MinLockLease.
+	LockLease time.Duration
+	// LockPoll is the longest pause between two tries of a Lock that waits
+	// (it starts at a few milliseconds and doubles). Zero: DefaultLockPoll.
+	LockPoll time.Duration
+}
+
+// Store is a tokenstore.Store in Redis. Create it with New; it is safe for
+// concurrent use, and any number of Stores (in any number of processes)
+// with the same Prefix and Keys share the same sessions.
+type Store struct {
+	c     redis.UniversalClient
+	seal  *sealer
+	base  string // "{Prefix}:"
+	lease time.Duration
+	poll  time.Duration
+}
+
+var _ tokenstore.Store = (*Store)(nil)
+
+// keyCheckText is sealed under the first key in the key-check record, so New
+// can tell whether its keys open the data already in Redis.
+const keyCheckText = "multiapp/redisstore key check v1"
+
+// New checks opts, reaches Redis and verifies the keys against the data
+// already there. It fails with an error wrapping tokenstore.ErrUnavailable
+// when Redis cannot be reached (bounded by ctx and the client's timeouts),
+// ErrWrongKey when Keys cannot open what earlier stores wrote under Prefix,
+// and ErrConfig for unusable options.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Client == nil {
+		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
+	}
+	seal, err := newSealer(opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	s.base = "{" + prefix + "}:"
+	switch {
+	case s.lease == 0:
+		s.lease = DefaultLockLease
+	case s.lease < MinLockLease:
+		return nil, fmt.Errorf("%w: LockLease %v is shorter than MinLockLease (%v)", ErrConfig, s.lease, MinLockLease)
+	}
+	switch {
+	case s.poll == 0:
+		s.poll = DefaultLockPoll
+	case s.poll < 0:
+		return nil, fmt.Errorf("%w: LockPoll %v is negative", ErrConfig, s.poll)
+	}
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: cannot reach Redis%s: %w: %w", s.addrs(), tokenstore.ErrUnavailable, err)
+	}
+	if err := s.checkKeys(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// addrs names the Redis servers of the client, for errors.
+func (s *Store) addrs() string {
+	switch c := s.c.(type) {
+	case *redis.Client:
+		return " at " + c.Options().Addr
+	case *redis.ClusterClient:
+		return fmt.Sprintf(" (cluster %v)", c.Options().Addrs)
+	}
+	return ""
+}
+
+// checkKeys opens the key-check record with Keys, writing it when there is
+// none, and reseals it under the first key after a rotation.
+func (s *Store) checkKeys(ctx context.Context) error {
+	key := s.base + "k"
+	aad := []byte(key)
+	for range 3 {
+		box, err := s.c.Get(ctx, key).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			ok, err := s.c.SetNX(ctx, key, s.seal.seal([]byte(keyCheckText), aad), 0).Result()
+			if err != nil {
+				return s.unavailable("key check", err)
+			}
+			if ok {
+				return nil
+			}
+			continue // another instance wrote it first: check that one
+		case err != nil:
+			return s.unavailable("key check", err)
+		}
+		plain, idx, err := s.seal.open(box, aad)
+		if err != nil || string(plain) != keyCheckText {
+			return fmt.Errorf("%w (prefix %q): give the keys the other instances use, with the one that wrote the data among them", ErrWrongKey, s.base)
+		}
+		if idx > 0 {
+			if err := s.c.Set(ctx, key, s.seal.seal([]byte(keyCheckText), aad), 0).Err(); err != nil {
+				return s.unavailable("key check", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("redisstore: the key-check record %q keeps disappearing", key)
+}
+
+// unavailable wraps a failure to reach Redis.
+func (s *Store) unavailable(op string, err error) error {
+	return fmt.Errorf("redisstore: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
+}
+
+// Key names.
+
+func (s *Store) sessionKey(member string) string { return s.base + "s:" + member }
+func (s *Store) lockKey(id string) string        { return s.base + "l:" + tokenstore.HashID(id) }
+
+// A session's value starts with its sid hash (noSID when it has none) and
+// its subject hash, so the scripts find its indexes without decrypting it;
+// the sealed record follows.
+const (
+	pairHashLen = 22 // base64url of 16 bytes
+	headsLen    = 2 * pairHashLen
+)
+
+var noSID = strings.Repeat(".", pairHashLen)
+
+// pairHash names (issuer, value) unambiguously: the issuer is
+// length-prefixed before hashing, and 128 bits of SHA-256 are kept.
+func pairHash(issuer, value string) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(issuer)))])
+	h.Write([]byte(issuer))
+	h.Write([]byte(value))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// ttlMillis converts an absolute expiry into the TTL the scripts take: 0 for
+// none (zero time), negative when already over.
+func ttlMillis(exp time.Time) int64 {
+	if exp.IsZero() {
+		return 0
+	}
+	d := time.Until(exp)
+	if d < time.Millisecond {
+		return -1
+	}
+	return d.Milliseconds() // rounded down: Redis never keeps it longer
+}
+
+// Get implements tokenstore.Store.
+func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
+	member := tokenstore.HashID(id)
+	str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
+	v := []byte(str)
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, tokenstore.ErrNotFound
+	case err != nil:
+		return nil, s.unavailable("get", err)
+	}
+	if len(v) < headsLen {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+	}
+	plain, _, err := s.seal.open(v[headsLen:], []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
+	}
+	sess, err := decodeSession(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+	}
+	if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
+		return nil, tokenstore.ErrNotFound
+	}
+	sess.ID = id
+	return sess, nil
+}
+
+// write runs the create or update script for sess.
+func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess *tokenstore.Session) error {
+	c := sess.Clone()
+	c.ID = ""
+	plain, err := encodeSession(c)
+	if err != nil {
+		return err
+	}
+	member := tokenstore.HashID(sess.ID)
+	sidh, subh := "", pairHash(sess.Issuer, sess.Subject)
+	head := noSID
+	if sess.SID != "" {
+		sidh = pairHash(sess.Issuer, sess.SID)
+		head = sidh
+	}
+	v := make([]byte, 0, headsLen+sealHeader+len(plain)+16)
+	v = append(append(append(v, head...), subh...), s.seal.seal(plain, []byte(member))...)
+	keys := []string{s.sessionKey(member), s.base + "r:" + pairHash(sess.Issuer, sess.SID)}
+	res, err := script.Run(ctx, s.c, keys, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh).Text()
+	if err != nil {
+		return s.unavailable(op, err)
+	}
+	switch res {
+	case "ok":
+		return nil
+	case "revoked":
+		return tokenstore.ErrRevoked
+	case "exists":
+		return tokenstore.ErrExists
+	case "notfound":
+		return tokenstore.ErrNotFound
+	}
+	return fmt.Errorf("redisstore: %s: unexpected script result %q", op, res)
+}
+
+// Create implements tokenstore.Store. A session whose ExpiresAt has passed
+// is not stored (and Create returns nil, as the memory store does).
+func (s *Store) Create(ctx context.Context, sess *tokenstore.Session) error {
+	return s.write(ctx, "create", createScript, sess)
+}
+
+// Update implements tokenstore.Store. An ExpiresAt that has passed deletes
+// the session.
+func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
+	return s.write(ctx, "update", updateScript, sess)
+}
+
+// Delete implements tokenstore.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	member := tokenstore.HashID(id)
+	if err := deleteScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
+		return s.unavailable("delete", err)
+	}
+	return nil
+}
+
+// DeleteBySID implements tokenstore.Store.
+func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (int, error) {
+	if sid == "" && subject == "" {
+		return 0, nil
+	}
+	sidh, subh := "", ""
+	if sid != "" {
+		sidh = pairHash(issuer, sid)
+	}
+	if subject != "" {
+		subh = pairHash(issuer, subject)
+	}
+	keys := []string{s.base + "x:" + sidh, s.base + "n:" + subh}
+	n, err := deleteBySIDScript.Run(ctx, s.c, keys, s.base, sidh, subh).Int()
+	if err != nil {
+		return 0, s.unavailable("delete by sid", err)
+	}
+	return n, nil
+}
+
+// DeleteBySubject implements tokenstore.Store.
+func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) (int, error) {
+	subh := pairHash(issuer, subject)
+	n, err := deleteBySubjectScript.Run(ctx, s.c, []string{s.base + "u:" + subh}, s.base, subh).Int()
+	if err != nil {
+		return 0, s.unavailable("delete by subject", err)
+	}
+	return n, nil
+}
+
+// ttlArg rounds a positive ttl up to whole milliseconds.
+func ttlArg(ttl time.Duration) int64 {
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+}
+
+// RememberJTI implements tokenstore.Store (SET NX with the ttl, to a random
+// value so that a retried call still reports first). A ttl of
+// zero or less remembers nothing and reports first unless the id is already
+// remembered. A replay does not extend the ttl of the remembered id.
+func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
+	key := s.base + "j:" + pairHash(issuer, jti)
+	if ttl <= 0 {
+		n, err := s.c.Exists(ctx, key).Result()
+		if err != nil {
+			return false, s.unavailable("remember jti", err)
+		}
+		return n == 0, nil
+	}
+	n, err := setOnceScript.Run(ctx, s.c, []string{key}, rand.Text()[:16], ttlArg(ttl)).Int()
+	if err != nil {
+		return false, s.unavailable("remember jti", err)
+	}
+	return n == 1, nil
+}
+
+// RevokeSID implements tokenstore.Store. A ttl of zero or less, or an empty
+// sid, records nothing. Revoking an OP session again keeps the later of the
+// two expiries.
+func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error {
+	if sid == "" || ttl <= 0 {
+		return nil
+	}
+	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+		return s.unavailable("revoke sid", err)
+	}
+	return nil
+}
+
+// SIDRevoked implements tokenstore.Store.
+func (s *Store) SIDRevoked(ctx context.Context, issuer, sid string) (bool, error) {
+	if sid == "" {
+		return false, nil
+	}
+	n, err := s.c.Exists(ctx, s.base+"r:"+pairHash(issuer, sid)).Result()
+	if err != nil {
+		return false, s.unavailable("sid revoked", err)
+	}
+	return n == 1, nil
+}

@@ -1,0 +1,216 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts behind every operation that touches more than one key.
+// Redis runs a script atomically, so a back-channel logout (RevokeSID, then
+// DeleteBySID) and a refresh (Update) never interleave within a script.
+//
+// Keys, all under one hash tag (base is "{Prefix}:"), so Redis Cluster keeps
+// them in one slot:
+//
+//	base s:<HashID(id)>  string  sid hash (22 dots when the session has no
+//	                             sid), subject hash (22 characters each),
+//	                             then the sealed record
+//	base x:<h(iss,sid)>  zset  sessions of the OP session
+//	base u:<h(iss,sub)>  zset  every session of the subject
+//	base n:<h(iss,sub)>  zset  sessions of the subject stored without a sid
+//	base r:<h(iss,sid)>  string  revoked OP session, with a TTL
+//	base j:<h(iss,jti)>  string  logout token id (and login state) seen, TTL
+//	base l:<HashID(id)>  string  refresh lock: the holder's token, TTL = lease
+//	base k               string  key check: a known text sealed with Keys
+//
+// Index members are session hashes, scored by when the session expires in
+// Redis time (ms; "inf" when it never does). Every write to an index drops
+// members whose score has passed and moves the index's own expiry to its
+// last member's, so indexes neither grow with expired sessions nor outlive
+// them. A member can still point to a session that expired (its score has
+// not been swept yet) or to a later session that reused the id: deletes only
+// act on a member whose record still names that index.
+
+// common is prepended to every script that maintains indexes.
+const common = `
+local base = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fmt(n) return string.format('%.0f', n) end
+
+local NOSID = string.rep('.', 22)
+
+-- the sid hash ('' for none) and subject hash at the head of a session
+-- value (GETRANGE 0 43 of its key); nil for a missing session
+local function heads(v)
+  if not v or string.len(v) < 44 then return nil end
+  local x = string.sub(v, 1, 22)
+  if x == NOSID then x = '' end
+  return x, string.sub(v, 23, 44)
+end
+
+-- the two index keys a session is filed under
+local function indexes(sidh, subh)
+  if sidh ~= '' then return base .. 'x:' .. sidh, base .. 'u:' .. subh end
+  return base .. 'n:' .. subh, base .. 'u:' .. subh
+end
+
+local function index_add(key, member, score, now)
+  redis.call('ZADD', key, score, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. fmt(now))
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] == nil then return end
+  if top[2] == 'inf' or top[2] == '+inf' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIREAT', key, top[2])
+  end
+end
+
+-- unlink deletes session member and its index entries; 1 if it existed
+local function unlink(member)
+  local sk = base .. 's:' .. member
+  local x, u = heads(redis.call('GETRANGE', sk, 0, 43))
+  if u then
+    local a, b = indexes(x, u)
+    redis.call('ZREM', a, member)
+    redis.call('ZREM', b, member)
+  end
+  return redis.call('DEL', sk)
+end
+
+-- store writes session member (ARGV[2]) with value ARGV[3] (whose head
+-- holds sid hash ARGV[5] and subject hash ARGV[6]) and ttl (ms, 0 =
+-- none), and files it in its indexes
+local function store(sk, ttl)
+  local member, sidh, subh = ARGV[2], ARGV[5], ARGV[6]
+  local now = now_ms()
+  local score = 'inf'
+  if ttl > 0 then
+    redis.call('SET', sk, ARGV[3], 'PX', ttl)
+    score = fmt(now + ttl)
+  else
+    redis.call('SET', sk, ARGV[3])
+  end
+  local a, b = indexes(sidh, subh)
+  index_add(a, member, score, now)
+  index_add(b, member, score, now)
+end
+
+-- sweep deletes the sessions of index key idx whose record has sid hash
+-- want_x and subject hash want_u (nil: any), drops members that no longer
+-- match, and returns how many sessions it deleted
+local function sweep(idx, want_x, want_u)
+  local n = 0
+  for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+    local x, u = heads(redis.call('GETRANGE', base .. 's:' .. m, 0, 43))
+    if u and (want_x == nil or x == want_x) and (want_u == nil or u == want_u) then
+      n = n + unlink(m)
+    else
+      redis.call('ZREM', idx, m)
+    end
+  end
+  return n
+end
+`
+
+// getScript: KEYS session; ARGV base. The session's value, or false when
+// it is missing or its OP session is revoked (a back-channel logout ends
+// every session of the sid at RevokeSID, before DeleteBySID cleans up).
+var getScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local x = string.sub(v, 1, 22)
+if x ~= string.rep('.', 22) and redis.call('EXISTS', ARGV[1] .. 'r:' .. x) == 1 then return false end
+return v
+`)
+
+// createScript: KEYS session, revocation of its sid; ARGV base, member,
+// value (heads and sealed record), ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
+var createScript = redis.NewScript(common + `
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  -- the same sealed record (random nonce): the client retried a create
+  -- whose reply was lost
+  if redis.call('GET', KEYS[1]) == ARGV[3] then return 'ok' end
+  return 'exists'
+end
+local ttl = tonumber(ARGV[4])
+if ttl >= 0 then store(KEYS[1], ttl) end
+return 'ok'
+`)
+
+// updateScript: as createScript; replaces an existing session only.
+var updateScript = redis.NewScript(common + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'notfound' end
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+unlink(ARGV[2])
+local ttl = tonumber(ARGV[4])
+if ttl >= 0 then store(KEYS[1], ttl) end
+return 'ok'
+`)
+
+// deleteScript: KEYS session; ARGV base, member.
+var deleteScript = redis.NewScript(common + `
+return unlink(ARGV[2])
+`)
+
+// deleteBySIDScript: KEYS sid index, sid-less index of the subject; ARGV
+// base, sid hash ("": none), subject hash ("": none).
+var deleteBySIDScript = redis.NewScript(common + `
+local n = 0
+if ARGV[2] ~= '' then n = n + sweep(KEYS[1], ARGV[2], nil) end
+if ARGV[3] ~= '' then n = n + sweep(KEYS[2], '', ARGV[3]) end
+return n
+`)
+
+// deleteBySubjectScript: KEYS subject index; ARGV base, subject hash.
+var deleteBySubjectScript = redis.NewScript(common + `
+return sweep(KEYS[1], nil, ARGV[2])
+`)
+
+// setOnceScript: KEYS key; ARGV token, ttl (ms). Sets key to the caller's
+// random token unless it exists (SET NX PX) and returns 1 when the caller
+// holds it: also when the key already holds the caller's token, because the
+// client retried a SET whose reply was lost (a plain SET NX would then
+// report a logout token as replayed, or a lock as someone else's).
+var setOnceScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// revokeScript: KEYS revocation; ARGV ttl (ms). Never shortens an existing
+// revocation (nor one without expiry).
+var revokeScript = redis.NewScript(`
+local p = redis.call('PTTL', KEYS[1])
+if p == -1 then return 0 end
+local ttl = tonumber(ARGV[1])
+if p < ttl then
+  redis.call('SET', KEYS[1], '1', 'PX', ttl)
+  return 1
+end
+return 0
+`)
+
+// renewScript: KEYS lock; ARGV token, lease (ms). Extends the lease only
+// while the lock is still this holder's.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// unlockScript: KEYS lock; ARGV token. Deletes the lock only while it is
+// still this holder's.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
