@@ -1,4 +1,5 @@
-// Package middleware is multiapp's net/http glue.
+// Package middleware is multiapp's net/http glue: Web for web apps
+// (sign-in routes and server-side sessions) and Bearer for API services.
 //
 // For API services, Bearer authenticates every request by its OAuth 2.0
 // bearer access token (RFC 6750): it takes the token from the
