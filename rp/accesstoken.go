@@ -159,9 +159,10 @@ func NewAccessTokenVerifier(ctx context.Context, cfg AccessTokenConfig) (*Access
 }
 
 // AccessTokenVerifier returns a verifier of this OP's access tokens that
-// shares the Client's key set, HTTP client and algorithm allow-list (unless
-// cfg sets its own). cfg.Issuer may be empty; cfg.KeySet must be nil or
-// this Client's.
+// shares the Client's key set (so its JWKS cooldown), HTTP client, clock
+// and algorithm allow-list (unless cfg sets its own HTTPClient, Now or
+// SigningAlgs). cfg.Issuer may be empty; cfg.KeySet must be nil or this
+// Client's. No request is made.
 func (c *Client) AccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerifier, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = c.meta.Issuer
