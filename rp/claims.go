@@ -6,8 +6,13 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
 // Claims are the claims multiapp reads from ID, logout and access tokens,
@@ -41,7 +46,8 @@ type Claims struct {
 	// Scopes joins the "scope" string (RFC 9068) and a "scopes" array.
 	Scopes Scopes `json:"scope"`
 
-	// Raw is the JSON payload the claims were decoded from.
+	// Raw is the JSON payload the claims were decoded from. Do not modify
+	// it: the string claims share its memory.
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -55,19 +61,249 @@ func (c *Claims) Decode(v any) error {
 }
 
 // ParseClaims decodes a JSON payload into Claims. It validates nothing.
+//
+// Member names match exactly (not case-insensitively as encoding/json
+// would), the last of duplicate members wins, and a known claim of the
+// wrong JSON type is an error. The payload must be a JSON object.
 func ParseClaims(payload []byte) (*Claims, error) {
-	var c struct {
-		Claims
-		ScopesArray Scopes `json:"scopes"`
+	c, _, err := parseClaimsFlags(append([]byte(nil), payload...))
+	return c, err
+}
+
+// claimFlags report claims that have no field in Claims but matter to a
+// verifier.
+type claimFlags uint8
+
+const (
+	// flagCnf: a "cnf" (confirmation) claim binds the token to a key
+	// (DPoP, mTLS): it is not a bearer token.
+	flagCnf claimFlags = 1 << iota
+)
+
+var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
+
+// parseClaimsFlags decodes payload, which it keeps as Raw and whose memory
+// the string claims share (the caller must never write to it again). It is the bearer hot path's decoder: one pass, no
+// reflection, strings are substrings of one copy of the payload.
+func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
+	var flags claimFlags
+	// Decode into a Claims on the stack, the arrays into one stack buffer;
+	// then two allocations: the Claims and the arrays' backing.
+	var c Claims
+	var buf [32]string
+	l := buf[:0]
+	var aud, roles, perms, scopes, scopesArray span
+	var r jws.JSONReader
+	// The claims' strings are substrings of payload, which nobody writes
+	// to from here on (Raw says so): no copy.
+	r.Reset(unsafe.String(unsafe.SliceData(payload), len(payload)))
+	if r.Peek() != jws.JSONObject {
+		return nil, 0, errClaims
 	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, err
+	r.BeginObject()
+	for first := true; ; first = false {
+		key, ok := r.NextKey(first)
+		if !ok {
+			break
+		}
+		switch key {
+		case "iss":
+			r.StringField(&c.Issuer)
+		case "sub":
+			r.StringField(&c.Subject)
+		case "aud":
+			l, aud = appendAudience(&r, l)
+		case "exp":
+			c.Expiry = readDate(&r)
+		case "nbf":
+			c.NotBefore = readDate(&r)
+		case "iat":
+			c.IssuedAt = readDate(&r)
+		case "jti":
+			r.StringField(&c.TokenID)
+		case "azp":
+			r.StringField(&c.AuthorizedParty)
+		case "nonce":
+			r.StringField(&c.Nonce)
+		case "at_hash":
+			r.StringField(&c.AccessTokenHash)
+		case "auth_time":
+			c.AuthTime = readDate(&r)
+		case "sid":
+			r.StringField(&c.SessionID)
+		case "oid":
+			r.StringField(&c.OrganizationID)
+		case "client_id":
+			r.StringField(&c.ClientID)
+		case "email":
+			r.StringField(&c.Email)
+		case "email_verified":
+			c.EmailVerified = readBool(&r)
+		case "name":
+			r.StringField(&c.Name)
+		case "roles":
+			l, roles = appendStrings(&r, l)
+		case "permissions":
+			l, perms = appendStrings(&r, l)
+		case "scope":
+			l, scopes = appendScopes(&r, l)
+		case "scopes":
+			l, scopesArray = appendScopes(&r, l)
+		case "cnf":
+			if r.Peek() != jws.JSONNull {
+				flags |= flagCnf
+			}
+			r.Skip()
+		default:
+			r.Skip()
+		}
 	}
-	if len(c.Claims.Scopes) == 0 {
-		c.Claims.Scopes = c.ScopesArray
+	r.End()
+	if r.Err() != nil {
+		return nil, 0, errClaims
 	}
-	c.Claims.Raw = append(json.RawMessage(nil), payload...)
-	return &c.Claims, nil
+	backing := append([]string(nil), l...)
+	c.Audience = aud.of(backing)
+	c.Roles = roles.of(backing)
+	c.Permissions = perms.of(backing)
+	c.Scopes = scopes.of(backing)
+	if len(c.Scopes) == 0 {
+		c.Scopes = scopesArray.of(backing)
+	}
+	c.Raw = payload
+	out := new(Claims)
+	*out = c
+	return out, flags, nil
+}
+
+// span locates one array claim in a strArena.
+type span struct {
+	lo, hi int32
+	set    bool // false: nil
+}
+
+// of returns the span's strings in backing, capacity capped so that an
+// append by the caller cannot overwrite a neighbour.
+func (s span) of(backing []string) []string {
+	if !s.set {
+		return nil
+	}
+	if backing == nil {
+		return []string{}
+	}
+	return backing[s.lo:s.hi:s.hi]
+}
+
+// The array claims of a token are appended to one list (a stack buffer
+// while it fits) and located by spans.
+
+func spanOf(l []string, lo int) span { return span{lo: int32(lo), hi: int32(len(l)), set: true} }
+
+// appendStrings: an array of strings (null elements are "") or null (nil).
+func appendStrings(r *jws.JSONReader, l []string) ([]string, span) {
+	lo := len(l)
+	l, null := r.AppendStrings(l)
+	if null || r.Err() != nil {
+		return l[:lo], span{}
+	}
+	return l, spanOf(l, lo)
+}
+
+// appendAudience: a string, an array of strings, or null (absent).
+func appendAudience(r *jws.JSONReader, l []string) ([]string, span) {
+	if r.Peek() == jws.JSONString {
+		lo := len(l)
+		l = append(l, r.ReadString())
+		return l, spanOf(l, lo)
+	}
+	return appendStrings(r, l)
+}
+
+// appendScopes: a space-separated string, an array of strings, or null
+// (empty).
+func appendScopes(r *jws.JSONReader, l []string) ([]string, span) {
+	switch r.Peek() {
+	case jws.JSONString:
+		lo := len(l)
+		l = fields(r.ReadString(), l)
+		return l, spanOf(l, lo)
+	case jws.JSONNull:
+		r.ReadNull()
+		return l, span{set: true}
+	}
+	return appendStrings(r, l)
+}
+
+// fields appends strings.Fields(s) to out, without allocating for ASCII
+// input.
+func fields(s string, out []string) []string {
+	n0, start := len(out), -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return append(out[:n0], strings.Fields(s)...)
+		}
+		if asciiSpace[c] {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// readDate reads a NumericDate: a non-negative number up to 1e11, or null.
+func readDate(r *jws.JSONReader) NumericDate {
+	if v, ok := r.ReadUint(12); ok { // the usual integer seconds
+		if v > 1e11 {
+			r.Fail()
+			return 0
+		}
+		return NumericDate(v)
+	}
+	switch r.Peek() {
+	case jws.JSONNull:
+		r.ReadNull()
+		return 0
+	case jws.JSONNumber:
+	default:
+		r.Fail()
+		return 0
+	}
+	f, err := strconv.ParseFloat(r.ReadNumber(), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
+		r.Fail()
+		return 0
+	}
+	return NumericDate(f)
+}
+
+// readBool reads true, false, "true", "false" or null.
+func readBool(r *jws.JSONReader) Bool {
+	switch r.Peek() {
+	case jws.JSONBool:
+		return Bool(r.ReadBool())
+	case jws.JSONNull:
+		r.ReadNull()
+		return false
+	case jws.JSONString:
+		switch r.ReadString() {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	}
+	r.Fail()
+	return false
 }
 
 // HasScope, HasRole and HasPermission report membership.

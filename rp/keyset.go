@@ -140,6 +140,12 @@ func (t *keyTable) match(kid, alg string) []publicKey {
 	if kid != "" {
 		src = t.byKid[kid]
 	}
+	if len(src) == 1 { // the usual case: one key per kid, no allocation
+		if k := src[0]; (k.alg == "" || k.alg == alg) && jws.Fits(alg, k.pub) {
+			return src
+		}
+		return nil
+	}
 	var out []publicKey
 	for _, k := range src {
 		if (k.alg == "" || k.alg == alg) && jws.Fits(alg, k.pub) {
@@ -253,26 +259,53 @@ func parseJWKS(body []byte, now time.Time) (*keyTable, error) {
 // verify checks the signature of a compact JWS against this set, with alg
 // restricted to allowed. It returns the parsed token.
 func (ks *KeySet) verify(ctx context.Context, what, raw string, allowed []string) (*jws.Token, error) {
-	tok, err := jws.Parse(raw)
+	tok, err := parseJWS(what, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := ks.verifyToken(ctx, what, tok, allowed); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// parseJWS parses a compact JWS, mapping jws errors to ValidationErrors.
+func parseJWS(what, raw string) (*jws.Token, error) {
+	tok := new(jws.Token)
+	if err := parseJWSTo(what, raw, tok); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// parseJWSTo is parseJWS into *tok.
+func parseJWSTo(what, raw string, tok *jws.Token) error {
+	err := jws.ParseTo(tok, raw)
 	switch {
 	case errors.Is(err, jws.ErrAlgorithm):
-		return nil, &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}
+		return &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}
 	case err != nil:
-		return nil, &ValidationError{What: what, Code: CodeMalformed, Err: err}
+		return &ValidationError{What: what, Code: CodeMalformed, Err: err}
 	}
+	return nil
+}
+
+// verifyToken checks the signature of a parsed token against this set,
+// with alg restricted to allowed.
+func (ks *KeySet) verifyToken(ctx context.Context, what string, tok *jws.Token, allowed []string) error {
 	if !contains(allowed, tok.Header.Alg) {
-		return nil, invalid(what, CodeAlgorithm, "alg %q is not in the allow-list %v", tok.Header.Alg, allowed)
+		return invalid(what, CodeAlgorithm, "alg %q is not in the allow-list %v", tok.Header.Alg, allowed)
 	}
 	keys, err := ks.candidates(ctx, tok.Header.Kid, tok.Header.Alg)
 	if err != nil {
-		return nil, &ValidationError{What: what, Code: CodeUnknownKey, Detail: fmt.Sprintf("kid %q", tok.Header.Kid), Err: err}
+		return &ValidationError{What: what, Code: CodeUnknownKey, Detail: fmt.Sprintf("kid %q", tok.Header.Kid), Err: err}
 	}
 	for _, k := range keys {
 		if jws.Verify(tok.Header.Alg, k.pub, tok.SigningInput, tok.Signature) == nil {
-			return tok, nil
+			return nil
 		}
 	}
-	return nil, &ValidationError{What: what, Code: CodeSignature, Err: jws.ErrSignature}
+	return &ValidationError{What: what, Code: CodeSignature, Err: jws.ErrSignature}
 }
 
 // VerifySignature implements go-oidc's oidc.KeySet: it verifies jwt with

@@ -13,12 +13,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"hash"
-	"math/big"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // Errors. Callers map them to their own typed validation errors.
@@ -51,50 +50,149 @@ type Token struct {
 	// Signature is the decoded signature.
 	Signature []byte
 
-	payload string // base64url payload, a substring of the raw token
+	payload []byte // decoded payload
 }
 
-// Payload decodes the payload. Only call it after Verify succeeded.
+// Payload returns the decoded payload. Only use it after Verify
+// succeeded. It is the token's own: do not modify it.
 func (t *Token) Payload() ([]byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(t.payload)
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	return b, nil
+	return t.payload, nil
 }
 
 // Parse splits and decodes a compact JWS. It checks the shape only; the
 // signature is checked by Verify.
 func Parse(raw string) (*Token, error) {
-	if len(raw) == 0 || len(raw) > MaxTokenSize {
-		return nil, ErrMalformed
-	}
-	h, rest, ok := strings.Cut(raw, ".")
-	if !ok {
-		return nil, ErrMalformed
-	}
-	p, s, ok := strings.Cut(rest, ".")
-	if !ok || strings.IndexByte(s, '.') >= 0 || h == "" {
-		return nil, ErrMalformed
-	}
-	hb, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	t := &Token{SigningInput: raw[:len(h)+1+len(p)], payload: p}
-	if err := json.Unmarshal(hb, &t.Header); err != nil {
-		return nil, ErrMalformed
-	}
-	if len(t.Header.Crit) > 0 {
-		return nil, ErrCritical
-	}
-	if _, ok := algs[t.Header.Alg]; !ok {
-		return nil, ErrAlgorithm
-	}
-	if t.Signature, err = base64.RawURLEncoding.DecodeString(s); err != nil || len(t.Signature) == 0 {
-		return nil, ErrMalformed
+	t := new(Token)
+	if err := t.parse(raw); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// ParseTo is Parse into *t, for a caller that keeps the token on its
+// stack (the bearer hot path). On error *t is undefined.
+func ParseTo(t *Token, raw string) error {
+	*t = Token{}
+	return t.parse(raw)
+}
+
+func (t *Token) parse(raw string) error {
+	if len(raw) == 0 || len(raw) > MaxTokenSize {
+		return ErrMalformed
+	}
+	d1 := strings.IndexByte(raw, '.')
+	if d1 <= 0 {
+		return ErrMalformed
+	}
+	d2 := strings.IndexByte(raw[d1+1:], '.')
+	if d2 < 0 {
+		return ErrMalformed
+	}
+	d2 += d1 + 1
+	h, p, s := raw[:d1], raw[d1+1:d2], raw[d2+1:]
+	if strings.IndexByte(s, '.') >= 0 {
+		return ErrMalformed
+	}
+	if err := t.header(h); err != nil {
+		return err
+	}
+	if len(s) == 0 {
+		return ErrMalformed
+	}
+	// One allocation for the payload and the signature.
+	np := decodedLen(len(p))
+	buf := make([]byte, np+decodedLen(len(s)))
+	n, ok := decodeB64(buf, p)
+	if !ok {
+		return ErrMalformed
+	}
+	t.payload = buf[:n:n]
+	n, ok = decodeB64(buf[np:], s)
+	if !ok || n == 0 {
+		return ErrMalformed
+	}
+	t.SigningInput, t.Signature = raw[:d2], buf[np:np+n:np+n]
+	return nil
+}
+
+// headers caches decoded protected headers by their base64 form: an OP
+// signs every token with one of a few headers, so most tokens skip the
+// header's decoding. Only headers that parse are cached; the cache is
+// cleared when it reaches maxHeaders (junk headers can only cost time).
+var (
+	headers    sync.Map // string -> Header
+	numHeaders atomic.Int32
+)
+
+const maxHeaders = 256
+
+// header decodes and checks the protected header h (base64url).
+func (t *Token) header(h string) error {
+	if v, ok := headers.Load(h); ok {
+		t.Header = v.(Header)
+		return nil
+	}
+	// The header is small: decode it on the stack.
+	var hbuf [512]byte
+	var hb []byte
+	if n := decodedLen(len(h)); n <= len(hbuf) {
+		hb = hbuf[:n]
+	} else {
+		hb = make([]byte, n)
+	}
+	n, ok := decodeB64(hb, h)
+	if !ok {
+		return ErrMalformed
+	}
+	var hd Header
+	if err := parseHeader(string(hb[:n]), &hd); err != nil {
+		return err
+	}
+	if len(hd.Crit) > 0 {
+		return ErrCritical
+	}
+	if _, ok := algs[hd.Alg]; !ok {
+		return ErrAlgorithm
+	}
+	if numHeaders.Add(1) > maxHeaders {
+		headers.Clear()
+		numHeaders.Store(1)
+	}
+	headers.Store(strings.Clone(h), hd)
+	t.Header = hd
+	return nil
+}
+
+// parseHeader decodes the protected header as encoding/json would into
+// Header (exact member names, the last duplicate wins, null leaves a
+// string unchanged), without reflection.
+func parseHeader(doc string, h *Header) error {
+	var r JSONReader
+	r.Reset(doc)
+	r.BeginObject()
+	for first := true; ; first = false {
+		key, ok := r.NextKey(first)
+		if !ok {
+			break
+		}
+		switch key {
+		case "alg":
+			r.StringField(&h.Alg)
+		case "kid":
+			r.StringField(&h.Kid)
+		case "typ":
+			r.StringField(&h.Typ)
+		case "crit":
+			r.StringsField(&h.Crit)
+		default:
+			r.Skip()
+		}
+	}
+	r.End()
+	if r.Err() != nil {
+		return ErrMalformed
+	}
+	return nil
 }
 
 type family int
@@ -168,13 +266,15 @@ func Verify(alg string, pub crypto.PublicKey, signingInput string, sig []byte) e
 	if !Fits(alg, pub) {
 		return ErrKeyMismatch
 	}
+	msg := bytesOf(signingInput)
 	if info.fam == famEd {
-		if !ed25519.Verify(pub.(ed25519.PublicKey), []byte(signingInput), sig) {
+		if !ed25519.Verify(pub.(ed25519.PublicKey), msg, sig) {
 			return ErrSignature
 		}
 		return nil
 	}
-	digest := sum(info.hash, signingInput)
+	var dbuf [sha512.Size]byte
+	digest := sum(&dbuf, info.hash, msg)
 	switch info.fam {
 	case famRSA:
 		if rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), info.hash, digest, sig) != nil {
@@ -189,13 +289,58 @@ func Verify(alg string, pub crypto.PublicKey, signingInput string, sig []byte) e
 		if len(sig) != 2*info.size {
 			return ErrSignature
 		}
-		r := new(big.Int).SetBytes(sig[:info.size])
-		s := new(big.Int).SetBytes(sig[info.size:])
-		if !ecdsa.Verify(pub.(*ecdsa.PublicKey), digest, r, s) {
+		// JWS carries R || S (RFC 7518 §3.4); crypto/ecdsa verifies the
+		// ASN.1 form. Encoding it directly avoids two big.Int and the
+		// re-encoding ecdsa.Verify would do.
+		var der [8 + 2*(2+1+66)]byte
+		if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, asn1Signature(der[:0], sig[:info.size], sig[info.size:])) {
 			return ErrSignature
 		}
 	}
 	return nil
+}
+
+// asn1Signature appends SEQUENCE { INTEGER r, INTEGER s } (DER) to dst.
+func asn1Signature(dst, r, s []byte) []byte {
+	r, s = trimZeros(r), trimZeros(s)
+	ir, is := intLen(r), intLen(s)
+	body := 2 + ir + 2 + is
+	dst = append(dst, 0x30)
+	if body >= 0x80 {
+		dst = append(dst, 0x81)
+	}
+	dst = append(dst, byte(body))
+	dst = appendInt(dst, r, ir)
+	return appendInt(dst, s, is)
+}
+
+func trimZeros(b []byte) []byte {
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	return b
+}
+
+// intLen is the DER content length of the unsigned big-endian b.
+func intLen(b []byte) int {
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		return len(b) + 1
+	}
+	return len(b)
+}
+
+func appendInt(dst, b []byte, n int) []byte {
+	dst = append(dst, 0x02, byte(n))
+	if n > len(b) {
+		dst = append(dst, 0)
+	}
+	return append(dst, b...)
+}
+
+// bytesOf returns the bytes of s without copying. The result must never be
+// written to: it is only handed to hash and verify functions, which read.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // HashFor returns the hash function of alg, as used by at_hash and c_hash
@@ -211,17 +356,17 @@ func HashFor(alg string) (crypto.Hash, bool) {
 	return info.hash, true
 }
 
-func sum(h crypto.Hash, s string) []byte {
-	var hh hash.Hash
+// sum hashes msg with h into buf.
+func sum(buf *[sha512.Size]byte, h crypto.Hash, msg []byte) []byte {
 	switch h {
 	case crypto.SHA256:
-		d := sha256.Sum256([]byte(s))
-		return d[:]
+		*(*[sha256.Size]byte)(buf[:sha256.Size]) = sha256.Sum256(msg)
+		return buf[:sha256.Size]
 	case crypto.SHA384:
-		hh = sha512.New384()
+		*(*[sha512.Size384]byte)(buf[:sha512.Size384]) = sha512.Sum384(msg)
+		return buf[:sha512.Size384]
 	default:
-		hh = sha512.New()
+		*buf = sha512.Sum512(msg)
+		return buf[:]
 	}
-	hh.Write([]byte(s))
-	return hh.Sum(nil)
 }

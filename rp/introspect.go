@@ -1,0 +1,250 @@
+package rp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/multiapp-go/multiapp/internal/jws"
+)
+
+// Introspection defaults.
+const (
+	// DefaultIntrospectionCacheTTL is the longest an active introspection
+	// answer is reused: a token revoked at the OP is still accepted that
+	// long (never past its exp).
+	DefaultIntrospectionCacheTTL = time.Minute
+	// DefaultIntrospectionCacheSize bounds the cached answers.
+	DefaultIntrospectionCacheSize = 4096
+)
+
+// CodeInactive: the OP's introspection endpoint says the token is not
+// active (expired, revoked, unknown), or it is not an access token.
+const CodeInactive Code = "inactive"
+
+// IntrospectionConfig enables RFC 7662 introspection of opaque access
+// tokens at the OP's introspection_endpoint (from discovery).
+type IntrospectionConfig struct {
+	// ClientID and ClientSecret authenticate this API at the endpoint.
+	// Required.
+	ClientID     string
+	ClientSecret string
+	// AuthMethod is AuthClientSecretBasic or AuthClientSecretPost. Empty:
+	// picked from the OP's introspection_endpoint_auth_methods_supported
+	// (basic first), basic when it advertises none.
+	AuthMethod string
+	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
+	// the token (tokens themselves are not kept). Zero:
+	// DefaultIntrospectionCacheSize; negative: no cache.
+	CacheSize int
+	// CacheTTL is the longest an answer is reused. Zero:
+	// DefaultIntrospectionCacheTTL. An entry never outlives the token's exp;
+	// an answer without exp is not cached.
+	CacheTTL time.Duration
+	// InsecureAllowNoAudience accepts active tokens whose answer has no aud
+	// (many OPs omit it for opaque tokens). Any access token of the OP is
+	// then accepted by this API, whichever API it was issued for.
+	InsecureAllowNoAudience bool
+}
+
+type introspector struct {
+	endpoint   string
+	clientID   string
+	secret     string
+	basic      bool
+	allowNoAud bool
+	ttl        time.Duration
+	http       *http.Client
+	cache      *tokenCache
+	group      singleflight.Group
+	calls      atomic.Int64
+}
+
+func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider) (*introspector, error) {
+	var meta struct {
+		Endpoint string   `json:"introspection_endpoint"`
+		Methods  []string `json:"introspection_endpoint_auth_methods_supported"`
+	}
+	if p != nil {
+		_ = p.Claims(&meta)
+	}
+	if meta.Endpoint == "" {
+		return nil, configError("the OP advertises no introspection_endpoint, so opaque access tokens cannot be validated: leave AccessTokenConfig.Introspection nil, or have the OP issue JWT access tokens")
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, configError("IntrospectionConfig needs ClientID and ClientSecret: the API's own credentials at the OP")
+	}
+	in := &introspector{
+		endpoint:   meta.Endpoint,
+		clientID:   cfg.ClientID,
+		secret:     cfg.ClientSecret,
+		allowNoAud: cfg.InsecureAllowNoAudience,
+		ttl:        cfg.CacheTTL,
+		http:       hc,
+	}
+	switch cfg.AuthMethod {
+	case AuthClientSecretBasic:
+		in.basic = true
+	case AuthClientSecretPost:
+	case "":
+		in.basic = len(meta.Methods) == 0 || slices.Contains(meta.Methods, AuthClientSecretBasic) || !slices.Contains(meta.Methods, AuthClientSecretPost)
+	default:
+		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
+	}
+	if in.ttl <= 0 {
+		in.ttl = DefaultIntrospectionCacheTTL
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		in.cache = newTokenCache(DefaultIntrospectionCacheSize)
+	case cfg.CacheSize > 0:
+		in.cache = newTokenCache(cfg.CacheSize)
+	}
+	return in, nil
+}
+
+// Introspections returns how many introspection requests the verifier has
+// made (tests and metrics); 0 without introspection.
+func (v *AccessTokenVerifier) Introspections() int64 {
+	if v.intro == nil {
+		return 0
+	}
+	return v.intro.calls.Load()
+}
+
+// introspect validates an opaque token at the OP, through the cache.
+// Concurrent requests with the same token share one call.
+func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, raw string) (*Claims, error) {
+	sum := sha256.Sum256([]byte(raw))
+	key := string(sum[:])
+	h := binary.LittleEndian.Uint64(sum[:8])
+	if in.cache != nil {
+		if cl := in.cache.get(h, key, v.now().Unix()); cl != nil {
+			return cl, nil
+		}
+	}
+	ch := in.group.DoChan(key, func() (any, error) {
+		// Shared by every waiter: bounded by the HTTP client's timeout,
+		// not by the first caller's request.
+		return in.call(context.WithoutCancel(ctx), v, raw, h, key)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Claims), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw string, h uint64, key string) (*Claims, error) {
+	in.calls.Add(1)
+	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
+	if !in.basic {
+		form.Set("client_id", in.clientID)
+		form.Set("client_secret", in.secret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("rp: introspection request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if in.basic {
+		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(in.clientID), url.QueryEscape(in.secret))
+	}
+	resp, err := in.http.Do(req)
+	if err != nil {
+		return nil, temporary(fmt.Errorf("introspection: %w", err))
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, temporary(fmt.Errorf("introspection: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, (&Client{}).answerError("introspection", resp, body)
+	}
+	cl, flags, err := parseClaimsFlags(body)
+	if err != nil {
+		return nil, temporary(fmt.Errorf("introspection answer is not a JSON object of claims: %w", err))
+	}
+	if err := in.check(v, cl, flags); err != nil {
+		return nil, err
+	}
+	if cl.Issuer == "" {
+		cl.Issuer = v.issuer
+	}
+	now := v.now()
+	if err := v.checkClaims(cl, now, false, in.allowNoAud); err != nil {
+		return nil, err
+	}
+	if in.cache != nil && cl.Expiry != 0 {
+		in.cache.put(h, key, cl, min(int64(cl.Expiry), now.Add(in.ttl).Unix()), now.Unix())
+	}
+	return cl, nil
+}
+
+// check applies the introspection-specific rules: active, an access
+// token, not sender-constrained, from this issuer.
+func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFlags) error {
+	var active bool
+	var tokenType, tokenUse, typ string
+	var r jws.JSONReader
+	r.Reset(string(cl.Raw))
+	r.BeginObject()
+	for first := true; ; first = false {
+		key, ok := r.NextKey(first)
+		if !ok {
+			break
+		}
+		switch key {
+		case "active":
+			if r.Peek() == jws.JSONBool {
+				active = r.ReadBool()
+			} else { // "true" as a string is not true
+				active = false
+				r.Skip()
+			}
+		case "token_type":
+			r.StringField(&tokenType)
+		case "token_use": // Ory Hydra
+			r.StringField(&tokenUse)
+		case "typ": // Keycloak
+			r.StringField(&typ)
+		default:
+			r.Skip()
+		}
+	}
+	switch {
+	case r.Err() != nil:
+		return temporary(fmt.Errorf("introspection answer: %w", r.Err()))
+	case !active:
+		return invalid(whatAccessToken, CodeInactive, "the OP says the token is not active (expired, revoked or unknown)")
+	case tokenUse != "" && tokenUse != "access_token",
+		typ != "" && !strings.EqualFold(typ, "bearer"),
+		tokenType != "" && !strings.EqualFold(tokenType, "bearer") && tokenType != "access_token":
+		return invalid(whatAccessToken, CodeType, "the OP says this is not a bearer access token (token_type %q, token_use %q, typ %q)", tokenType, tokenUse, typ)
+	case tokenType == "" && tokenUse == "" && typ == "":
+		return invalid(whatAccessToken, CodeType, "the introspection answer does not say the token is an access token (no token_type): a refresh token is not a bearer token")
+	case flags&flagCnf != 0:
+		return invalid(whatAccessToken, CodeType, "the token is sender-constrained (cnf): it needs a DPoP or mTLS proof, which a bearer API does not check")
+	case cl.Issuer != "" && cl.Issuer != v.issuer:
+		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, v.issuer)
+	}
+	return nil
+}
