@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multiapp-go/multiapp/examples/api"
 	"github.com/multiapp-go/multiapp/examples/devop"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/examples/spa"
@@ -197,7 +198,14 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	}
 	d.serve(ctx, "spa", func(ctx context.Context) error { return appenv.Serve(ctx, lns[3], spaHandler, log.With("app", "spa")) })
 
-	apiHandler, err := startAPI(ctx, u, log.With("app", "api"))
+	discover, stop := context.WithTimeout(ctx, 10*time.Second)
+	apiHandler, err := api.New(discover, api.Config{
+		Issuer:         u.Issuer,
+		Audience:       devop.DemoAPIAudience,
+		AllowedOrigins: []string{u.SPA},
+		Logger:         log.With("app", "api"),
+	})
+	stop()
 	if err != nil {
 		return nil, err
 	}

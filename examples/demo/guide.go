@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/examples/api"
+	"github.com/multiapp-go/multiapp/examples/cli"
 	"github.com/multiapp-go/multiapp/examples/devop"
 )
 
@@ -20,8 +22,8 @@ func (d *Demo) Guide() string {
 	row("dashboard", u.Dashboard+"/", `web app, confidential client "dashboard"`)
 	row("docs", u.Docs+"/", `web app, confidential client "docs"`)
 	row("SPA", u.SPA+"/", `browser app, public client "spa" (PKCE in JavaScript)`)
-	row("API", u.API+"/api/me", fmt.Sprintf("bearer tokens; /api/admin needs %q", AdminPermission))
-	row("CLI", "go run ./examples/cli/cmd/cli login", `native client "cli" (loopback redirect)`)
+	row("API", u.API+"/api/me", fmt.Sprintf("bearer tokens; /api/admin needs %q", api.DefaultAdminPermission))
+	p("  %-10s %s", "CLI", `native client "cli" (loopback redirect): go run ./examples/cli/cmd/cli login`)
 	p("")
 	p("Users: alice@example.com (admin) and bob@example.com, password %q.", devop.DemoPassword)
 	p("")
@@ -33,6 +35,12 @@ func (d *Demo) Guide() string {
 	p("  4. Sign out on docs: the OP tells the dashboard at once (back-channel logout);")
 	p("     reload %s/me, and press \"Refresh tokens\" in the SPA: both are signed out.", u.Dashboard)
 	p("  5. The OP's home page %s/ lists the sessions and can end one, like an admin.", u.Issuer)
+	env := ""
+	if u.Issuer != cli.DefaultIssuer {
+		env = "MULTIAPP_ISSUER=" + u.Issuer + " "
+	}
+	p("  6. %sgo run ./examples/cli/cmd/cli login  (then: whoami, call %s/api/me,", env, u.API)
+	p("     logout --everywhere): the native client signs in through your browser.")
 	p("")
 	p("Ctrl-C stops everything.")
 	return b.String()

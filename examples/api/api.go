@@ -1,0 +1,200 @@
+// Package api is the demo's API service: a resource server that accepts
+// bearer access tokens, validated by multiapp's bearer middleware.
+//
+//	GET /api/me     any valid access token: who is calling, as JSON
+//	GET /api/admin  a token with the admin permission (default
+//	                "dashboard:admin"); 403 insufficient_scope otherwise
+//
+// Without a token it answers 401 with `WWW-Authenticate: Bearer
+// realm="api"`, with an invalid one 401 error="invalid_token" (RFC 6750).
+// Browser apps on the allowed origins may call it cross-origin (CORS,
+// without credentials: a bearer token needs no cookies).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/multiapp-go/multiapp/examples/internal/appenv"
+	"github.com/multiapp-go/multiapp/middleware"
+	"github.com/multiapp-go/multiapp/rp"
+)
+
+// DefaultAdminPermission is the permission GET /api/admin requires by
+// default. At the development OP alice has it and bob has not.
+const DefaultAdminPermission = "dashboard:admin"
+
+// DefaultAddr is where the API listens when MULTIAPP_ADDR is empty.
+const DefaultAddr = "localhost:8084"
+
+// Config configures the API. Issuer and Audience are required.
+type Config struct {
+	// Issuer is the OP's issuer URL, exactly as in its discovery document.
+	Issuer string
+	// Audience is the audience access tokens for this API carry ("aud").
+	Audience string
+	// AdminPermission is the permission /api/admin requires. Empty:
+	// DefaultAdminPermission.
+	AdminPermission string
+	// AllowedOrigins are the browser origins (scheme://host:port) allowed to
+	// call the API cross-origin, e.g. the SPA's. Never "*".
+	AllowedOrigins []string
+	// HTTPClient fetches the OP's discovery document and keys. Nil: defaults.
+	HTTPClient *http.Client
+	// Logger receives refused requests. Nil: discarded.
+	Logger *slog.Logger
+}
+
+// ConfigFromEnv reads MULTIAPP_ISSUER, MULTIAPP_AUDIENCE,
+// MULTIAPP_ADMIN_PERMISSION and MULTIAPP_CORS_ORIGINS (comma-separated
+// origins), and returns the listen address MULTIAPP_ADDR (default
+// DefaultAddr).
+func ConfigFromEnv(env appenv.Env) (Config, string, error) {
+	cfg := Config{
+		Issuer:          env.Get(appenv.Issuer, ""),
+		Audience:        env.Get(appenv.Audience, ""),
+		AdminPermission: env.Get(appenv.AdminPermission, ""),
+		AllowedOrigins:  env.List(appenv.CORSOrigins),
+	}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return cfg, "", fmt.Errorf("api: set %s and %s", appenv.Issuer, appenv.Audience)
+	}
+	return cfg, env.Get(appenv.Addr, DefaultAddr), nil
+}
+
+// API is the running API. It is an http.Handler.
+type API struct {
+	cfg     Config
+	origins []string
+	mux     *http.ServeMux
+}
+
+// New discovers the OP and returns the API. ctx bounds the discovery.
+func New(ctx context.Context, cfg Config) (*API, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("api: Issuer and Audience are required")
+	}
+	if cfg.AdminPermission == "" {
+		cfg.AdminPermission = DefaultAdminPermission
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = appenv.Discard()
+	}
+	a := &API{cfg: cfg}
+	for _, o := range cfg.AllowedOrigins {
+		u, err := url.Parse(o)
+		if o == "*" || err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("api: allowed origin %q must be scheme://host[:port] (never *)", o)
+		}
+		a.origins = append(a.origins, u.Scheme+"://"+u.Host)
+	}
+	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
+		Issuer:     cfg.Issuer,
+		Audiences:  []string{cfg.Audience},
+		HTTPClient: cfg.HTTPClient,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	bearer := &middleware.Bearer{
+		Verifier: verifier,
+		Realm:    "api",
+		OnError: func(r *http.Request, status int, err error) {
+			cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "api.refused",
+				slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", err.Error()))
+		},
+	}
+	a.mux = http.NewServeMux()
+	a.mux.Handle("GET /api/me", bearer.Authenticate(http.HandlerFunc(a.me)))
+	a.mux.Handle("GET /api/admin", bearer.Require(middleware.AnyPermission(cfg.AdminPermission))(http.HandlerFunc(a.admin)))
+	a.mux.HandleFunc("GET /{$}", a.index)
+	return a, nil
+}
+
+// ServeHTTP answers CORS preflights for the allowed origins, then the routes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(a.origins, origin) {
+		// No Access-Control-Allow-Credentials: the token travels in the
+		// Authorization header, never in cookies.
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Accept")
+			h.Set("Access-Control-Max-Age", strconv.Itoa(int((10 * time.Minute).Seconds())))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// Caller is the JSON answer of GET /api/me: what the access token says.
+type Caller struct {
+	Subject     string   `json:"sub"`
+	SessionID   string   `json:"sid,omitempty"`
+	Issuer      string   `json:"iss"`
+	ClientID    string   `json:"client_id,omitempty"`
+	Audience    []string `json:"aud"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"`
+	Scopes      []string `json:"scopes"`
+	ExpiresAt   string   `json:"expires_at,omitempty"`
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) {
+	c := middleware.BearerClaims(r.Context())
+	out := Caller{
+		Subject: c.Subject, SessionID: c.SessionID, Issuer: c.Issuer, ClientID: c.ClientID,
+		Audience: c.Audience, Roles: nonNil(c.Roles), Permissions: nonNil(c.Permissions), Scopes: nonNil(c.Scopes),
+	}
+	if exp := c.Expiry.Time(); !exp.IsZero() {
+		out.ExpiresAt = exp.UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) admin(w http.ResponseWriter, r *http.Request) {
+	c := middleware.BearerClaims(r.Context())
+	writeJSON(w, http.StatusOK, map[string]string{
+		"sub":     c.Subject,
+		"message": "you hold " + a.cfg.AdminPermission + ": welcome to the admin API",
+	})
+}
+
+func (a *API) index(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"routes": map[string]string{
+			"GET /api/me":    "any valid access token for audience " + a.cfg.Audience,
+			"GET /api/admin": "an access token with the permission " + a.cfg.AdminPermission,
+		},
+		"issuer": a.cfg.Issuer,
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
