@@ -307,7 +307,7 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 		return v.opaque(ctx, raw)
 	}
 	var tok jws.Token
-	cl, flags, err := parseAccessToken(raw, &tok)
+	cl, flags, err := parseAccessToken(raw, &tok, &v.keys.headers)
 	if err != nil {
 		return nil, err
 	}
@@ -334,9 +334,9 @@ func looksLikeJWT(raw string) bool {
 }
 
 // parseAccessToken parses a JWT access token into *tok and its claims,
-// unverified.
-func parseAccessToken(raw string, tok *jws.Token) (*Claims, claimFlags, error) {
-	if err := parseJWSTo(whatAccessToken, raw, tok); err != nil {
+// unverified, looking its header up in headers.
+func parseAccessToken(raw string, tok *jws.Token, headers *jws.HeaderCache) (*Claims, claimFlags, error) {
+	if err := parseJWSTo(whatAccessToken, raw, tok, headers); err != nil {
 		return nil, 0, err
 	}
 	payload, err := tok.Payload()
@@ -579,6 +579,7 @@ func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, 
 // (unverified) iss only, so one issuer's keys never verify another's
 // tokens; an opaque token goes to the one verifier with introspection.
 type MultiIssuerVerifier struct {
+	headers  jws.HeaderCache // tokens are parsed before their issuer is known
 	byIssuer map[string]*AccessTokenVerifier
 	cached   []*AccessTokenVerifier
 	opaque   *AccessTokenVerifier
@@ -640,7 +641,7 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 		return m.opaque.opaque(ctx, raw)
 	}
 	var tok jws.Token
-	cl, flags, err := parseAccessToken(raw, &tok)
+	cl, flags, err := parseAccessToken(raw, &tok, &m.headers)
 	if err != nil {
 		return nil, err
 	}

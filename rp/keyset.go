@@ -69,6 +69,9 @@ type KeySet struct {
 	mu      sync.Mutex // guards lastTry
 	lastTry time.Time
 	fetches atomic.Int64
+	// headers caches the protected headers of this issuer's access tokens
+	// (an OP uses a handful).
+	headers jws.HeaderCache
 }
 
 type keyTable struct {
@@ -272,15 +275,16 @@ func (ks *KeySet) verify(ctx context.Context, what, raw string, allowed []string
 // parseJWS parses a compact JWS, mapping jws errors to ValidationErrors.
 func parseJWS(what, raw string) (*jws.Token, error) {
 	tok := new(jws.Token)
-	if err := parseJWSTo(what, raw, tok); err != nil {
+	if err := parseJWSTo(what, raw, tok, nil); err != nil {
 		return nil, err
 	}
 	return tok, nil
 }
 
-// parseJWSTo is parseJWS into *tok.
-func parseJWSTo(what, raw string, tok *jws.Token) error {
-	err := jws.ParseTo(tok, raw)
+// parseJWSTo is parseJWS into *tok, with the header looked up in headers
+// (nil: none).
+func parseJWSTo(what, raw string, tok *jws.Token, headers *jws.HeaderCache) error {
+	err := headers.ParseTo(tok, raw)
 	switch {
 	case errors.Is(err, jws.ErrAlgorithm):
 		return &ValidationError{What: what, Code: CodeAlgorithm, Detail: "alg is none, HMAC or unknown", Err: err}

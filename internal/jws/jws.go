@@ -63,7 +63,7 @@ func (t *Token) Payload() ([]byte, error) {
 // signature is checked by Verify.
 func Parse(raw string) (*Token, error) {
 	t := new(Token)
-	if err := t.parse(raw); err != nil {
+	if err := t.parse(raw, nil); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -72,11 +72,18 @@ func Parse(raw string) (*Token, error) {
 // ParseTo is Parse into *t, for a caller that keeps the token on its
 // stack (the bearer hot path). On error *t is undefined.
 func ParseTo(t *Token, raw string) error {
-	*t = Token{}
-	return t.parse(raw)
+	var none *HeaderCache
+	return none.ParseTo(t, raw)
 }
 
-func (t *Token) parse(raw string) error {
+// ParseTo is the package's ParseTo with the protected header looked up in
+// (and added to) c. A nil c caches nothing.
+func (c *HeaderCache) ParseTo(t *Token, raw string) error {
+	*t = Token{}
+	return t.parse(raw, c)
+}
+
+func (t *Token) parse(raw string, c *HeaderCache) error {
 	if len(raw) == 0 || len(raw) > MaxTokenSize {
 		return ErrMalformed
 	}
@@ -93,7 +100,7 @@ func (t *Token) parse(raw string) error {
 	if strings.IndexByte(s, '.') >= 0 {
 		return ErrMalformed
 	}
-	if err := t.header(h); err != nil {
+	if err := t.header(h, c); err != nil {
 		return err
 	}
 	if len(s) == 0 {
@@ -115,22 +122,27 @@ func (t *Token) parse(raw string) error {
 	return nil
 }
 
-// headers caches decoded protected headers by their base64 form: an OP
-// signs every token with one of a few headers, so most tokens skip the
-// header's decoding. Only headers that parse are cached; the cache is
-// cleared when it reaches maxHeaders (junk headers can only cost time).
-var (
-	headers    sync.Map // string -> Header
-	numHeaders atomic.Int32
-)
+// HeaderCache remembers decoded protected headers by their base64 form:
+// an OP signs every token with one of a few headers, so most tokens skip
+// the header's decoding. Only headers that parse are cached, and the cache
+// is cleared when it reaches maxHeaders (junk headers can only cost time).
+// The zero value is ready; it is safe for concurrent use. A verifier owns
+// one (no process-wide state).
+type HeaderCache struct {
+	headers sync.Map // string -> Header
+	n       atomic.Int32
+}
 
 const maxHeaders = 256
 
-// header decodes and checks the protected header h (base64url).
-func (t *Token) header(h string) error {
-	if v, ok := headers.Load(h); ok {
-		t.Header = v.(Header)
-		return nil
+// header decodes and checks the protected header h (base64url), through c
+// when it is not nil.
+func (t *Token) header(h string, c *HeaderCache) error {
+	if c != nil {
+		if v, ok := c.headers.Load(h); ok {
+			t.Header = v.(Header)
+			return nil
+		}
 	}
 	// The header is small: decode it on the stack.
 	var hbuf [512]byte
@@ -154,11 +166,13 @@ func (t *Token) header(h string) error {
 	if _, ok := algs[hd.Alg]; !ok {
 		return ErrAlgorithm
 	}
-	if numHeaders.Add(1) > maxHeaders {
-		headers.Clear()
-		numHeaders.Store(1)
+	if c != nil {
+		if c.n.Add(1) > maxHeaders {
+			c.headers.Clear()
+			c.n.Store(1)
+		}
+		c.headers.Store(strings.Clone(h), hd)
 	}
-	headers.Store(strings.Clone(h), hd)
 	t.Header = hd
 	return nil
 }
