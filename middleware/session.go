@@ -49,6 +49,17 @@ func (s *Session) Claims() *rp.Claims {
 	return s.claims
 }
 
+// AccessTokenClaims decodes the claims of the current access token, when
+// it is a JWT (Scalekit puts roles and permissions there, not in the ID
+// token). The token came to this server straight from the OP's token
+// endpoint, so its claims are as trustworthy as the ID token's for this
+// app's own decisions; it is not re-verified here. An opaque access token
+// gives an error wrapping rp.ErrInvalidToken.
+func (s *Session) AccessTokenClaims() (*rp.Claims, error) {
+	_, cl, err := rp.DecodeUnverified(s.AccessToken())
+	return cl, err
+}
+
 // IDToken returns the raw ID token.
 func (s *Session) IDToken() string {
 	s.mu.Lock()

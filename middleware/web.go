@@ -84,20 +84,22 @@ type WebConfig struct {
 // back-channel routes, Require and Optional wrappers, server-side sessions
 // with automatic refresh.
 type Web struct {
-	cfg     WebConfig
-	client  *rp.Client
-	store   tokenstore.Store
-	codecs  []securecookie.Codec
-	policy  cookie.Policy
-	name    string // session cookie name
-	anon    string // "tried silent SSO" marker cookie name
-	jar     *pkce.Jar
-	bc      *backchannel.Handler
-	log     *slog.Logger
-	flight  singleflight.Group
-	prefix  string
-	now     func() time.Time
-	timeout time.Duration
+	cfg      WebConfig
+	client   *rp.Client
+	store    tokenstore.Store
+	codecs   []securecookie.Codec
+	policy   cookie.Policy
+	name     string // session cookie name
+	anon     string // "tried silent SSO" marker cookie name
+	jar      *pkce.Jar
+	bc       *backchannel.Handler
+	log      *slog.Logger
+	flight   singleflight.Group
+	prefix   string
+	origin   string // this app's origin, from its redirect URL
+	opOrigin string // the OP's origin, for CSP form-action
+	now      func() time.Time
+	timeout  time.Duration
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -144,6 +146,10 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	if redirect.Path != w.prefix+"/callback" {
 		return nil, fmt.Errorf("middleware: the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
+	}
+	w.origin = redirect.Scheme + "://" + redirect.Host
+	if op, err := url.Parse(cfg.Client.Issuer()); err == nil {
+		w.opOrigin = op.Scheme + "://" + op.Host
 	}
 	// Secure cookies everywhere but plain-http localhost development.
 	w.policy = cookie.Policy{Secure: redirect.Scheme == "https" || !cookie.IsLocalDev(redirect.Host)}
@@ -323,7 +329,12 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, status int, r
 // changes state, so it takes a POST (a cross-site GET cannot sign anyone out).
 func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 	noStore(rw)
-	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := rw.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// form-action also governs the redirects after the submission
+	// (Chromium): the OP's end-session endpoint must be allowed.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self' "+w.opOrigin)
 	rw.WriteHeader(http.StatusOK)
 	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"))
 }
@@ -333,6 +344,13 @@ func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 // other app through back-channel logout.
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if crossOrigin(r, w.origin) {
+		// A form on another site (or another app of the same host) must not
+		// sign the user out everywhere: the OP would end its session by its
+		// own cookie even though ours is not sent.
+		w.page(rw, http.StatusForbidden, "Sign-out refused", "Sign out from this site's own page.")
+		return
+	}
 	var idToken string
 	if id, ok := w.sessionID(r); ok {
 		s, err := w.store.Get(ctx, id)
@@ -426,3 +444,16 @@ func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
+
+// crossOrigin reports whether a state-changing request comes from a page
+// of another origin: Sec-Fetch-Site says so (modern browsers), or the
+// Origin header names another origin. Requests without either (non-browser
+// clients, old browsers) pass: they cannot be forged by another site.
+func crossOrigin(r *http.Request, origin string) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	o := r.Header.Get("Origin")
+	return o != "" && o != origin
+}

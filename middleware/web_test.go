@@ -552,3 +552,32 @@ func TestCustomPrefix(t *testing.T) {
 		t.Fatalf("login under the prefix: %d", rec.Code)
 	}
 }
+
+func TestLogoutRefusesCrossSite(t *testing.T) {
+	op := oidctest.New(t)
+	a := newTestApp(t, op, "webc_a", nil)
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	for name, hdr := range map[string]map[string]string{
+		"cross-site fetch metadata": {"Sec-Fetch-Site": "cross-site"},
+		"same-site, other app":      {"Sec-Fetch-Site": "same-site"},
+		"foreign Origin":            {"Origin": "https://evil.example.com"},
+		"other port, same host":     {"Origin": "http://127.0.0.1:1"},
+	} {
+		resp := b.do("POST", a.srv.URL+"/auth/logout", hdr)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, resp.StatusCode)
+		}
+	}
+	if b.get(a.srv.URL+"/me").StatusCode != 200 {
+		t.Fatal("a cross-site POST signed the user out")
+	}
+	resp := b.do("POST", a.srv.URL+"/auth/logout", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": a.srv.URL})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin logout: %d", resp.StatusCode)
+	}
+	page := b.get(a.srv.URL + "/auth/logout")
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+op.Issuer) {
+		t.Fatalf("logout page CSP %q must allow the OP in form-action", csp)
+	}
+}

@@ -180,6 +180,21 @@ func (c *Client) Issuer() string { return c.meta.Issuer }
 // ClientID returns this app's client id.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
 
+// WithRedirectURL returns a copy of c that sends and redeems codes with
+// redirectURL, sharing c's discovery metadata, key set and HTTP client. It
+// is for native apps (RFC 8252 §7.3), whose loopback redirect port is
+// chosen anew for every login.
+func (c *Client) WithRedirectURL(redirectURL string) (*Client, error) {
+	if err := checkAbsolute("RedirectURL", redirectURL); err != nil {
+		return nil, err
+	}
+	cp := *c
+	cp.cfg.RedirectURL = redirectURL
+	cp.oauth.RedirectURL = redirectURL
+	cp.oauth.Scopes = slices.Clone(c.oauth.Scopes)
+	return &cp, nil
+}
+
 // RedirectURL returns the configured callback URL.
 func (c *Client) RedirectURL() string { return c.cfg.RedirectURL }
 

@@ -226,3 +226,24 @@ func hungServer(t *testing.T) string {
 	t.Cleanup(func() { close(done) })
 	return srv
 }
+
+func TestWithRedirectURL(t *testing.T) {
+	op := oidctest.New(t)
+	c := newClient(t, op, func(c *rp.Config) { c.ClientSecret = ""; c.RedirectURL = "" })
+	loop, err := c.WithRedirectURL("http://127.0.0.1:53111/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	raw, err := loop.AuthCodeURL(tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(raw)
+	if u.Query().Get("redirect_uri") != "http://127.0.0.1:53111/callback" || c.RedirectURL() != "" || loop.KeySet() != c.KeySet() {
+		t.Fatalf("%s", raw)
+	}
+	if _, err := c.WithRedirectURL("/relative"); !errors.Is(err, rp.ErrConfig) {
+		t.Fatalf("relative redirect accepted: %v", err)
+	}
+}

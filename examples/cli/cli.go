@@ -122,14 +122,13 @@ func New(cfg Config) *Tool {
 // TokenFile returns the path of the token file.
 func (t *Tool) TokenFile() string { return t.cfg.TokenFile }
 
-func (t *Tool) rpConfig(redirect string) rp.Config {
+func (t *Tool) rpConfig() rp.Config {
 	return rp.Config{
-		Issuer:      t.cfg.Issuer,
-		ClientID:    t.cfg.ClientID,
-		RedirectURL: redirect,
-		Scopes:      t.cfg.Scopes,
-		HTTPClient:  t.cfg.HTTPClient,
-		Now:         t.cfg.Now,
+		Issuer:     t.cfg.Issuer,
+		ClientID:   t.cfg.ClientID,
+		Scopes:     t.cfg.Scopes,
+		HTTPClient: t.cfg.HTTPClient,
+		Now:        t.cfg.Now,
 	}
 }
 
@@ -140,7 +139,7 @@ func (t *Tool) rpClient(ctx context.Context) (*rp.Client, error) {
 	if t.client != nil {
 		return t.client, nil
 	}
-	c, err := rp.New(ctx, t.rpConfig(""))
+	c, err := rp.New(ctx, t.rpConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +169,11 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 	}
 	defer ln.Close()
 	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
-	client, err := rp.New(ctx, t.rpConfig(redirect))
+	base, err := t.rpClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client, err := base.WithRedirectURL(redirect) // discovery and keys are reused
 	if err != nil {
 		return nil, err
 	}

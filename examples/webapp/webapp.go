@@ -248,7 +248,7 @@ func (a *App) sessionInfo(s *middleware.Session) Me {
 		App: a.cfg.ClientID, Subject: c.Subject, SessionID: c.SessionID, Issuer: c.Issuer,
 		Email: c.Email, Name: c.Name, Roles: c.Roles, Permissions: c.Permissions,
 	}
-	if _, at, err := rp.DecodeUnverified(s.AccessToken()); err == nil {
+	if at, err := s.AccessTokenClaims(); err == nil {
 		if at.Roles != nil {
 			me.Roles = at.Roles
 		}
