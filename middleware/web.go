@@ -446,12 +446,19 @@ func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
 
 // crossOrigin reports whether a state-changing request comes from a page
-// of another origin: Sec-Fetch-Site says so (modern browsers), or the
-// Origin header names another origin. Requests without either (non-browser
-// clients, old browsers) pass: they cannot be forged by another site.
+// of another origin. Sec-Fetch-Site, which every current browser sends,
+// decides when present ("same-origin", or "none" for a user's own
+// navigation, pass). Otherwise the Origin header must be this app's; a
+// request with neither (non-browser clients, which another site cannot
+// make a browser send) passes. Origin alone is not enough for browsers: a
+// page with Referrer-Policy no-referrer sends "Origin: null" on same-origin
+// POSTs.
 func crossOrigin(r *http.Request, origin string) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "cross-site", "same-site":
+	case "same-origin", "none":
+		return false
+	case "":
+	default: // cross-site, same-site
 		return true
 	}
 	o := r.Header.Get("Origin")

@@ -572,7 +572,11 @@ func TestLogoutRefusesCrossSite(t *testing.T) {
 	if b.get(a.srv.URL+"/me").StatusCode != 200 {
 		t.Fatal("a cross-site POST signed the user out")
 	}
-	resp := b.do("POST", a.srv.URL+"/auth/logout", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": a.srv.URL})
+	if resp := b.do("POST", a.srv.URL+"/auth/logout", map[string]string{"Origin": "null"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Origin null without fetch metadata: %d, want 403", resp.StatusCode)
+	}
+	// A page with Referrer-Policy no-referrer: the browser sends Origin null.
+	resp := b.do("POST", a.srv.URL+"/auth/logout", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "null"})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("same-origin logout: %d", resp.StatusCode)
 	}
