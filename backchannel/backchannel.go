@@ -32,6 +32,9 @@ const (
 	DefaultRevokedSIDTTL = 24 * time.Hour
 )
 
+// retryAfter is announced with every 503.
+const retryAfter = 5 * time.Second
+
 // Verifier validates logout tokens; *rp.Client is one.
 type Verifier interface {
 	VerifyLogoutToken(ctx context.Context, raw string) (*rp.LogoutToken, error)
@@ -40,10 +43,15 @@ type Verifier interface {
 // Handler is the back-channel logout endpoint of one app. Set Verifier and
 // Store; the other fields have safe defaults.
 //
-// It answers 200 when the token is valid (also when no session matched),
-// 400 with a JSON error for an invalid request or token, 405 for a method
-// other than POST, 413 for an oversized body and 503 when the store is out
-// of reach; always with Cache-Control: no-store, never a redirect or HTML.
+// It answers 200 when the token is valid (also when no session matched);
+// 400 with a JSON error and a fixed description per validation code for an
+// invalid request or token; 405 for a method other than POST; 413 for an
+// oversized body; 503 with Retry-After when the token cannot be checked now
+// (the OP's keys are out of reach: errors.Is(err, rp.ErrTemporary)) or the
+// store is out of reach, so that an OP that retries delivers it again; 500
+// when the Verifier fails in a way that is neither (a misconfiguration).
+// Always with Cache-Control: no-store, never a redirect or HTML, never the
+// text of an internal error (that goes to the Logger).
 type Handler struct {
 	Verifier Verifier
 	Store    tokenstore.Store
@@ -66,7 +74,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		h.reject(w, r, "content_type", "the logout token must be POSTed as application/x-www-form-urlencoded")
+		h.reject(w, r, "content_type", "the logout token must be POSTed as application/x-www-form-urlencoded", nil)
 		return
 	}
 	max := h.MaxBodyBytes
@@ -81,42 +89,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpx.Fail(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 			return
 		}
-		h.reject(w, r, "malformed", "the request body is not a valid form")
+		h.reject(w, r, "malformed", "the request body is not a valid form", nil)
 		return
 	}
 	if len(r.URL.Query()["logout_token"]) > 0 {
-		h.reject(w, r, "token_in_query", "the logout token must be in the body, not the URL")
+		h.reject(w, r, "token_in_query", "the logout token must be in the body, not the URL", nil)
 		return
 	}
 	vals := r.PostForm["logout_token"]
 	if len(vals) != 1 || vals[0] == "" {
-		h.reject(w, r, "missing_token", "exactly one logout_token parameter is required")
+		h.reject(w, r, "missing_token", "exactly one logout_token parameter is required", nil)
 		return
 	}
 	lt, err := h.Verifier.VerifyLogoutToken(r.Context(), vals[0])
 	if err != nil {
-		code := "invalid"
-		var ve *rp.ValidationError
-		if errors.As(err, &ve) {
-			code = string(ve.Code)
-		}
-		if errors.Is(err, rp.ErrTemporary) && !errors.Is(err, rp.ErrInvalidToken) {
-			h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable", slog.String("error", err.Error()))
-			httpx.Unavailable(w, 5*time.Second, "the OP's keys could not be fetched")
-			return
-		}
-		h.reject(w, r, code, err.Error())
+		h.verifyFailed(w, r, err)
 		return
 	}
 	n, err := h.end(r.Context(), lt)
 	switch {
 	case errors.Is(err, errReplay):
-		h.reject(w, r, string(rp.CodeReplay), "this logout token was already used")
+		h.reject(w, r, string(rp.CodeReplay), describe(rp.CodeReplay), nil)
 		return
 	case err != nil:
 		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.store_error",
 			slog.String("iss", lt.Issuer), slog.String("sub", lt.Subject), slog.String("sid", lt.SessionID), slog.String("error", err.Error()))
-		httpx.Unavailable(w, 5*time.Second, "the session store is unavailable")
+		httpx.Unavailable(w, retryAfter, "the session store is unavailable")
 		return
 	}
 	h.logger().LogAttrs(r.Context(), slog.LevelInfo, "multiapp.backchannel_logout",
@@ -167,8 +165,69 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	return h.Store.DeleteBySID(ctx, lt.Issuer, lt.SessionID, lt.Subject)
 }
 
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, description string) {
-	h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", slog.String("reason", reason))
+// verifyFailed answers a token that could not be verified, by the class of
+// the error: temporary (the OP's keys could not be fetched) 503 with
+// Retry-After, so that an OP that retries delivers the logout later;
+// invalid 400 with the fixed description of its code; anything else
+// (a misconfiguration, an error of no class) 500. Temporary is checked
+// first: a token that could not be checked is not known to be invalid. The
+// error's own text goes to the log only, never to the OP.
+func (h *Handler) verifyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *rp.ValidationError
+	switch {
+	case errors.Is(err, rp.ErrTemporary), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable",
+			slog.String("reason", "op_unavailable"), slog.String("error", err.Error()))
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.Unavailable(w, retryAfter, "the logout token cannot be checked right now; retry later")
+	case errors.As(err, &ve):
+		h.reject(w, r, string(ve.Code), describe(ve.Code), err)
+	case errors.Is(err, rp.ErrInvalidToken):
+		h.reject(w, r, "invalid", describe(""), err)
+	default:
+		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.error",
+			slog.String("reason", "verifier_error"), slog.String("error", err.Error()))
+		httpx.Fail(w, http.StatusInternalServerError, "server_error", "the logout token could not be checked")
+	}
+}
+
+// descriptions are the 400 bodies' texts, one per validation code: fixed
+// words, never the error's own text (which names URLs, keys and claim
+// values).
+var descriptions = map[rp.Code]string{
+	rp.CodeMalformed:   "the logout token is not a well-formed signed JWT",
+	rp.CodeAlgorithm:   "the logout token's signing algorithm is not accepted",
+	rp.CodeUnknownKey:  "the logout token is signed with a key the OP does not publish",
+	rp.CodeSignature:   "the logout token's signature does not verify",
+	rp.CodeType:        "the logout token's typ is not a logout token type",
+	rp.CodeIssuer:      "the logout token's iss is not this app's OP",
+	rp.CodeAudience:    "the logout token's aud is not this app's client id",
+	rp.CodeExpired:     "the logout token expired",
+	rp.CodeNotYetValid: "the logout token is not valid yet",
+	rp.CodeIssuedAt:    "the logout token's iat is missing, in the future or too old",
+	rp.CodeTokenID:     "the logout token has no jti",
+	rp.CodeReplay:      "this logout token was already used",
+	rp.CodeEvents:      "the logout token lacks the back-channel logout event",
+	rp.CodeNonce:       "a logout token must not contain a nonce",
+	rp.CodeSessionID:   "the logout token has neither sub nor sid",
+}
+
+// describe returns the fixed description of a validation code.
+func describe(code rp.Code) string {
+	if d, ok := descriptions[code]; ok {
+		return d
+	}
+	return "the logout token is invalid"
+}
+
+// reject answers 400 with a fixed description; err, when not nil, is
+// logged (it never holds the token).
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, description string, err error) {
+	attrs := []slog.Attr{slog.String("reason", reason)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", attrs...)
 	httpx.Fail(w, http.StatusBadRequest, "invalid_request", description)
 }
 
