@@ -111,6 +111,7 @@ func TestAccessTokenClaimRules(t *testing.T) {
 		{"expired within skew", loose, sign(set("exp", now-skew+5), nil), ""},
 		{"exp fractional", loose, sign(set("exp", float64(now)+300.5), nil), ""},
 		{"exp not a number", loose, sign(set("exp", "tomorrow"), nil), rp.CodeMalformed},
+		{"exp 0 (1970: expired, not absent)", loose, sign(set("exp", 0), nil), rp.CodeExpired},
 		{"nbf beyond skew", loose, sign(set("nbf", now+skew+5), nil), rp.CodeNotYetValid},
 		{"nbf within skew", loose, sign(set("nbf", now+skew-5), nil), ""},
 		{"iat in the future", loose, sign(set("iat", now+skew+5), nil), rp.CodeIssuedAt},

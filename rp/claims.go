@@ -260,14 +260,15 @@ func fields(s string, out []string) []string {
 
 var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
-// readDate reads a NumericDate: a non-negative number up to 1e11, or null.
+// readDate reads a NumericDate: a non-negative number up to 1e11, or null
+// (absent). A present date below one second reads as 1 (see NumericDate).
 func readDate(r *jws.JSONReader) NumericDate {
 	if v, ok := r.ReadUint(12); ok { // the usual integer seconds
 		if v > 1e11 {
 			r.Fail()
 			return 0
 		}
-		return NumericDate(v)
+		return presentDate(NumericDate(v))
 	}
 	switch r.Peek() {
 	case jws.JSONNull:
@@ -283,7 +284,7 @@ func readDate(r *jws.JSONReader) NumericDate {
 		r.Fail()
 		return 0
 	}
-	return NumericDate(f)
+	return presentDate(NumericDate(f))
 }
 
 // readBool reads true, false, "true", "false" or null.
@@ -350,11 +351,21 @@ func (s *Scopes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// NumericDate is a JWT NumericDate: seconds since the epoch, possibly
-// fractional. The zero value means "absent".
+// NumericDate is a JWT NumericDate: whole seconds since the epoch (a
+// fractional date is truncated). The zero value means "absent" (or null).
+//
+// A date that is present with a value below one second ("exp": 0) is the
+// first second of 1970, not an absent claim: it decodes as 1
+// (1970-01-01T00:00:01Z), so that "exp": 0 is an expired token rather than
+// one without expiry. Every check compares dates with the current time, for
+// which that one second changes nothing.
 type NumericDate int64
 
-// UnmarshalJSON accepts an integer or a fractional JSON number.
+// presentDate maps a date that is present to a non-zero NumericDate.
+func presentDate(d NumericDate) NumericDate { return max(d, 1) }
+
+// UnmarshalJSON accepts an integer or a fractional JSON number, or null
+// (absent).
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		*d = 0
@@ -364,7 +375,7 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
 		return errors.New("rp: a date claim is not a valid NumericDate")
 	}
-	*d = NumericDate(f)
+	*d = presentDate(NumericDate(f))
 	return nil
 }
 
