@@ -78,7 +78,25 @@ const (
 	// flagCnf: a "cnf" (confirmation) claim binds the token to a key
 	// (DPoP, mTLS): it is not a bearer token.
 	flagCnf claimFlags = 1 << iota
+	// flagIDTokenClaim: nonce, at_hash, c_hash or s_hash, claims of ID
+	// tokens (OpenID Connect Core §2, §3.3.2.11; FAPI 1.0 s_hash).
+	flagIDTokenClaim
+	// flagEvents: an "events" claim, the mark of a Security Event Token
+	// (RFC 8417) such as a logout token.
+	flagEvents
+	// flagTypID, flagTypBearer: Keycloak's "typ" claim, "ID" in its ID
+	// tokens and "Bearer" in its access tokens (which, before Keycloak 25,
+	// also carry the login's nonce).
+	flagTypID
+	flagTypBearer
 )
+
+// notAccessToken reports whether the claims mark a token of another kind:
+// an ID token (its claims, or Keycloak's typ "ID", unless Keycloak's typ
+// "Bearer" says otherwise) or a security event token.
+func (f claimFlags) notAccessToken() bool {
+	return f&(flagTypID|flagEvents) != 0 || f&(flagIDTokenClaim|flagTypBearer) == flagIDTokenClaim
+}
 
 var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
 
@@ -124,9 +142,28 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "azp":
 			r.StringField(&c.AuthorizedParty)
 		case "nonce":
+			flags |= flagIf(&r, flagIDTokenClaim)
 			r.StringField(&c.Nonce)
 		case "at_hash":
+			flags |= flagIf(&r, flagIDTokenClaim)
 			r.StringField(&c.AccessTokenHash)
+		case "c_hash", "s_hash":
+			flags |= flagIf(&r, flagIDTokenClaim)
+			r.Skip()
+		case "events":
+			flags |= flagIf(&r, flagEvents)
+			r.Skip()
+		case "typ":
+			if r.Peek() != jws.JSONString {
+				r.Skip()
+				break
+			}
+			switch typ := r.ReadString(); {
+			case strings.EqualFold(typ, "ID"):
+				flags |= flagTypID
+			case strings.EqualFold(typ, "Bearer"):
+				flags |= flagTypBearer
+			}
 		case "auth_time":
 			c.AuthTime = readDate(&r)
 		case "sid":
@@ -150,9 +187,7 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "scopes":
 			l, scopesArray = appendScopes(&r, l)
 		case "cnf":
-			if r.Peek() != jws.JSONNull {
-				flags |= flagCnf
-			}
+			flags |= flagIf(&r, flagCnf)
 			r.Skip()
 		default:
 			r.Skip()
@@ -174,6 +209,15 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	out := new(Claims)
 	*out = c
 	return out, flags, nil
+}
+
+// flagIf returns f when the next value is not null: a member whose value
+// is null counts as absent.
+func flagIf(r *jws.JSONReader, f claimFlags) claimFlags {
+	if r.Peek() == jws.JSONNull {
+		return 0
+	}
+	return f
 }
 
 // span locates one array claim in a strArena.

@@ -103,6 +103,7 @@ var claimsCases = []string{
 	`{"sub":"caf\u00e9","sid":"ses_\"q\""}`, `{"custom":{"deep":[1,{"x":null}]},"sub":"s"}`,
 	`[]`, `null`, `"x"`, `{"aud":"a"`, `{"aud":"a"} x`, `{}`,
 	`{"exp":0}`, `{"exp":0.0}`, `{"exp":0.999}`, `{"exp":1}`, `{"nbf":0,"iat":0,"auth_time":0}`, `{"exp":0,"exp":null}`, `{"exp":null,"exp":0}`,
+	`{"typ":"ID","events":{},"c_hash":null,"s_hash":"x","nonce":null}`, `{"typ":7}`, `{"typ":"\u0049D"}`, `{"typ":"Bearer","nonce":"n"}`, `{"typ":"ID"`,
 }
 
 // A date claim that is present with the value 0 (or below one second) is a
