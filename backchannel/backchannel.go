@@ -26,9 +26,10 @@ import (
 const (
 	// DefaultMaxBodyBytes caps the request body (a logout token is ~1 KB).
 	DefaultMaxBodyBytes = 64 << 10
-	// DefaultRevokedSIDTTL is how long an ended OP session id is remembered,
-	// so a login or refresh in flight, or a bearer token of that session,
-	// cannot outlive the logout.
+	// DefaultRevokedSIDTTL is how long an ended OP session id (or, for a
+	// logout token without sid, the logout time of a subject) is
+	// remembered, so a login or refresh in flight, or a bearer token of that
+	// session, cannot outlive the logout.
 	DefaultRevokedSIDTTL = 24 * time.Hour
 )
 
@@ -60,7 +61,9 @@ type Handler struct {
 	Logger *slog.Logger
 	// MaxBodyBytes: DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
-	// RevokedSIDTTL: DefaultRevokedSIDTTL when zero.
+	// RevokedSIDTTL: how long the revocation of an OP session or of a
+	// subject is kept (tokenstore.Store.RevokeSID, RevokeSubject).
+	// DefaultRevokedSIDTTL when zero.
 	RevokedSIDTTL time.Duration
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
@@ -126,27 +129,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var errReplay = errors.New("backchannel: logout token replayed")
 
-// end applies a validated logout token. With a sid, the OP session is
-// marked revoked first: from then on no Get returns its sessions, on any
-// instance, and no login or refresh in flight can store one, so even if a
-// later step fails the user is signed out. Revoking is idempotent, so it
-// may precede the jti replay check; a replay is refused before anything
-// else is deleted. Then the sessions are deleted (the sid's, and the
-// subject's sessions stored without a sid), or, without a sid, every
-// session of the subject.
+// end applies a validated logout token. The sessions it ends are marked
+// revoked first: the OP session (issuer, sid) when the token has a sid,
+// otherwise the subject's sessions issued up to the token's iat. From then
+// on no Get returns them, on any instance, and no login or refresh in
+// flight can store one, so even if a later step fails the user is signed
+// out. Revoking is idempotent, so it may precede the jti replay check; a
+// replay is refused before anything is deleted. Then the sessions are
+// deleted (the sid's, and the subject's sessions stored without a sid), or,
+// without a sid, every session of the subject.
 func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
 	}
+	revokeFor := h.RevokedSIDTTL
+	if revokeFor <= 0 {
+		revokeFor = DefaultRevokedSIDTTL
+	}
+	var err error
 	if lt.SessionID != "" {
-		revokeFor := h.RevokedSIDTTL
-		if revokeFor <= 0 {
-			revokeFor = DefaultRevokedSIDTTL
-		}
-		if err := h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor); err != nil {
-			return 0, err
-		}
+		err = h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor)
+	} else {
+		err = h.Store.RevokeSubject(ctx, lt.Issuer, lt.Subject, lt.IssuedAt.Time(), revokeFor)
+	}
+	if err != nil {
+		return 0, err
 	}
 	ttl := lt.ValidUntil.Sub(now())
 	if ttl < time.Minute {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -133,6 +134,30 @@ func TestLogoutBySubjectOnly(t *testing.T) {
 	w := post(f.h, "logout_token="+f.token(func(m map[string]any) { delete(m, "sid") }))
 	if w.Code != 200 || f.alive(a) || f.alive(b) || !f.alive(c) {
 		t.Fatalf("%d %v %v %v", w.Code, f.alive(a), f.alive(b), f.alive(c))
+	}
+}
+
+// A login of the subject that completes after a subject-only logout, with
+// an ID token the OP issued before it, is refused; the user's next sign-in
+// (a later ID token) is not.
+func TestSubjectOnlyLogoutRefusesLoginInFlight(t *testing.T) {
+	f := newFixture(t)
+	iat := time.Now().Add(-10 * time.Second).Truncate(time.Second)
+	tok := f.token(func(m map[string]any) { delete(m, "sid"); m["iat"] = iat.Unix() })
+	if w := post(f.h, "logout_token="+tok); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	login := func(issued time.Time) error {
+		return f.store.Create(context.Background(), &tokenstore.Session{
+			ID: tokenstore.NewID(), Issuer: f.op.Issuer, Subject: "usr_1", SID: "ses_9", ClientID: clientID,
+			IssuedAt: issued, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+		})
+	}
+	if err := login(iat.Add(-time.Second)); !errors.Is(err, tokenstore.ErrRevoked) {
+		t.Fatalf("login issued before the subject's logout: %v, want ErrRevoked", err)
+	}
+	if err := login(iat.Add(time.Second)); err != nil {
+		t.Fatalf("sign-in after the logout: %v", err)
 	}
 }
 

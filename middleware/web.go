@@ -264,6 +264,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 		Subject:   tokens.Claims.Subject,
 		SID:       tokens.Claims.SessionID,
 		ClientID:  w.client.ClientID(),
+		IssuedAt:  tokens.Claims.IssuedAt.Time(),
 		CreatedAt: now,
 		LastSeen:  now,
 		ExpiresAt: now.Add(w.cfg.SessionLifetime),

@@ -23,11 +23,11 @@
 //     Redis never sees a raw session id: records, indexes and locks are keyed
 //     by [tokenstore.HashID], by hashes of (issuer, sid) and (issuer,
 //     subject), and logout token ids by a hash of (issuer, jti).
-//   - Atomic logout. Create, Update, Delete, DeleteBySID and DeleteBySubject
-//     each run as one Lua script that checks the revoked-sid marker, the
-//     session's existence and both of its indexes together, so a back-channel
-//     logout racing a login or a refresh on another instance never leaves a
-//     session alive.
+//   - Atomic logout. Get, Create, Update, Delete, DeleteBySID and
+//     DeleteBySubject each run as one Lua script that checks the revoked-sid
+//     and logged-out-subject markers, the session's existence and both of
+//     its indexes together, so a back-channel logout racing a login or a
+//     refresh on another instance never leaves a session alive.
 //   - Expiry by Redis. Sessions, logout token ids and revocations carry Redis
 //     TTLs; indexes drop expired members on every write and expire with their
 //     last member. Nothing needs sweeping.
@@ -50,10 +50,11 @@
 // the client: close it yourself.
 //
 // The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
-// and subject hashes, then the sealed record); x:<hash of issuer and sid>,
-// u: and n:<hash of issuer and subject> sorted-set indexes of the sessions
-// of an OP session, of a subject, and of a subject's sessions without a sid;
-// r: revoked sids, j: logout token ids (and login states), l: refresh locks,
+// and subject hashes and its issue time, then the sealed record); x:<hash of
+// issuer and sid>, u: and n:<hash of issuer and subject> sorted-set indexes
+// of the sessions of an OP session, of a subject, and of a subject's
+// sessions without a sid; r: revoked sids, e: logged-out subjects (with the
+// logout time), j: logout token ids (and login states), l: refresh locks,
 // all with TTLs; k the key check. Nothing else is stored.
 package redisstore
 
@@ -238,12 +239,14 @@ func (s *Store) unavailable(op string, err error) error {
 func (s *Store) sessionKey(member string) string { return s.base + "s:" + member }
 func (s *Store) lockKey(id string) string        { return s.base + "l:" + tokenstore.HashID(id) }
 
-// A session's value starts with its sid hash (noSID when it has none) and
-// its subject hash, so the scripts find its indexes without decrypting it;
-// the sealed record follows.
+// A session's value starts with its sid hash (noSID when it has none), its
+// subject hash and when it was issued, so the scripts find its indexes and
+// tell whether it is revoked without decrypting it; the sealed record
+// follows.
 const (
 	pairHashLen = 22 // base64url of 16 bytes
-	headsLen    = 2 * pairHashLen
+	issuedLen   = 13 // unix ms, decimal, zero-padded
+	headsLen    = 2*pairHashLen + issuedLen
 )
 
 var noSID = strings.Repeat(".", pairHashLen)
@@ -258,6 +261,12 @@ func pairHash(issuer, value string) string {
 	h.Write([]byte(value))
 	var sum [sha256.Size]byte
 	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// issuedMillis is the issue time of s in the head of its value.
+func issuedMillis(s *tokenstore.Session) string {
+	ms := min(max(s.Issued().UnixMilli(), 0), 9_999_999_999_999)
+	return fmt.Sprintf("%0*d", issuedLen, ms)
 }
 
 // ttlMillis converts an absolute expiry into the TTL the scripts take: 0 for
@@ -317,10 +326,10 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 		sidh = pairHash(sess.Issuer, sess.SID)
 		head = sidh
 	}
+	issued := issuedMillis(sess)
 	v := make([]byte, 0, headsLen+sealHeader+len(plain)+16)
-	v = append(append(append(v, head...), subh...), s.seal.seal(plain, []byte(member))...)
-	keys := []string{s.sessionKey(member), s.base + "r:" + pairHash(sess.Issuer, sess.SID)}
-	res, err := script.Run(ctx, s.c, keys, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh).Text()
+	v = append(append(append(append(v, head...), subh...), issued...), s.seal.seal(plain, []byte(member))...)
+	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}
@@ -422,6 +431,20 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	}
 	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
+	}
+	return nil
+}
+
+// RevokeSubject implements tokenstore.Store. A ttl of zero or less, or an
+// empty subject, records nothing. Revoking a subject again keeps the later
+// time and the later expiry.
+func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at time.Time, ttl time.Duration) error {
+	if subject == "" || ttl <= 0 {
+		return nil
+	}
+	key := s.base + "e:" + pairHash(issuer, subject)
+	if err := revokeSubjectScript.Run(ctx, s.c, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
+		return s.unavailable("revoke subject", err)
 	}
 	return nil
 }

@@ -222,6 +222,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	s.LastSeen = time.Time{}
 	s.RefreshedAt = time.Unix(0, 0)
 	s.AccessTokenExpiry = time.Date(2031, 2, 3, 4, 5, 6, 1, time.UTC)
+	s.IssuedAt = time.Date(2031, 2, 3, 4, 5, 0, 0, time.UTC)
 	s.Claims = json.RawMessage("{ \"url\": \"https://x.example/?a=1&b=<2>\",\n \"\u00e9\": true }")
 	s.TokenType = ""
 	mustCreate(t, st, s)
@@ -235,7 +236,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	for name, pair := range map[string][2]time.Time{
 		"CreatedAt": {got.CreatedAt, s.CreatedAt}, "LastSeen": {got.LastSeen, s.LastSeen},
 		"RefreshedAt": {got.RefreshedAt, s.RefreshedAt}, "AccessTokenExpiry": {got.AccessTokenExpiry, s.AccessTokenExpiry},
-		"ExpiresAt": {got.ExpiresAt, s.ExpiresAt},
+		"ExpiresAt": {got.ExpiresAt, s.ExpiresAt}, "IssuedAt": {got.IssuedAt, s.IssuedAt},
 	} {
 		if !pair[0].Equal(pair[1]) || pair[0].IsZero() != pair[1].IsZero() {
 			t.Errorf("%s = %v, want %v", name, pair[0], pair[1])
