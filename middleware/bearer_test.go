@@ -380,8 +380,8 @@ func TestStackedBearersEachVerify(t *testing.T) {
 	forB := bearerToken(f.op, func(c map[string]any) { c["aud"] = audB })
 	forBoth := bearerToken(f.op, func(c map[string]any) { c["aud"] = []string{bearerAud, audB} })
 	stacks := map[string]http.Handler{
-		"A outside B": apiA.Authenticate(apiB.Require()(echo)),
-		"B outside A": apiB.Authenticate(apiA.Require()(echo)),
+		"A outside B":                   apiA.Authenticate(apiB.Require()(echo)),
+		"B outside A":                   apiB.Authenticate(apiA.Require()(echo)),
 		"A outside B with requirements": apiA.Require(middleware.AnyScope("orders:read"))(apiB.Require(middleware.AnyRole("viewer"))(echo)),
 	}
 	for name, h := range stacks {
