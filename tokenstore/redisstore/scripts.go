@@ -22,6 +22,10 @@ import "github.com/redis/go-redis/v9"
 //	base j:<h(iss,jti)>  string  logout token id (and login state) seen, TTL
 //	base l:<HashID(id)>  string  refresh lock: the holder's token, TTL = lease
 //	base k               string  key check: a known text sealed with Keys
+//	base h               string  index hash key: 32 random bytes sealed with
+//	                             Keys, the key of every h(...) above
+//	base m               string  layout marker: sessions of the previous
+//	                             layout were migrated (migrate.go)
 //
 // Index members are session hashes, scored by when the session expires in
 // Redis time (ms; "inf" when it never does). Every write to an index drops
@@ -45,9 +49,11 @@ local function fmt(n) return string.format('%.0f', n) end
 local NOSID = string.rep('.', 22)
 
 -- the sid hash ('' for none), subject hash and issue time at the head of a
--- session value (GETRANGE 0 56 of its key); nil for a missing session
+-- session value (GETRANGE 0 56 of its key); nil for a missing session, or
+-- one of the previous layout (the sealed record's version byte, 1, where
+-- the issue time starts: see migrate.go)
 local function heads(v)
-  if not v or string.len(v) < 57 then return nil end
+  if not v or string.len(v) < 57 or string.byte(v, 45) == 1 then return nil end
   local x = string.sub(v, 1, 22)
   if x == NOSID then x = '' end
   return x, string.sub(v, 23, 44), tonumber(string.sub(v, 45, 57))
@@ -134,7 +140,7 @@ end
 var getScript = redis.NewScript(`
 local base = ARGV[1]
 local v = redis.call('GET', KEYS[1])
-if not v or string.len(v) < 57 then return v end
+if not v or string.len(v) < 57 or string.byte(v, 45) == 1 then return v end
 local x = string.sub(v, 1, 22)
 if x ~= string.rep('.', 22) and redis.call('EXISTS', base .. 'r:' .. x) == 1 then return false end
 local at = redis.call('GET', base .. 'e:' .. string.sub(v, 23, 44))
@@ -214,6 +220,46 @@ if p < ttl then
   return 1
 end
 return 0
+`)
+
+// migrateScript: KEYS session; ARGV base, member, value in the current
+// layout, (unused), sid hash, subject hash, issue time (as createScript),
+// the value in the previous layout, the previous layout's revocation key of
+// the sid and the current one (empty without sid). Moves the session from
+// its old indexes to its new ones with its remaining TTL, unless its value
+// changed meanwhile; carries an old revocation of its sid over; ends it when
+// it is revoked.
+var migrateScript = redis.NewScript(common + `
+local old = ARGV[8]
+if redis.call('GET', KEYS[1]) ~= old then return 'changed' end
+local ox, ou = string.sub(old, 1, 22), string.sub(old, 23, 44)
+if ox == NOSID then ox = '' end
+local a, b = indexes(ox, ou)
+redis.call('ZREM', a, ARGV[2])
+redis.call('ZREM', b, ARGV[2])
+if ARGV[9] ~= '' then
+  local p = redis.call('PTTL', ARGV[9])
+  if p == -1 then
+    redis.call('SET', ARGV[10], '1')
+  elseif p > 0 then
+    local q = redis.call('PTTL', ARGV[10])
+    if q ~= -1 and q < p then redis.call('SET', ARGV[10], '1', 'PX', p) end
+  end
+  redis.call('DEL', ARGV[9])
+end
+if revoked(ARGV[5], ARGV[6], tonumber(ARGV[7])) then
+  redis.call('DEL', KEYS[1])
+  return 'revoked'
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  ttl = 0
+elseif ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 'expired'
+end
+store(KEYS[1], ttl)
+return 'ok'
 `)
 
 // revokeSubjectScript: KEYS subject revocation; ARGV logout time (unix

@@ -258,8 +258,8 @@ func TestIndexHygiene(t *testing.T) {
 	rdb := srv.Client(t, 0)
 	st := newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}})
 	ctx := context.Background()
-	sidIdx := st.Base() + "x:" + redisstore.PairHash(iss, "sid-1")
-	subIdx := st.Base() + "u:" + redisstore.PairHash(iss, "alice")
+	sidIdx := st.Base() + "x:" + st.PairHash(iss, "sid-1")
+	subIdx := st.Base() + "u:" + st.PairHash(iss, "alice")
 	for range 5 {
 		s := session("sid-1", "alice")
 		s.ExpiresAt = time.Now().Add(300 * time.Millisecond)
