@@ -49,10 +49,14 @@ type Verifier interface {
 // invalid request or token; 405 for a method other than POST; 413 for an
 // oversized body; 503 with Retry-After when the token cannot be checked now
 // (the OP's keys are out of reach: errors.Is(err, rp.ErrTemporary)) or the
-// store is out of reach, so that an OP that retries delivers it again; 500
+// store is out of reach, so that an OP that retries delivers it again (a
+// verified logout that the store could not apply is also held by the
+// Handler, see Guard, so it is not lost when the OP does not retry); 500
 // when the Verifier fails in a way that is neither (a misconfiguration).
 // Always with Cache-Control: no-store, never a redirect or HTML, never the
 // text of an internal error (that goes to the Logger).
+//
+// A Handler must not be copied after first use.
 type Handler struct {
 	Verifier Verifier
 	Store    tokenstore.Store
@@ -65,8 +69,24 @@ type Handler struct {
 	// subject is kept (tokenstore.Store.RevokeSID, RevokeSubject).
 	// DefaultRevokedSIDTTL when zero.
 	RevokedSIDTTL time.Duration
+	// RetryInterval is how often logouts held while the store was
+	// unreachable are tried again (they are also tried as soon as a Get
+	// through Guard succeeds). DefaultRetryInterval when zero.
+	RetryInterval time.Duration
+	// MaxHeld bounds the logouts held; beyond it the oldest is dropped (and
+	// logged). DefaultMaxHeld when zero.
+	MaxHeld int
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
+
+	held held
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // ServeHTTP handles the OP's POST.
@@ -109,15 +129,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.verifyFailed(w, r, err)
 		return
 	}
-	n, err := h.end(r.Context(), lt)
+	n, err := h.end(r.Context(), lt, false)
 	switch {
 	case errors.Is(err, errReplay):
 		h.reject(w, r, string(rp.CodeReplay), describe(rp.CodeReplay), nil)
 		return
 	case err != nil:
-		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.store_error",
-			slog.String("iss", lt.Issuer), slog.String("sub", lt.Subject), slog.String("sid", lt.SessionID), slog.String("error", err.Error()))
-		httpx.Unavailable(w, retryAfter, "the session store is unavailable")
+		// Not lost: held, applied when the store answers, enforced here
+		// meanwhile. 503 still, so that an OP that retries does.
+		h.hold(r.Context(), lt, err)
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.Unavailable(w, retryAfter, "the session store is unavailable; retry later")
 		return
 	}
 	h.logger().LogAttrs(r.Context(), slog.LevelInfo, "multiapp.backchannel_logout",
@@ -137,12 +159,10 @@ var errReplay = errors.New("backchannel: logout token replayed")
 // out. Revoking is idempotent, so it may precede the jti replay check; a
 // replay is refused before anything is deleted. Then the sessions are
 // deleted (the sid's, and the subject's sessions stored without a sid), or,
-// without a sid, every session of the subject.
-func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
-	}
+// without a sid, every session of the subject. A held logout (retry) is
+// applied whatever the replay check says: its token was verified and seen
+// before, by this Handler.
+func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken, retry bool) (int, error) {
 	revokeFor := h.RevokedSIDTTL
 	if revokeFor <= 0 {
 		revokeFor = DefaultRevokedSIDTTL
@@ -156,7 +176,7 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ttl := lt.ValidUntil.Sub(now())
+	ttl := lt.ValidUntil.Sub(h.now())
 	if ttl < time.Minute {
 		ttl = time.Minute
 	}
@@ -164,7 +184,7 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !first {
+	if !first && !retry {
 		return 0, errReplay
 	}
 	if lt.SessionID == "" {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,26 @@ type fixture struct {
 	op    *oidctest.OP
 	store *tokenstore.Memory
 	h     *backchannel.Handler
-	logs  *bytes.Buffer
+	logs  *syncBuffer
+}
+
+// syncBuffer is a log sink that the retry goroutine of held logouts and
+// the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -37,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &bytes.Buffer{}}
+	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &syncBuffer{}}
 	t.Cleanup(func() { f.store.Close() })
 	f.h = &backchannel.Handler{Verifier: c, Store: f.store, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
 	return f
@@ -48,7 +68,7 @@ func (f *fixture) session(t *testing.T, sub, sid string) string {
 	now := time.Now()
 	err := f.store.Create(context.Background(), &tokenstore.Session{
 		ID: id, Issuer: f.op.Issuer, Subject: sub, SID: sid, ClientID: clientID,
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
+		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,9 +204,9 @@ func TestNothingMatchedIs200(t *testing.T) {
 // Every bad request gets 400 with a JSON error, and the session survives.
 func TestRejects(t *testing.T) {
 	f := newFixture(t)
-	// A subject-only logout revokes no sid, so sessions of ses_1 can still
-	// be created below for the cases to aim at.
-	replayed := f.token(func(m map[string]any) { delete(m, "sid") })
+	// A logout of another subject, without sid: sessions of usr_1 and ses_1
+	// can still be created below for the cases to aim at.
+	replayed := f.token(func(m map[string]any) { delete(m, "sid"); m["sub"] = "usr_9" })
 	if w := post(f.h, "logout_token="+replayed); w.Code != 200 {
 		t.Fatal(w.Code)
 	}

@@ -161,6 +161,9 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	w.anon = w.policy.Name(base + "-anon")
 	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, Cookie: w.policy, Replay: w.store, Now: cfg.Now}
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
+	// Sessions are read through the back-channel handler's guard: a logout
+	// it holds while the store is unreachable ends them here meanwhile.
+	w.store = w.bc.Guard()
 	return w, nil
 }
 
