@@ -3,8 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -154,104 +152,62 @@ func testSubjectRevocationExpires(h *harness) {
 // has returned, no session issued before it exists, and none appears later;
 // sign-ins issued after it are kept.
 func testSubjectLogoutRace(h *harness) {
-	const workers = 8
 	at := logoutAt()
-	var (
-		loggedOut atomic.Bool
-		stop      = make(chan struct{})
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		gone      []string // sessions issued before the logout
-		kept      []string // sessions issued after it, created after it returned
-	)
-	record := func(list *[]string, id string) {
-		mu.Lock()
-		*list = append(*list, id)
-		mu.Unlock()
-	}
-	for w := range workers {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				doomed := (i+w)%2 == 0
-				issued := at.Add(time.Second)
-				if doomed {
-					issued = at.Add(-time.Duration(i%3) * time.Second)
-				}
-				sid := ""
-				if i%3 != 0 {
-					sid = fmt.Sprintf("sid-%d-%d", w, i)
-				}
-				s := h.issued(sid, "alice", issued)
-				after := loggedOut.Load()
-				switch err := h.st.Create(h.ctx, s); {
-				case err == nil && after && doomed:
-					h.t.Errorf("Create of a session issued before the subject's logout succeeded after the logout returned")
-				case err == nil && doomed:
-					record(&gone, s.ID)
-				case err == nil && after:
-					record(&kept, s.ID)
-				case err == nil:
-				case doomed && errors.Is(err, tokenstore.ErrRevoked):
-					continue
-				default:
-					h.t.Errorf("Create: %v", err)
-					continue
-				}
-				u := s.Clone()
-				u.AccessToken = "refreshed"
-				after = loggedOut.Load()
-				switch err := h.st.Update(h.ctx, u); {
-				case err == nil && after && doomed:
-					h.t.Errorf("Update of a session issued before the subject's logout succeeded after the logout returned")
-				case err == nil:
-				case errors.Is(err, tokenstore.ErrNotFound), doomed && errors.Is(err, tokenstore.ErrRevoked):
-				default:
-					h.t.Errorf("Update: %v", err)
-				}
-				after = loggedOut.Load()
-				switch _, err := h.st.Get(h.ctx, s.ID); {
-				case err == nil && after && doomed:
-					h.t.Errorf("Get found a session issued before the subject's logout after the logout returned")
-				case err == nil, errors.Is(err, tokenstore.ErrNotFound):
-				default:
-					h.t.Errorf("Get: %v", err)
-				}
-			}
-		})
-	}
-	time.Sleep(100 * time.Millisecond)
-	h.revokeSubject(h.issuer, "alice", at, longTTL)
-	if _, err := h.st.DeleteBySubject(h.ctx, h.issuer, "alice"); err != nil {
-		h.t.Fatalf("DeleteBySubject: %v", err)
-	}
-	loggedOut.Store(true)
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-
-	for _, id := range gone {
-		if h.has(id) {
-			h.t.Errorf("a session issued before the subject's logout survived it")
-			break
+	step := func(r *race, w, i int) {
+		doomed := (i+w)%2 == 0
+		issued := at.Add(time.Second)
+		if doomed {
+			issued = at.Add(-time.Duration(i%3) * time.Second)
+		}
+		sid := ""
+		if i%3 != 0 {
+			sid = fmt.Sprintf("sid-%d-%d", w, i)
+		}
+		s := h.issued(sid, "alice", issued)
+		after := r.after()
+		switch err := h.st.Create(h.ctx, s); {
+		case err == nil && after && doomed:
+			h.t.Errorf("Create of a session issued before the subject's logout succeeded after the logout returned")
+		case err == nil && doomed:
+			r.record(&r.gone, s.ID)
+		case err == nil && after:
+			r.record(&r.kept, s.ID)
+		case err == nil:
+		case doomed && errors.Is(err, tokenstore.ErrRevoked):
+			return
+		default:
+			h.t.Errorf("Create: %v", err)
+			return
+		}
+		u := s.Clone()
+		u.AccessToken = "refreshed"
+		after = r.after()
+		switch err := h.st.Update(h.ctx, u); {
+		case err == nil && after && doomed:
+			h.t.Errorf("Update of a session issued before the subject's logout succeeded after the logout returned")
+		case err == nil:
+		case errors.Is(err, tokenstore.ErrNotFound), doomed && errors.Is(err, tokenstore.ErrRevoked):
+		default:
+			h.t.Errorf("Update: %v", err)
+		}
+		after = r.after()
+		switch _, err := h.st.Get(h.ctx, s.ID); {
+		case err == nil && after && doomed:
+			h.t.Errorf("Get found a session issued before the subject's logout after the logout returned")
+		case err == nil, errors.Is(err, tokenstore.ErrNotFound):
+		default:
+			h.t.Errorf("Get: %v", err)
 		}
 	}
-	for _, id := range kept {
-		if !h.has(id) {
-			h.t.Errorf("a session issued after the subject's logout was lost")
-			break
+	r := h.logoutRace(8, step, func() {
+		h.revokeSubject(h.issuer, "alice", at, longTTL)
+		if _, err := h.st.DeleteBySubject(h.ctx, h.issuer, "alice"); err != nil {
+			h.t.Fatalf("DeleteBySubject: %v", err)
 		}
-	}
+	})
 	// Sessions issued after the logout and created while it ran may be
 	// there too: at least the kept ones are deleted.
-	if n, err := h.st.DeleteBySubject(h.ctx, h.issuer, "alice"); err != nil || n < len(kept) {
-		h.t.Errorf("DeleteBySubject after the race = %d, %v; want at least %d", n, err, len(kept))
-	}
-	if len(gone) == 0 || len(kept) == 0 {
-		h.t.Logf("weak run: %d doomed and %d kept sessions", len(gone), len(kept))
+	if n, err := h.st.DeleteBySubject(h.ctx, h.issuer, "alice"); err != nil || n < len(r.kept) {
+		h.t.Errorf("DeleteBySubject after the race = %d, %v; want at least %d", n, err, len(r.kept))
 	}
 }
