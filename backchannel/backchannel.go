@@ -138,7 +138,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Not lost: held, applied when the store answers, enforced here
 		// meanwhile. 503 still, so that an OP that retries does.
 		h.hold(r.Context(), lt, err)
-		w.Header().Set("Cache-Control", "no-store")
 		httpx.Unavailable(w, retryAfter, "the session store is unavailable; retry later")
 		return
 	}
@@ -206,7 +205,6 @@ func (h *Handler) verifyFailed(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, rp.ErrTemporary), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable",
 			slog.String("reason", "op_unavailable"), slog.String("error", err.Error()))
-		w.Header().Set("Cache-Control", "no-store")
 		httpx.Unavailable(w, retryAfter, "the logout token cannot be checked right now; retry later")
 	case errors.As(err, &ve):
 		h.reject(w, r, string(ve.Code), describe(ve.Code), err)
