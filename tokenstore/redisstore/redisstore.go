@@ -81,6 +81,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -147,8 +148,9 @@ type Options struct {
 type Store struct {
 	c       redis.UniversalClient
 	seal    *sealer
-	hashKey []byte // names the indexes and markers: see pairHash
-	base    string // "{Prefix}:"
+	hashKey []byte    // names the indexes and markers: see pairHash
+	hashers sync.Pool // of HMAC-SHA256 under hashKey, reset before use
+	base    string    // "{Prefix}:"
 	lease   time.Duration
 	poll    time.Duration
 }
@@ -243,6 +245,7 @@ func (s *Store) loadHashKey(ctx context.Context) error {
 		return s.wrongKey()
 	}
 	s.hashKey = plain
+	s.hashers.New = func() any { return hmac.New(sha256.New, s.hashKey) }
 	return nil
 }
 
@@ -313,7 +316,11 @@ var noSID = strings.Repeat(".", pairHashLen)
 // cannot tell who has sessions, or who was logged out, by hashing guessed
 // subjects or sids: the hash key is in Redis only sealed with Keys.
 func (s *Store) pairHash(issuer, value string) string {
-	return pairHashWith(hmac.New(sha256.New, s.hashKey), issuer, value)
+	h := s.hashers.Get().(hash.Hash)
+	h.Reset()
+	out := pairHashWith(h, issuer, value)
+	s.hashers.Put(h)
+	return out
 }
 
 func pairHashWith(h hash.Hash, issuer, value string) string {
