@@ -152,7 +152,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 		w.opOrigin = op.Scheme + "://" + op.Host
 	}
 	// Secure cookies everywhere but plain-http localhost development.
-	w.policy = cookie.Policy{Secure: redirect.Scheme == "https" || !cookie.IsLocalDev(redirect.Host)}
+	w.policy = cookie.PolicyFor(cfg.Client.RedirectURL())
 	base := cfg.CookieName
 	if base == "" {
 		base = "ma-" + cookieUnsafe.ReplaceAllString(cfg.Client.ClientID(), "_")

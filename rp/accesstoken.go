@@ -12,8 +12,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // DefaultAccessTokenCacheSize is the number of verified access tokens an
@@ -264,7 +264,7 @@ func checkIssuerURL(issuer string, insecureHTTP bool) error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return configError("issuer %q must not have a query or fragment (OpenID Connect Discovery §3)", issuer)
 	}
-	if u.Scheme == "http" && !cookie.IsLocalDev(u.Host) && !insecureHTTP {
+	if u.Scheme == "http" && !loopback.Host(u.Host) && !insecureHTTP {
 		return configError("issuer %q uses plain http outside localhost: use https (or InsecureAllowHTTPIssuer for a test network)", issuer)
 	}
 	return nil
