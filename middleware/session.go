@@ -37,10 +37,7 @@ func SessionFrom(ctx context.Context) (*Session, bool) {
 // roles, permissions; Raw/Decode for custom claims).
 func (s *Session) Claims() *rp.Claims {
 	s.claimsOnce.Do(func() {
-		s.mu.Lock()
-		raw := s.rec.Claims
-		s.mu.Unlock()
-		c, err := rp.ParseClaims(raw)
+		c, err := rp.ParseClaims(s.record().Claims)
 		if err != nil {
 			c = &rp.Claims{}
 		}
@@ -60,31 +57,27 @@ func (s *Session) AccessTokenClaims() (*rp.Claims, error) {
 	return cl, err
 }
 
-// IDToken returns the raw ID token.
-func (s *Session) IDToken() string {
+// record returns the current session record. TokenContext replaces it
+// (never modifies it) after a refresh, so the record itself needs no lock.
+func (s *Session) record() *tokenstore.Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rec.IDToken
+	return s.rec
 }
+
+// IDToken returns the raw ID token.
+func (s *Session) IDToken() string { return s.record().IDToken }
 
 // AccessToken returns the current access token. Require refreshed it
 // before the handler ran if it was about to expire.
-func (s *Session) AccessToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.AccessToken
-}
+func (s *Session) AccessToken() string { return s.record().AccessToken }
 
 // Expiry returns when the access token expires (zero when unknown).
-func (s *Session) Expiry() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.AccessTokenExpiry
-}
+func (s *Session) Expiry() time.Time { return s.record().AccessTokenExpiry }
 
 // IDHash returns a stable, non-secret identifier of the local session,
 // for logs and metrics.
-func (s *Session) IDHash() string { return tokenstore.HashID(s.rec.ID)[:16] }
+func (s *Session) IDHash() string { return tokenstore.HashID(s.record().ID)[:16] }
 
 // Token implements oauth2.TokenSource: the current access token,
 // refreshed (once across concurrent callers and instances) when it is
@@ -95,10 +88,7 @@ func (s *Session) Token() (*oauth2.Token, error) {
 
 // TokenContext is Token with a context.
 func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	s.mu.Lock()
-	rec := s.rec
-	s.mu.Unlock()
-	rec, err := s.web.fresh(ctx, rec)
+	rec, err := s.web.fresh(ctx, s.record())
 	if err != nil && rec == nil {
 		return nil, err
 	}
