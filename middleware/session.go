@@ -320,7 +320,7 @@ func (w *Web) signInRequired(rw http.ResponseWriter, r *http.Request, prompt str
 		jsonError(rw, http.StatusUnauthorized, "login_required", "sign in at "+w.prefix+"/login")
 		return
 	}
-	target := w.LoginURL(r.URL.RequestURI())
+	target := w.LoginURL(returnPath(r))
 	if prompt != "" {
 		target += "&prompt=" + prompt
 	}

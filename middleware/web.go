@@ -159,7 +159,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	w.name = w.policy.Name(base)
 	w.anon = w.policy.Name(base + "-anon")
-	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, Cookie: w.policy, Replay: w.store, Now: cfg.Now}
+	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
 	return w, nil
 }
@@ -192,6 +192,10 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := "/"
 	if raw := q.Get("return_to"); raw != "" {
+		if len(raw) > pkce.MaxReturnTo {
+			w.returnToTooLong(rw, len(raw))
+			return
+		}
 		rt, ok := safeReturnTo(raw)
 		if !ok {
 			w.page(rw, http.StatusBadRequest, "Invalid return address", "The return_to parameter must be a path on this site.")
@@ -219,12 +223,25 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}
-	if err := w.jar.Save(rw, r, tx); err != nil {
+	switch err := w.jar.Save(rw, r, tx); {
+	case errors.Is(err, pkce.ErrTooLarge):
+		w.returnToTooLong(rw, len(returnTo))
+		return
+	case err != nil:
+		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
 		w.page(rw, http.StatusInternalServerError, "Login failed", "The login transaction could not be saved.")
 		return
 	}
 	noStore(rw)
 	http.Redirect(rw, r, authURL, http.StatusFound)
+}
+
+// returnToTooLong refuses a login whose return path cannot be carried in
+// the transaction cookie: browsers drop cookies over 4 KB, and the login
+// would fail at the callback instead.
+func (w *Web) returnToTooLong(rw http.ResponseWriter, n int) {
+	w.page(rw, http.StatusBadRequest, "Return address too long",
+		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, pkce.MaxReturnTo))
 }
 
 // callback completes a login.
