@@ -98,10 +98,12 @@ func TestRefreshTransientKeepsSession(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("transient failure after expiry: %d", resp.StatusCode)
 	}
-	if !strings.Contains(a.logs.String(), "multiapp.refresh.transient") {
-		t.Fatal("no transient audit event")
+	if !strings.Contains(a.logs.String(), "multiapp.refresh.temporary") {
+		t.Fatal("no temporary audit event")
 	}
-	// The OP is back: the same session refreshes with the kept refresh token.
+	// The OP is back: after the back-off, the same session refreshes with
+	// the kept refresh token.
+	clk.advance(middleware.DefaultRefreshBackoff)
 	a.op.SetTokenHook(func(form url.Values) (int, any) {
 		if !strings.HasPrefix(form.Get("refresh_token"), "rt-code-") {
 			return 400, map[string]any{"error": "invalid_grant"}

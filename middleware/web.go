@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,10 +30,21 @@ const (
 	DefaultSessionLifetime = 24 * time.Hour
 	DefaultRefreshLeeway   = time.Minute
 	DefaultSilentRetry     = 2 * time.Minute
-	// refreshTimeout bounds one refresh; it runs to completion even if the
-	// request that started it goes away, so a rotated refresh token is
-	// never lost.
-	refreshTimeout = 30 * time.Second
+	// DefaultRefreshTimeout bounds one refresh, from waiting for the
+	// session's lock to saving the new tokens. It runs detached from the
+	// request that started it, so a rotated refresh token is never lost
+	// because a browser went away, and it replaces the HTTP client's own
+	// timeout for the token request: a slow OP gets the time to answer.
+	DefaultRefreshTimeout = 30 * time.Second
+	// DefaultRefreshWait is how long a request waits for a refresh in
+	// progress before it is served with the current access token (if still
+	// valid) or answered 503 with Retry-After.
+	DefaultRefreshWait = 2 * time.Second
+	// DefaultRefreshBackoff is how long a session is not refreshed again on
+	// an instance after a failed refresh, when the OP gave no Retry-After.
+	DefaultRefreshBackoff = 5 * time.Second
+	// MaxRefreshBackoff caps the OP's Retry-After.
+	MaxRefreshBackoff = 5 * time.Minute
 )
 
 // WebConfig configures the web-app middleware of one app. Client and
@@ -60,6 +72,11 @@ type WebConfig struct {
 	// RefreshLeeway: the access token is refreshed this long before it
 	// expires.
 	RefreshLeeway time.Duration
+	// RefreshTimeout: see DefaultRefreshTimeout. Keep it below the OP's
+	// own patience and above its worst answer time.
+	RefreshTimeout time.Duration
+	// RefreshWait: see DefaultRefreshWait.
+	RefreshWait time.Duration
 	// SilentSSO makes Optional send a visitor without a local session to
 	// the OP with prompt=none first: a user already signed in at another
 	// app is signed in here without seeing a login page; otherwise the
@@ -99,7 +116,8 @@ type Web struct {
 	origin   string // this app's origin, from its redirect URL
 	opOrigin string // the OP's origin, for CSP form-action
 	now      func() time.Time
-	timeout  time.Duration
+	backoff  backoffs
+	dev      bool // plain-http loopback development: failure pages explain themselves
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -107,9 +125,9 @@ var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // NewWeb checks cfg and returns the middleware.
 func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
-		return nil, errors.New("middleware: WebConfig.Client is nil")
+		return nil, configError("WebConfig.Client is nil: create it with rp.New")
 	}
-	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix, timeout: refreshTimeout}
+	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
 		w.store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	}
@@ -129,6 +147,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	if w.cfg.RefreshLeeway <= 0 {
 		w.cfg.RefreshLeeway = DefaultRefreshLeeway
 	}
+	if w.cfg.RefreshTimeout <= 0 {
+		w.cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	if w.cfg.RefreshWait <= 0 {
+		w.cfg.RefreshWait = DefaultRefreshWait
+	}
 	if w.cfg.SilentRetry <= 0 {
 		w.cfg.SilentRetry = DefaultSilentRetry
 	}
@@ -137,15 +161,15 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	codecs, err := cookie.Codecs(cfg.CookieKeys, w.cfg.SessionLifetime)
 	if err != nil {
-		return nil, fmt.Errorf("middleware: %w", err)
+		return nil, configError("WebConfig.CookieKeys: %v", err)
 	}
 	w.codecs = codecs
 	redirect, err := url.Parse(cfg.Client.RedirectURL())
 	if err != nil || redirect.Host == "" {
-		return nil, errors.New("middleware: the rp.Client has no absolute RedirectURL; set it to this app's " + w.prefix + "/callback")
+		return nil, configError("the rp.Client has no absolute RedirectURL; set it to this app's %s/callback", w.prefix)
 	}
 	if redirect.Path != w.prefix+"/callback" {
-		return nil, fmt.Errorf("middleware: the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
+		return nil, configError("the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
 	}
 	w.origin = redirect.Scheme + "://" + redirect.Host
 	if op, err := url.Parse(cfg.Client.Issuer()); err == nil {
@@ -153,6 +177,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	// Secure cookies everywhere but plain-http localhost development.
 	w.policy = cookie.PolicyFor(cfg.Client.RedirectURL())
+	w.dev = !w.policy.Secure
 	base := cfg.CookieName
 	if base == "" {
 		base = "ma-" + cookieUnsafe.ReplaceAllString(cfg.Client.ClientID(), "_")
@@ -353,7 +378,7 @@ func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 	// (Chromium): the OP's end-session endpoint must be allowed.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self' "+w.opOrigin)
 	rw.WriteHeader(http.StatusOK)
-	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"))
+	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"), html.EscapeString(w.cfg.AfterLogout))
 }
 
 // logout ends the local session, then sends the browser to the OP's
@@ -450,14 +475,25 @@ func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *toke
 	w.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
 }
 
+// unavailable answers 503 with Retry-After to a request that cannot be
+// served now: the session is kept, something it needs is out of reach or
+// refuses. The page (or JSON body) says what happened.
 func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
-	w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
-	rw.Header().Set("Retry-After", "5")
+	why := reason(err)
+	if why == "store_unavailable" {
+		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+	}
+	retry := DefaultRefreshBackoff
+	if te := (*rp.TemporaryError)(nil); errors.As(err, &te) && te.RetryAfter > 0 {
+		retry = te.RetryAfter
+	}
+	rw.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	msg := unavailableText(why)
 	if wantsJSON(r) {
-		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are temporarily unavailable")
+		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", msg)
 		return
 	}
-	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a few seconds.")
+	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", msg, w.devDetails(why, failureEvent(err)))
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
@@ -480,4 +516,9 @@ func crossOrigin(r *http.Request, origin string) bool {
 	}
 	o := r.Header.Get("Origin")
 	return o != "" && o != origin
+}
+
+// configError is a ClassMisconfigured error of NewWeb.
+func configError(format string, args ...any) error {
+	return fmt.Errorf("middleware: %w: "+format, append([]any{rp.ErrConfig}, args...)...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/internal/errclass"
 )
 
 // Transaction defaults and limits.
@@ -43,22 +44,25 @@ const (
 	spentTTL = 2 * time.Minute
 )
 
-// Errors returned by Jar.Take. Each means the login must start over.
+// Errors returned by Jar.Take. Each means the login must start over. Like
+// every error of this package they have a class (see rp.Class): these are
+// ClassInvalid, a Jar without codecs or RedirectURL is ClassMisconfigured,
+// and a failure of the Replay cache is ClassTemporary.
 var (
-	ErrNoTransaction = errors.New("pkce: no login transaction for this state in this browser")
-	ErrExpired       = errors.New("pkce: login transaction expired")
+	ErrNoTransaction error = errclass.New("pkce: no login transaction for this state in this browser", errclass.Invalid)
+	ErrExpired       error = errclass.New("pkce: login transaction expired", errclass.Invalid)
 	// ErrReplayed: the transaction was already used. When this browser used
 	// it (a reloaded callback), Take returns it too, with only State,
 	// Issuer, Prompt and ReturnTo: the login may have completed, and the
 	// caller can send a signed-in user on to ReturnTo.
-	ErrReplayed = errors.New("pkce: login transaction already used")
+	ErrReplayed error = errclass.New("pkce: login transaction already used", errclass.Invalid)
 )
 
 // ErrTooLarge is returned by Save when the sealed transaction does not fit
 // its share of CookieBudget, almost always because of a long ReturnTo (see
 // MaxReturnTo). Browsers silently drop cookies over 4 KB, so writing it
 // anyway would only make the callback fail later without a clue.
-var ErrTooLarge = errors.New("pkce: login transaction too large for its cookie: shorten the return path")
+var ErrTooLarge error = errclass.New("pkce: login transaction too large for its cookie: shorten the return path", errclass.Invalid)
 
 // Transaction is one login in flight: created at the login redirect,
 // consumed once at the callback.
@@ -172,10 +176,10 @@ func (j *Jar) slots() int {
 
 func (j *Jar) policy() (cookie.Policy, error) {
 	if len(j.Codecs) == 0 {
-		return cookie.Policy{}, errors.New("pkce: Jar has no codecs")
+		return cookie.Policy{}, errclass.Wrap(errors.New("pkce: Jar has no codecs"), errclass.Misconfigured)
 	}
 	if j.RedirectURL == "" {
-		return cookie.Policy{}, errors.New("pkce: Jar.RedirectURL is empty: set it to the app's callback URL (rp.Client.RedirectURL()); it decides whether the cookies are Secure")
+		return cookie.Policy{}, errclass.Wrap(errors.New("pkce: Jar.RedirectURL is empty: set it to the app's callback URL (rp.Client.RedirectURL()); it decides whether the cookies are Secure"), errclass.Misconfigured)
 	}
 	return cookie.PolicyFor(j.RedirectURL), nil
 }
@@ -263,7 +267,7 @@ func (j *Jar) Save(w http.ResponseWriter, r *http.Request, t *Transaction) error
 		if _, err2 := securecookie.EncodeMulti(name, &record{Transaction: short}, j.Codecs...); err2 == nil {
 			return fmt.Errorf("%w (%v; the return path is %d bytes)", ErrTooLarge, err, len(t.ReturnTo))
 		}
-		return err
+		return errclass.Wrap(fmt.Errorf("pkce: sealing the login transaction: %w", err), errclass.Misconfigured)
 	}
 	if size := len(name) + 1 + len(v); size > limit {
 		return fmt.Errorf("%w (the sealed login is %d bytes, the limit %d; the return path is %d bytes)", ErrTooLarge, size, limit, len(t.ReturnTo))
@@ -301,7 +305,7 @@ func (j *Jar) Take(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 		if j.Replay != nil {
 			first, err := j.Replay.RememberJTI(ctx, t.Issuer, "state:"+state, j.ttl())
 			if err != nil {
-				return nil, err
+				return nil, errclass.Wrap(fmt.Errorf("pkce: replay check: %w", err), errclass.Temporary)
 			}
 			if !first {
 				return nil, ErrReplayed

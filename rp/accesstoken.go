@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
@@ -24,8 +25,9 @@ const DefaultAccessTokenCacheSize = 4096
 // ErrRevocationUnavailable: the revocation check could not be made (the
 // store behind AccessTokenConfig.Revocations failed). The token may be
 // fine; answer 503 and let the client retry. See
-// AccessTokenConfig.InsecureIgnoreRevocationErrors.
-var ErrRevocationUnavailable = errors.New("rp: revocation check unavailable")
+// AccessTokenConfig.InsecureIgnoreRevocationErrors. Its class is
+// ClassTemporary.
+var ErrRevocationUnavailable error = errclass.New("rp: revocation check unavailable", errclass.Temporary)
 
 // RevocationChecker reports whether an OP session was ended by a
 // back-channel logout. tokenstore.Store satisfies it.

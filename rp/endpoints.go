@@ -23,7 +23,7 @@ func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 	}
 	u, err := url.Parse(c.meta.EndSessionEndpoint)
 	if err != nil {
-		return "", fmt.Errorf("rp: end_session_endpoint: %w", err)
+		return "", fmt.Errorf("%w: the OP advertises an unusable end_session_endpoint: %v", ErrConfig, err)
 	}
 	q := u.Query()
 	if idTokenHint != "" {
@@ -70,7 +70,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: userinfo request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
@@ -105,7 +105,7 @@ func (c *Client) post(ctx context.Context, endpoint string, form url.Values) (*h
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -144,7 +144,7 @@ func (c *Client) answerError(endpoint string, resp *http.Response, body []byte) 
 		return &OPError{Endpoint: endpoint, Code: "invalid_token", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil || e.Error == "" {
-		return temporary(fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
+		return temporaryAnswer(resp, fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
 	}
 	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, Status: resp.StatusCode}
 }

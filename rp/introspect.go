@@ -159,7 +159,7 @@ func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw st
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("rp: introspection request: %w", err)
+		return nil, fmt.Errorf("%w: introspection request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
