@@ -420,7 +420,7 @@ func (w *Web) Optional(next http.Handler) http.Handler {
 		if s != nil {
 			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
 		} else if w.cfg.SilentSSO && isNavigation(r) {
-			if _, err := r.Cookie(w.anon); err != nil { // not tried recently
+			if m := w.marker(r); !m.signedOut && !m.triedRecently {
 				w.signInRequired(rw, r, "none")
 				return
 			}
