@@ -78,15 +78,21 @@ type WebConfig struct {
 	RefreshWait time.Duration
 	// SilentSSO makes Optional send a visitor without a local session to
 	// the OP with prompt=none first: a user already signed in at another
-	// app is signed in here without seeing a login page; otherwise the
-	// visitor continues anonymously and is not sent again for SilentRetry.
+	// app is signed in here without seeing a login page. When that fails
+	// (no OP session, or any error) the visitor continues anonymously on
+	// the same page and is not sent again for SilentRetry (default
+	// DefaultSilentRetry). A browser that signed out here is never sent
+	// until its user asks to sign in.
 	SilentSSO   bool
 	SilentRetry time.Duration
 	// AuthParams are passed to every authorization request, e.g.
 	// organization_id or connection_id.
 	AuthParams url.Values
-	// AfterLogout is where the browser lands after logout when the OP has
-	// no end-session endpoint (default "/").
+	// AfterLogout is where the browser lands after a logout that does not
+	// go through the OP (default "/"): the OP has no end-session endpoint,
+	// or the session has no ID token to send as id_token_hint (it was
+	// already ended, e.g. by a back-channel logout). The logout
+	// confirmation page links back to it too.
 	AfterLogout string
 	// Logger receives the audit events (login, refresh, logout,
 	// back-channel logout). Nil: slog.Default(). Tokens are never logged.
