@@ -154,12 +154,15 @@ func TestFailuresExplainThemselves(t *testing.T) {
 		}
 	})
 	for name, fail := range map[string]func(state string) string{
-		"login_required":    func(s string) string { return "error=login_required&state=" + s },
-		"OP server error":   func(s string) string { return "error=server_error&state=" + s },
-		"client refused":    func(s string) string { op.SetTokenHook(clientRefused); return "code=c&state=" + s },
-		"invalid ID token":  func(s string) string { op.AddGrant("bad", oidctest.Grant{Claims: op.IDClaims("webc_a", "u", "wrong-nonce")}); return "code=bad&state=" + s },
-		"access_denied":     func(s string) string { return "error=access_denied&state=" + s },
-		"lost transaction":  func(string) string { return "error=login_required&state=unknown" },
+		"login_required":  func(s string) string { return "error=login_required&state=" + s },
+		"OP server error": func(s string) string { return "error=server_error&state=" + s },
+		"client refused":  func(s string) string { op.SetTokenHook(clientRefused); return "code=c&state=" + s },
+		"invalid ID token": func(s string) string {
+			op.AddGrant("bad", oidctest.Grant{Claims: op.IDClaims("webc_a", "u", "wrong-nonce")})
+			return "code=bad&state=" + s
+		},
+		"access_denied":    func(s string) string { return "error=access_denied&state=" + s },
+		"lost transaction": func(string) string { return "error=login_required&state=unknown" },
 	} {
 		t.Run("silent sign-in fails: "+name, func(t *testing.T) {
 			defer op.SetTokenHook(nil)

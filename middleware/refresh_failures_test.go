@@ -236,8 +236,13 @@ func TestSlowRefreshDoesNotHoldRequests(t *testing.T) {
 // TestSessionErrorsHaveOneClass: what Session.TokenContext and NewWeb
 // return belongs to exactly one class, store errors included.
 func TestSessionErrorsHaveOneClass(t *testing.T) {
-	tokenErr := func(t *testing.T, setup func(a *testApp, clk *clock)) error {
-		a, b, clk, _ := refreshApp(t)
+	// tokenErr is what TokenContext returns in a handler of an app on
+	// store (nil: memory) after setup.
+	tokenErr := func(t *testing.T, store tokenstore.Store, setup func(a *testApp, clk *clock)) error {
+		if store == nil {
+			store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
+		}
+		a, b, clk := storeApp(t, store)
 		var err error
 		a.srv.Config.Handler = a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, _ := middleware.SessionFrom(r.Context())
@@ -260,38 +265,26 @@ func TestSessionErrorsHaveOneClass(t *testing.T) {
 			return err
 		}},
 		{"OP refuses the grant", rp.ClassRevoked, func(t *testing.T) error {
-			return tokenErr(t, func(a *testApp, clk *clock) {
+			return tokenErr(t, nil, func(a *testApp, clk *clock) {
 				expire(a, clk)
 				a.op.SetTokenHook(func(url.Values) (int, any) { return 400, map[string]any{"error": "invalid_grant"} })
 			})
 		}},
 		{"OP down", rp.ClassTemporary, func(t *testing.T) error {
-			return tokenErr(t, func(a *testApp, clk *clock) {
+			return tokenErr(t, nil, func(a *testApp, clk *clock) {
 				expire(a, clk)
 				a.op.SetTokenHook(func(url.Values) (int, any) { return 503, "" })
 			})
 		}},
 		{"OP refuses the client", rp.ClassMisconfigured, func(t *testing.T) error {
-			return tokenErr(t, func(a *testApp, clk *clock) {
+			return tokenErr(t, nil, func(a *testApp, clk *clock) {
 				expire(a, clk)
 				a.op.SetTokenHook(func(url.Values) (int, any) { return 401, map[string]any{"error": "invalid_client"} })
 			})
 		}},
 		{"store down", rp.ClassTemporary, func(t *testing.T) error {
-			op := oidctest.New(t)
-			clk := &clock{}
 			store := &downStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
-			a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = store })
-			b := newBrowser(t)
-			a.login(b, "/", "usr_1", nil)
-			var err error
-			a.srv.Config.Handler = a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, _ := middleware.SessionFrom(r.Context())
-				clk.advance(10 * time.Minute)
-				store.down.Store(true)
-				_, err = s.TokenContext(r.Context())
-			}))
-			b.get(a.srv.URL + "/")
+			err := tokenErr(t, store, func(a *testApp, clk *clock) { expire(a, clk); store.down.Store(true) })
 			if !errors.Is(err, tokenstore.ErrUnavailable) {
 				t.Errorf("the store's error is not reachable: %v", err)
 			}

@@ -195,6 +195,16 @@ func TestRefreshRacingLogoutSignsOut(t *testing.T) {
 	}
 }
 
+// storeApp is an app on store with a settable clock, and a browser signed
+// in to it.
+func storeApp(t *testing.T, store tokenstore.Store) (*testApp, *browser, *clock) {
+	clk := &clock{}
+	a := newTestApp(t, oidctest.New(t), "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = store })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	return a, b, clk
+}
+
 // flakyStore fails the next Updates with ErrUnavailable, as a shared store
 // does during a short outage.
 type flakyStore struct {
@@ -215,12 +225,9 @@ func (f *flakyStore) Update(ctx context.Context, s *tokenstore.Session) error {
 // instead of dropped: dropping them would leave the session with a spent
 // refresh token, and the user signed out at the next refresh.
 func TestRefreshKeepsRotatedTokensThroughStoreOutage(t *testing.T) {
-	op := oidctest.New(t)
-	clk := &clock{}
 	flaky := &flakyStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
-	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = flaky })
-	b := newBrowser(t)
-	a.login(b, "/", "usr_1", nil)
+	a, b, clk := storeApp(t, flaky)
+	op := a.op
 	var mu sync.Mutex
 	spent := map[string]bool{}
 	n := 0

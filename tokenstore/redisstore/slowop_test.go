@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,26 +81,17 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 	srv.Client(t, 6) // empty database 6
 	logs := &syncBuffer{}
 	proxy := &stallingOP{rt: http.DefaultTransport}
-	c := &cluster{t: t, redis: srv, logs: logs}
-	handlers := make([]http.Handler, 3)
-	var ready sync.WaitGroup
-	ready.Add(1)
-	for i := range 3 {
-		inst := &instance{n: i + 1}
-		inst.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ready.Wait()
-			handlers[i].ServeHTTP(w, r)
-		}))
+	c := &cluster{t: t, redis: srv, logs: logs, op: nodeop.Start(t, nodeop.Config{RotateRefreshTokens: true, AccessTokenTTL: life})}
+	for n := 1; n <= 3; n++ {
+		inst := &instance{n: n, srv: httptest.NewServer(http.NotFoundHandler())}
 		t.Cleanup(inst.srv.Close)
 		c.inst = append(c.inst, inst)
 	}
-	public := c.inst[0].srv.URL
-	c.op = nodeop.Start(t, nodeop.Config{
-		Clients:             []nodeop.Client{{ID: clientID, Secret: secret, RedirectURIs: []string{public + "/auth/callback"}}},
-		RotateRefreshTokens: true,
-		AccessTokenTTL:      life,
-	})
-	for i, inst := range c.inst {
+	public := c.inst[0].srv.URL // the load balancer's, as the OP knows the app
+	if err := c.op.AddClient(nodeop.Client{ID: clientID, Secret: secret, RedirectURIs: []string{public + "/auth/callback"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range c.inst {
 		client, err := rp.New(context.Background(), rp.Config{
 			Issuer: c.op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: public + "/auth/callback",
 			HTTPClient: &http.Client{Timeout: timeout, Transport: proxy},
@@ -120,9 +110,8 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		handlers[i] = meApp(inst)
+		inst.srv.Config.Handler = meApp(inst)
 	}
-	ready.Done()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("middleware logs:\n%s", logs.String())
