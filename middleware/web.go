@@ -454,7 +454,7 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 	}
 	status := loginStatus(err)
 	if status == http.StatusServiceUnavailable {
-		rw.Header().Set("Retry-After", "5")
+		setRetryAfter(rw, err)
 	}
 	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, "multiapp.login.failed"))
 }
@@ -622,17 +622,23 @@ func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
 	if why == "store_unavailable" {
 		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
 	}
-	retry := DefaultRefreshBackoff
-	if te := (*rp.TemporaryError)(nil); errors.As(err, &te) && te.RetryAfter > 0 {
-		retry = te.RetryAfter
-	}
-	rw.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	setRetryAfter(rw, err)
 	msg := unavailableText(why)
 	if wantsJSON(r) {
 		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", msg)
 		return
 	}
 	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", msg, w.devDetails(why, failureEvent(err)))
+}
+
+// setRetryAfter tells the client when to come back: the error's
+// RetryAfter (rounded up to whole seconds), or DefaultRefreshBackoff.
+func setRetryAfter(rw http.ResponseWriter, err error) {
+	retry := DefaultRefreshBackoff
+	if te := (*rp.TemporaryError)(nil); errors.As(err, &te) && te.RetryAfter > 0 {
+		retry = te.RetryAfter
+	}
+	rw.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }

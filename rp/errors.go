@@ -293,7 +293,12 @@ func (e *OPError) withHint(h hintContext) *OPError {
 
 // TemporaryError is a ClassTemporary error: the OP (or the session store,
 // as the middleware reports it) could not be reached or did not answer
-// properly. Nothing is lost: try again later.
+// properly. Nothing is lost: try again later, not before RetryAfter.
+//
+// Like every wrapper, it takes the class of a cause that has one (see
+// Class): the middleware reports a refresh held back after the OP refused
+// this client as a TemporaryError (for its RetryAfter) around the OP's
+// ClassMisconfigured error, and that error's class is misconfigured.
 type TemporaryError struct {
 	// Err is the cause.
 	Err error
