@@ -39,7 +39,7 @@ func chromiumPath(t *testing.T) string {
 }
 
 // startDemo starts the demo with the command's own configuration, so the
-// test runs it exactly as `go run ./examples/multiapp` does; when one of its
+// test runs it exactly as `go run ./examples/multiapp-demo` does; when one of its
 // ports is taken (a demo already running, another test), the same code on
 // free ports.
 func startDemo(t *testing.T, ctx context.Context) *demo.Demo {
