@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,11 +95,16 @@ func (n *navLog) loginForms(issuer string) int {
 }
 
 // TestBrowserStory runs the demo as the command starts it and tells its
-// whole story in a real headless Chromium: sign in on the dashboard (one
-// login form), open docs (no login form), the SPA gets tokens and calls the
-// API (/api/me 200, /api/admin 403 for bob), sign out on docs, and within
-// one second the dashboard's /me is signed out (back-channel logout) and
-// the SPA's next refresh is refused.
+// whole story in a real headless Chromium, including the two paths of the
+// "everywhere" promise a newcomer tries first:
+//
+//   - the SPA opened first is signed out (no session at the OP); sign in on
+//     the dashboard (the one login form), open docs (no form), reload the
+//     SPA: signed in, without a form, and it calls the API (/api/me 200,
+//     /api/admin 403 for bob);
+//   - sign out on docs: within one second the dashboard's /me is signed out
+//     (back-channel logout), the API refuses the SPA's access token (401:
+//     revocation awareness), and a reload of the SPA shows it signed out.
 func TestBrowserStory(t *testing.T) {
 	chromium := chromiumPath(t)
 	shots := screenshotDir(t)
@@ -206,7 +212,15 @@ func TestBrowserStory(t *testing.T) {
 		return n
 	}
 
-	// Tab A tells the story; tab B keeps the dashboard open; tab C the SPA.
+	// Tab C is the SPA, opened first; tab A tells the story; tab B keeps the
+	// dashboard open.
+	c, cancelC := tab()
+	defer cancelC()
+	do(c, "open the SPA first", chromedp.Navigate(u.SPA+"/"), visible("signed-out"), visible("no-password"))
+	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "Not signed in at the OP") {
+		t.Fatalf("SPA before any sign-in: %q", reason)
+	}
+
 	a, cancelA := tab()
 	defer cancelA()
 	do(a, "open the dashboard",
@@ -235,11 +249,9 @@ func TestBrowserStory(t *testing.T) {
 		t.Fatalf("docs shows %q", e)
 	}
 
-	// 3. The SPA signs in silently, then calls the API with its token.
-	c, cancelC := tab()
-	defer cancelC()
-	do(c, "open the SPA",
-		chromedp.Navigate(u.SPA+"/"),
+	// 3. The SPA, reloaded, signs in silently, then calls the API with its token.
+	do(c, "reload the SPA",
+		chromedp.Reload(),
 		visible("signed-in"),
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Poll[bool](`document.getElementById('api-admin-status').textContent !== ''`, chromedp.WithPollingTimeout(10*time.Second))(ctx, tg)
@@ -255,6 +267,21 @@ func TestBrowserStory(t *testing.T) {
 	}
 	if n := nav.loginForms(u.Issuer); n != 1 {
 		t.Fatalf("%d login forms shown, want exactly 1", n)
+	}
+	// The SPA's access token, as its page holds it, for the API call below.
+	apiStatus := func(c context.Context) int {
+		t.Helper()
+		sc, cancel := context.WithTimeout(c, 5*time.Second)
+		defer cancel()
+		js := `fetch(` + strconv.Quote(u.API+"/api/me") + `, {headers: {Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('tokens')).access_token}}).then(r => r.status)`
+		n, err := chromedp.Run(sc, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+		if err != nil {
+			fail(c, "fetch the API with the SPA's token", err)
+		}
+		return n
+	}
+	if n := apiStatus(c); n != 200 {
+		t.Fatalf("the API with the SPA's token before the sign-out: %d", n)
 	}
 
 	// 4. Tab B: the dashboard, signed in; the page's own fetch of /me says so.
@@ -284,9 +311,13 @@ func TestBrowserStory(t *testing.T) {
 	do(a, "docs after logout", visible("signed-out"))
 	do(b, "dashboard after logout", chromedp.Reload(), visible("signed-out"), shot("dashboard-signed-out.png"))
 
-	// 6. The SPA's next refresh is refused: the OP session is over.
-	do(c, "SPA refresh after logout", chromedp.Click(chromedp.ID("refresh")), visible("signed-out"), shot("spa-signed-out.png"))
-	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "invalid_grant") {
+	// 6. The API refuses the token the SPA still holds (its OP session
+	// ended), and a reload of the SPA shows it signed out.
+	if n := apiStatus(c); n != 401 {
+		t.Fatalf("the API with the SPA's token after the sign-out on docs: %d, want 401", n)
+	}
+	do(c, "reload the SPA after the sign-out", chromedp.Reload(), visible("signed-out"), shot("spa-signed-out.png"))
+	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "session at the OP has ended") {
 		t.Fatalf("SPA after logout: %q", reason)
 	}
 	if n := nav.loginForms(u.Issuer); n != 1 {
