@@ -54,9 +54,12 @@ type Config struct {
 	// when missing.
 	Scopes []string
 	// AuthMethod is the token endpoint authentication: AuthClientSecretBasic,
-	// AuthClientSecretPost or AuthNone. Empty: AuthNone without a secret,
-	// otherwise picked from the OP's token_endpoint_auth_methods_supported
-	// (client_secret_post first, as Scalekit documents it).
+	// AuthClientSecretPost or AuthNone. It must be the method the client is
+	// registered with: some OPs (Ory Hydra) refuse any other. Empty: AuthNone
+	// without a secret; otherwise client_secret_basic when the OP lists it or
+	// lists nothing (RFC 6749 §2.3.1: every OP must support it, and it is the
+	// RFC 7591 registration default), client_secret_post when only that is
+	// listed.
 	AuthMethod string
 	// SigningAlgs is the allow-list of JWS algorithms for every token.
 	// Empty: the asymmetric algorithms the OP advertises for ID tokens, or

@@ -166,7 +166,7 @@ func pickAuthMethod(secret string, supported []string) string {
 	if len(supported) == 0 {
 		return AuthClientSecretBasic // the RFC 6749 §2.3.1 default every OP must support
 	}
-	for _, m := range []string{AuthClientSecretPost, AuthClientSecretBasic} {
+	for _, m := range []string{AuthClientSecretBasic, AuthClientSecretPost} {
 		if slices.Contains(supported, m) {
 			return m
 		}
