@@ -35,8 +35,8 @@ func (d *Demo) Guide() string {
 	row("API", u.API+"/api/me", fmt.Sprintf("bearer tokens for audience %q; /api/admin needs %q", devop.DemoAPIAudience, api.DefaultAdminPermission))
 	p("  %-10s %s", "CLI", `native client "cli" (loopback redirect): go run ./examples/cli/cmd/cli login`)
 	p("")
-	p("Clients registered at the OP (web apps: post-logout redirect = origin + \"/\",")
-	p("back-channel logout = origin + \"/auth/backchannel-logout\", unless shown):")
+	p("Clients registered at the OP. Unless shown: a secret is sent with client_secret_basic,")
+	p("post-logout redirect = origin + \"/\", back-channel logout = origin + \"/auth/backchannel-logout\".")
 	for _, c := range d.Clients {
 		secret := c.Secret
 		switch {
@@ -54,6 +54,9 @@ func (d *Demo) Guide() string {
 			what = "not run by the demo: for your own app"
 		}
 		p("  %-10s %-17s %-38s %s", c.ID, secret, redirect, what)
+		if m := c.AuthMethod; !c.Public() && m != "" && m != devop.AuthMethodBasic {
+			p("  %-10s %-17s token endpoint auth method %s", "", "", m)
+		}
 		origin := originOf(c.RedirectURIs)
 		for _, pl := range c.PostLogoutRedirectURIs {
 			if pl != origin+"/" {

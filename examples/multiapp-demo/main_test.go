@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/examples/demo"
+	"github.com/multiapp-go/multiapp/examples/devop"
 )
 
 // TestCommand runs the command as `go run ./examples/multiapp-demo` does (on
@@ -54,6 +55,32 @@ func TestCommand(t *testing.T) {
 		if !strings.Contains(guide.String(), want) {
 			t.Errorf("guide lacks %q", want)
 		}
+	}
+	// Every client registered at the OP, with its secret and redirect URI,
+	// and the API's audience: what a newcomer needs to add their own app.
+	for _, cl := range devop.DefaultClients() {
+		found := false
+		_, clients, _ := strings.Cut(guide.String(), "Clients registered")
+		for _, line := range strings.Split(clients, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == cl.ID {
+				found = true
+				if cl.Secret != "" && f[1] != cl.Secret {
+					t.Errorf("client %s: the guide shows %q, not its secret", cl.ID, line)
+				}
+				if !strings.Contains(line, "/callback") {
+					t.Errorf("client %s: no redirect URI in %q", cl.ID, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the guide does not list the client %s", cl.ID)
+		}
+	}
+	if !strings.Contains(guide.String(), "http://localhost:8085/auth/callback") {
+		t.Error("the guide does not show yourapp's redirect URI")
+	}
+	if !strings.Contains(guide.String(), `aud "`+devop.DemoAPIAudience+`"`) {
+		t.Errorf("the guide does not name the API audience %q", devop.DemoAPIAudience)
 	}
 	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for name, want := range map[string]int{"OP": 200, "dashboard": 302, "docs": 302, "SPA": 200} {
