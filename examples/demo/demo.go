@@ -38,6 +38,11 @@ type Config struct {
 	// OP is on 127.0.0.1, a different cookie host, as the devop README
 	// explains.
 	AppHost string
+	// YourApp is the origin (scheme://host:port) of your own app, which
+	// the demo does not run: the OP registers the spare client "yourapp"
+	// (secret "yourapp-secret") with its redirect, post-logout and
+	// back-channel logout URLs there (default http://localhost:8085).
+	YourApp string
 	// Logger receives the logs of the OP and the apps. Nil: discarded.
 	Logger *slog.Logger
 }
@@ -53,6 +58,7 @@ func DefaultConfig() Config {
 		SPA:       "127.0.0.1:8083",
 		API:       "127.0.0.1:8084",
 		AppHost:   "localhost",
+		YourApp:   DefaultYourApp,
 	}
 }
 
@@ -63,6 +69,8 @@ type URLs struct {
 	Docs      string
 	SPA       string
 	API       string
+	// YourApp is the origin registered for the spare client "yourapp".
+	YourApp string
 }
 
 // Demo is the running demo.
@@ -104,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 		def string
 	}{
 		{&cfg.OP, def.OP}, {&cfg.Dashboard, def.Dashboard}, {&cfg.Docs, def.Docs},
-		{&cfg.SPA, def.SPA}, {&cfg.API, def.API}, {&cfg.AppHost, def.AppHost},
+		{&cfg.SPA, def.SPA}, {&cfg.API, def.API}, {&cfg.AppHost, def.AppHost}, {&cfg.YourApp, def.YourApp},
 	} {
 		if *f.v == "" {
 			*f.v = f.def
@@ -154,6 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 		Docs:      "http://" + cfg.AppHost + ":" + port(lns[2]),
 		SPA:       "http://" + cfg.AppHost + ":" + port(lns[3]),
 		API:       "http://" + cfg.AppHost + ":" + port(lns[4]),
+		YourApp:   strings.TrimSuffix(cfg.YourApp, "/"),
 	}
 	u := d.URLs
 
@@ -251,14 +260,23 @@ func clientSecret(cs []devop.Client, id string) string {
 	return ""
 }
 
+// DefaultYourApp is where devop.DefaultClients registers the spare client
+// "yourapp", for a newcomer's own app.
+const DefaultYourApp = "http://localhost:8085"
+
 // Clients returns the demo clients of devop.DefaultClients with the URLs of
-// u: the web apps' and the SPA's redirect, post-logout and back-channel
-// logout URLs follow where they listen.
+// u: the web apps', the SPA's and yourapp's redirect, post-logout and
+// back-channel logout URLs follow where they listen.
 func Clients(u URLs) []devop.Client {
+	your := u.YourApp
+	if your == "" {
+		your = DefaultYourApp
+	}
 	repl := strings.NewReplacer(
 		"http://localhost:8081", u.Dashboard,
 		"http://localhost:8082", u.Docs,
 		"http://localhost:8083", u.SPA,
+		DefaultYourApp, your,
 	)
 	cs := devop.DefaultClients()
 	for i := range cs {

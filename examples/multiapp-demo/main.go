@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Docs, "docs", def.Docs, "address of the docs web app")
 	fs.StringVar(&cfg.SPA, "spa", def.SPA, "address of the single-page app")
 	fs.StringVar(&cfg.API, "api", def.API, "address of the API")
+	fs.StringVar(&cfg.YourApp, "yourapp", def.YourApp, `origin of your own app, where the OP registers the spare client "yourapp"`)
 	quiet := fs.Bool("quiet", false, "log warnings only (default: every login, refresh and logout)")
 	if err := fs.Parse(args); err != nil {
 		return err
