@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,28 +15,8 @@ import (
 
 	"github.com/multiapp-go/multiapp/examples/demo"
 	"github.com/multiapp-go/multiapp/examples/devop"
+	"github.com/multiapp-go/multiapp/examples/internal/testbrowser/chrome"
 )
-
-// chromiumPath finds Debian's chromium. Without it the browser test skips,
-// except in CI (CI=true), where it fails: scripts/test installs it.
-func chromiumPath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (scripts/test installs it)")
-	}
-	t.Skip("chromium is not installed; run ./scripts/test, which installs it")
-	return ""
-}
 
 // startDemo starts the demo with the command's own configuration, so the
 // test runs it exactly as `go run ./examples/multiapp-demo` does; when one of its
@@ -106,7 +85,6 @@ func (n *navLog) loginForms(issuer string) int {
 //     (back-channel logout), the API refuses the SPA's access token (401:
 //     revocation awareness), and a reload of the SPA shows it signed out.
 func TestBrowserStory(t *testing.T) {
-	chromium := chromiumPath(t)
 	shots := screenshotDir(t)
 	start := time.Now()
 
@@ -121,29 +99,7 @@ func TestBrowserStory(t *testing.T) {
 	u := d.URLs
 	t.Logf("demo started in %v: %+v", time.Since(start), u)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 940),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil { // starts the browser, without a step timeout
-		t.Fatalf("start chromium: %v", err)
-	}
+	browser := chrome.Start(t, ctx)
 
 	var nav navLog
 	tab := func() (context.Context, context.CancelFunc) {
