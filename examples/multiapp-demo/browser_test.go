@@ -6,11 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/multiapp-go/multiapp/examples/demo"
@@ -48,31 +46,6 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// navLog records every page the browser showed (top-level navigations).
-type navLog struct {
-	mu   sync.Mutex
-	urls []string
-}
-
-func (n *navLog) add(u string) {
-	n.mu.Lock()
-	n.urls = append(n.urls, u)
-	n.mu.Unlock()
-}
-
-// loginForms counts the OP's login pages the browser showed.
-func (n *navLog) loginForms(issuer string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c := 0
-	for _, u := range n.urls {
-		if strings.HasPrefix(u, issuer+"/login") {
-			c++
-		}
-	}
-	return c
-}
-
 // TestBrowserStory runs the demo as the command starts it and tells its
 // whole story in a real headless Chromium, including the two paths of the
 // "everywhere" promise a newcomer tries first:
@@ -99,51 +72,10 @@ func TestBrowserStory(t *testing.T) {
 	u := d.URLs
 	t.Logf("demo started in %v: %+v", time.Since(start), u)
 
-	browser := chrome.Start(t, ctx)
-
-	var nav navLog
-	tab := func() (context.Context, context.CancelFunc) {
-		c, cancel := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
-			if e, ok := ev.(*page.EventFrameNavigated); ok && e.Frame.ParentID == "" {
-				nav.add(e.Frame.URL)
-			}
-		}))
-		// Open the tab now: the first Do binds the tab's life to its context,
-		// which must not be a step's timeout.
-		if err := chromedp.Do(c); err != nil {
-			t.Fatalf("open a tab: %v", err)
-		}
-		return c, cancel
-	}
-	fail := func(c context.Context, step string, err error) {
-		t.Helper()
-		lc, cancel := context.WithTimeout(c, 2*time.Second)
-		defer cancel()
-		where, _ := chromedp.Run(lc, chromedp.Location())
-		nav.mu.Lock()
-		t.Logf("pages shown: %s", strings.Join(nav.urls, "\n  "))
-		nav.mu.Unlock()
-		t.Fatalf("%s: %v (page: %s)", step, err, where)
-	}
-	// do runs the steps of one part of the story, with a timeout.
-	do := func(c context.Context, step string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sc, steps...); err != nil {
-			fail(c, step, err)
-		}
-	}
-	text := func(c context.Context, id string) string {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sc, chromedp.Text(chromedp.ID(id)))
-		if err != nil {
-			fail(c, "read #"+id, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	br := chrome.Start(t, ctx)
+	do := br.Do
+	text := func(c context.Context, id string) string { t.Helper(); return br.Text(c, "#"+id) }
+	loginForms := func() int { return br.Pages(u.Issuer + "/login") }
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
 			png, err := chromedp.CaptureScreenshot()(c, tg)
@@ -163,22 +95,20 @@ func TestBrowserStory(t *testing.T) {
 		defer cancel()
 		n, err := chromedp.Run(sc, chromedp.Evaluate[int](meFetch, chromedp.EvalAwaitPromise))
 		if err != nil {
-			fail(c, "fetch /me", err)
+			br.Fail(c, "fetch /me", err)
 		}
 		return n
 	}
 
 	// Tab C is the SPA, opened first; tab A tells the story; tab B keeps the
 	// dashboard open.
-	c, cancelC := tab()
-	defer cancelC()
+	c := br.Tab()
 	do(c, "open the SPA first", chromedp.Navigate(u.SPA+"/"), visible("signed-out"), visible("no-password"))
 	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "Not signed in at the OP") {
 		t.Fatalf("SPA before any sign-in: %q", reason)
 	}
 
-	a, cancelA := tab()
-	defer cancelA()
+	a := br.Tab()
 	do(a, "open the dashboard",
 		chromedp.Navigate(u.Dashboard+"/"),
 		visible("signed-out"), // silent SSO found no session at the OP
@@ -221,7 +151,7 @@ func TestBrowserStory(t *testing.T) {
 	if body := text(c, "api-admin-body"); !strings.Contains(body, "insufficient_scope") {
 		t.Errorf("/api/admin's 403 does not say insufficient_scope: %s", body)
 	}
-	if n := nav.loginForms(u.Issuer); n != 1 {
+	if n := loginForms(); n != 1 {
 		t.Fatalf("%d login forms shown, want exactly 1", n)
 	}
 	// The SPA's access token, as its page holds it, for the API call below.
@@ -232,7 +162,7 @@ func TestBrowserStory(t *testing.T) {
 		js := `fetch(` + strconv.Quote(u.API+"/api/me") + `, {headers: {Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('tokens')).access_token}}).then(r => r.status)`
 		n, err := chromedp.Run(sc, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
 		if err != nil {
-			fail(c, "fetch the API with the SPA's token", err)
+			br.Fail(c, "fetch the API with the SPA's token", err)
 		}
 		return n
 	}
@@ -241,8 +171,7 @@ func TestBrowserStory(t *testing.T) {
 	}
 
 	// 4. Tab B: the dashboard, signed in; the page's own fetch of /me says so.
-	b, cancelB := tab()
-	defer cancelB()
+	b := br.Tab()
 	do(b, "dashboard in a second tab", chromedp.Navigate(u.Dashboard+"/"), visible("signed-in"))
 	if n := meStatus(b); n != 200 {
 		t.Fatalf("dashboard /me before logout: %d", n)
@@ -276,7 +205,7 @@ func TestBrowserStory(t *testing.T) {
 	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "session at the OP has ended") {
 		t.Fatalf("SPA after logout: %q", reason)
 	}
-	if n := nav.loginForms(u.Issuer); n != 1 {
+	if n := loginForms(); n != 1 {
 		t.Fatalf("%d login forms shown, want exactly 1", n)
 	}
 	t.Logf("OP stats: %+v", d.OP.Stats())

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/multiapp-go/multiapp/examples/cli"
@@ -160,60 +159,10 @@ func TestProgramsAgainstTheDemo(t *testing.T) {
 	startProgram(t, bins[web.String()], webURL+"/", "MULTIAPP_CLIENT_SECRET=yourapp-secret", "MULTIAPP_COOKIE_KEY="+hex.EncodeToString(key))
 	startProgram(t, bins[api.String()], apiURL+"/orders")
 
-	var (
-		navMu sync.Mutex
-		navs  []string
-	)
-	browser := chrome.Start(t, ctx)
-	tab := func() context.Context {
-		c, cancel := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
-			if e, ok := ev.(*page.EventFrameNavigated); ok && e.Frame.ParentID == "" {
-				navMu.Lock()
-				navs = append(navs, e.Frame.URL)
-				navMu.Unlock()
-			}
-		}))
-		t.Cleanup(cancel)
-		if err := chromedp.Do(c); err != nil {
-			t.Fatalf("open a tab: %v", err)
-		}
-		return c
-	}
-	loginForms := func() int {
-		navMu.Lock()
-		defer navMu.Unlock()
-		n := 0
-		for _, v := range navs {
-			if strings.HasPrefix(v, u.Issuer+"/login") {
-				n++
-			}
-		}
-		return n
-	}
-	do := func(c context.Context, step string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sc, steps...); err != nil {
-			lc, cancel := context.WithTimeout(c, 2*time.Second)
-			defer cancel()
-			where, _ := chromedp.Run(lc, chromedp.Location())
-			navMu.Lock()
-			t.Logf("pages shown:\n  %s", strings.Join(navs, "\n  "))
-			navMu.Unlock()
-			t.Fatalf("%s: %v (page: %s)", step, err, where)
-		}
-	}
-	text := func(c context.Context, sel string) string {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sc, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	br := chrome.Start(t, ctx)
+	do := br.Do
+	text := br.Text
+	tab := br.Tab
 	visible := func(id string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.ID(id)) }
 
 	// Your web app: anonymous home page (after the silent check at the OP),
@@ -242,13 +191,13 @@ func TestProgramsAgainstTheDemo(t *testing.T) {
 
 	// Your API, with a token of the demo's command-line client, signed in
 	// through the same browser (no form: the OP session is shared).
+	cliTab := tab()
 	tool := cli.New(cli.Config{
 		Issuer:    u.Issuer,
 		TokenFile: t.TempDir() + "/tokens.json",
 		OpenBrowser: func(authURL string) error {
-			go func() {
-				c := tab()
-				sc, cancel := context.WithTimeout(c, 20*time.Second)
+			go func() { // the CLI waits for the browser's redirect meanwhile
+				sc, cancel := context.WithTimeout(cliTab, 20*time.Second)
 				defer cancel()
 				_ = chromedp.Do(sc, chromedp.Navigate(authURL))
 			}()
@@ -292,7 +241,7 @@ func TestProgramsAgainstTheDemo(t *testing.T) {
 		visible("sign-in"),
 	)
 	do(b, "the dashboard after the sign-out", chromedp.Reload(), visible("signed-out"))
-	if n := loginForms(); n != 1 {
+	if n := br.Pages(u.Issuer + "/login"); n != 1 {
 		t.Errorf("%d login forms shown, want 1", n)
 	}
 }
