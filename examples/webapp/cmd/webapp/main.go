@@ -2,7 +2,7 @@
 // environment variables:
 //
 //	MULTIAPP_ISSUER=https://yourenv.scalekit.com \
-//	MULTIAPP_CLIENT_ID=skc_... MULTIAPP_CLIENT_SECRET=... \
+//	MULTIAPP_CLIENT_ID=webc_... MULTIAPP_CLIENT_SECRET=... \
 //	MULTIAPP_REDIRECT_URL=http://localhost:8081/auth/callback \
 //	MULTIAPP_POST_LOGOUT_REDIRECT_URL=http://localhost:8081/ \
 //	MULTIAPP_COOKIE_KEY=$(openssl rand -hex 32) \
