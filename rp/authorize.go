@@ -122,7 +122,11 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 	if resp.Code == "" {
 		return nil, invalid(whatAuthResp, CodeMissingCode, "neither code nor error in the response")
 	}
-	ot, err := c.oauth.Exchange(c.ctx(ctx), resp.Code, oauth2.VerifierOption(tx.Verifier))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code}, "code_verifier": {tx.Verifier}}
+	if c.cfg.RedirectURL != "" {
+		form.Set("redirect_uri", c.cfg.RedirectURL)
+	}
+	ot, err := c.redeem(ctx, form)
 	if err != nil {
 		return nil, c.tokenError(err, "authorization_code")
 	}
@@ -133,7 +137,10 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 // *OPError; anything that is not a proper OAuth answer is ErrTemporary.
 func (c *Client) tokenError(err error, grant string) error {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
+	switch {
+	case errors.Is(err, ErrConfig), errors.Is(err, ErrTemporary):
+		return err
+	case !errors.As(err, &re):
 		return temporary(err) // network, timeout, cancelled, unparsable 2xx body
 	}
 	status := 0

@@ -166,7 +166,7 @@ type hintContext struct {
 }
 
 func (c *Client) hintContext(grant string) hintContext {
-	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.authMethod, grant: grant}
+	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.AuthMethod(), grant: grant}
 }
 
 // withHint names the likely misconfiguration behind an OP error, in the

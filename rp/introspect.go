@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,8 +40,12 @@ type IntrospectionConfig struct {
 	ClientSecret string
 	// AuthMethod is AuthClientSecretBasic or AuthClientSecretPost. Empty:
 	// picked from the OP's introspection_endpoint_auth_methods_supported
-	// (basic first), basic when it advertises none.
+	// (basic first), basic when it advertises none; when it lists both, a
+	// check before the first introspection (a made-up token) keeps the one
+	// the OP accepts, as Config.AuthMethod does for the token endpoint.
 	AuthMethod string
+	// OnClientAuth: see Config.OnClientAuth.
+	OnClientAuth func(ClientAuth, error)
 	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
 	// the token (tokens themselves are not kept). Zero:
 	// DefaultIntrospectionCacheSize; negative: no cache.
@@ -60,9 +62,7 @@ type IntrospectionConfig struct {
 
 type introspector struct {
 	endpoint   string
-	clientID   string
-	secret     string
-	basic      bool
+	auth       *clientAuth
 	allowNoAud bool
 	ttl        time.Duration
 	http       *http.Client
@@ -85,23 +85,27 @@ func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider)
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, configError("IntrospectionConfig needs ClientID and ClientSecret: the API's own credentials at the OP")
 	}
+	switch cfg.AuthMethod {
+	case "", AuthClientSecretBasic, AuthClientSecretPost:
+	default:
+		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
+	}
+	if err := checkTransport("introspection_endpoint", meta.Endpoint, AuthClientSecretBasic); err != nil {
+		return nil, err
+	}
 	in := &introspector{
 		endpoint:   meta.Endpoint,
-		clientID:   cfg.ClientID,
-		secret:     cfg.ClientSecret,
 		allowNoAud: cfg.InsecureAllowNoAudience,
 		ttl:        cfg.CacheTTL,
 		http:       hc,
 	}
-	switch cfg.AuthMethod {
-	case AuthClientSecretBasic:
-		in.basic = true
-	case AuthClientSecretPost:
-	case "":
-		in.basic = len(meta.Methods) == 0 || slices.Contains(meta.Methods, AuthClientSecretBasic) || !slices.Contains(meta.Methods, AuthClientSecretPost)
-	default:
-		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
-	}
+	in.auth = newClientAuth(authSetup{
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, listed: meta.Methods,
+		endpoint: "introspection", checkURL: meta.Endpoint, observe: cfg.OnClientAuth,
+		checkForm: func() url.Values {
+			return url.Values{"token": {madeUp("multiapp-client-auth-check-")}, "token_type_hint": {"access_token"}}
+		},
+	})
 	if in.ttl <= 0 {
 		in.ttl = DefaultIntrospectionCacheTTL
 	}
@@ -153,28 +157,9 @@ func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, 
 func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw string, h uint64, key string) (*Claims, error) {
 	in.calls.Add(1)
 	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
-	if !in.basic {
-		form.Set("client_id", in.clientID)
-		form.Set("client_secret", in.secret)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
+	resp, body, err := in.auth.send(ctx, in.http, in.endpoint, form)
 	if err != nil {
-		return nil, fmt.Errorf("rp: introspection request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if in.basic {
-		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
-		req.SetBasicAuth(url.QueryEscape(in.clientID), url.QueryEscape(in.secret))
-	}
-	resp, err := in.http.Do(req)
-	if err != nil {
-		return nil, temporary(fmt.Errorf("introspection: %w", err))
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, temporary(fmt.Errorf("introspection: %w", err))
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, (&Client{}).answerError("introspection", resp, body)

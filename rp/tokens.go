@@ -3,6 +3,7 @@ package rp
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -121,8 +122,7 @@ func (c *Client) Refresh(ctx context.Context, prev *Tokens) (*Tokens, error) {
 			}
 		}
 	}
-	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken})
-	ot, err := src.Token()
+	ot, err := c.redeem(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {prev.RefreshToken}})
 	if err != nil {
 		err = c.tokenError(err, "refresh_token")
 		var op *OPError
