@@ -167,7 +167,9 @@ func TestUnknownKidWithinCooldown(t *testing.T) {
 	clk := newClock()
 	c := newClient(t, op, func(c *rp.Config) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
 	ks := c.KeySet()
-	sign := func(kid string) string { return op.Signer().Sign(map[string]any{"sub": "u"}, oidctest.Header{"kid": kid}) }
+	sign := func(kid string) string {
+		return op.Signer().Sign(map[string]any{"sub": "u"}, oidctest.Header{"kid": kid})
+	}
 	_, err := ks.VerifySignature(context.Background(), sign("ghost"))
 	var ve *rp.ValidationError
 	if !errors.As(err, &ve) || ve.Code != rp.CodeUnknownKey || !strings.Contains(ve.Detail, "fetched just now") || op.JWKSFetches.Load() != 1 {
