@@ -64,6 +64,7 @@ const (
 	CodeMissingToken Code = "missing_id_token"
 	CodeRevokedSID   Code = "revoked_session" // the token's OP session was logged out
 	CodeScope        Code = "scope"           // required scope, permission or role missing
+	CodeAuthTime     Code = "auth_time"       // max_age was requested and auth_time is missing, too old or in the future
 )
 
 // ValidationError reports why a token or an authorization response was
