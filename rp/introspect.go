@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +27,10 @@ const (
 	DefaultIntrospectionCacheTTL = time.Minute
 	// DefaultIntrospectionCacheSize bounds the cached answers.
 	DefaultIntrospectionCacheSize = 4096
+	// DefaultIntrospectionRefusalTTL is how long a refused token (not
+	// active, or failing a claim rule) is refused without asking the OP
+	// again (at most CacheTTL).
+	DefaultIntrospectionRefusalTTL = 10 * time.Second
 )
 
 // CodeInactive: the OP's introspection endpoint says the token is not
@@ -47,7 +53,8 @@ type IntrospectionConfig struct {
 	// OnClientAuth: see Config.OnClientAuth.
 	OnClientAuth func(ClientAuth, error)
 	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
-	// the token (tokens themselves are not kept). Zero:
+	// the token (tokens themselves are not kept), and, separately, the
+	// cache of refusals (DefaultIntrospectionRefusalTTL). Zero:
 	// DefaultIntrospectionCacheSize; negative: no cache.
 	CacheSize int
 	// CacheTTL is the longest an answer is reused. Zero:
@@ -67,6 +74,7 @@ type introspector struct {
 	ttl        time.Duration
 	http       *http.Client
 	cache      *tokenCache
+	refused    *refusals
 	group      singleflight.Group
 	calls      atomic.Int64
 }
@@ -109,11 +117,13 @@ func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider)
 	if in.ttl <= 0 {
 		in.ttl = DefaultIntrospectionCacheTTL
 	}
-	switch {
-	case cfg.CacheSize == 0:
-		in.cache = newTokenCache(DefaultIntrospectionCacheSize)
-	case cfg.CacheSize > 0:
-		in.cache = newTokenCache(cfg.CacheSize)
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultIntrospectionCacheSize
+	}
+	if size > 0 {
+		in.cache = newTokenCache(size)
+		in.refused = &refusals{max: size, ttl: min(in.ttl, DefaultIntrospectionRefusalTTL), m: map[string]refusal{}}
 	}
 	return in, nil
 }
@@ -127,21 +137,31 @@ func (v *AccessTokenVerifier) Introspections() int64 {
 	return v.intro.calls.Load()
 }
 
-// introspect validates an opaque token at the OP, through the cache.
-// Concurrent requests with the same token share one call.
+// introspect validates an opaque token at the OP, through the caches of
+// answers and of refusals. Concurrent requests with the same token share
+// one call.
 func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, raw string) (*Claims, error) {
 	sum := sha256.Sum256([]byte(raw))
 	key := string(sum[:])
 	h := binary.LittleEndian.Uint64(sum[:8])
 	if in.cache != nil {
-		if cl := in.cache.get(h, key, v.now().Unix()); cl != nil {
+		now := v.now()
+		if cl := in.cache.get(h, key, now.Unix()); cl != nil {
 			return cl, nil
+		}
+		if err := in.refused.get(key, now); err != nil {
+			return nil, err
 		}
 	}
 	ch := in.group.DoChan(key, func() (any, error) {
 		// Shared by every waiter: bounded by the HTTP client's timeout,
 		// not by the first caller's request.
-		return in.call(context.WithoutCancel(ctx), v, raw, h, key)
+		cl, err := in.call(context.WithoutCancel(ctx), v, raw, h, key)
+		var ve *ValidationError
+		if in.refused != nil && errors.As(err, &ve) {
+			in.refused.put(key, ve, v.now())
+		}
+		return cl, err
 	})
 	select {
 	case r := <-ch:
@@ -232,4 +252,47 @@ func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFla
 		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, v.issuer)
 	}
 	return nil
+}
+
+// refusals remembers briefly the tokens introspection refused, keyed like
+// the answer cache (tokens themselves are not kept). Bounded: when full,
+// expired entries go first, then arbitrary ones.
+type refusals struct {
+	mu  sync.Mutex
+	m   map[string]refusal
+	max int
+	ttl time.Duration
+}
+
+type refusal struct {
+	err   *ValidationError
+	until time.Time
+}
+
+func (r *refusals) get(key string, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[key]; ok && now.Before(e.until) {
+		return e.err
+	}
+	return nil
+}
+
+func (r *refusals) put(key string, err *ValidationError, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= r.max {
+		for k, e := range r.m {
+			if !now.Before(e.until) {
+				delete(r.m, k)
+			}
+		}
+		for k := range r.m {
+			if len(r.m) < r.max {
+				break
+			}
+			delete(r.m, k)
+		}
+	}
+	r.m[key] = refusal{err: err, until: now.Add(r.ttl)}
 }
