@@ -68,6 +68,35 @@ func (in *introspectionOP) set(token string, answer map[string]any) {
 	in.mu.Unlock()
 }
 
+// concurrently runs f n times at once while the endpoint holds its first
+// answer back, so the requests pile up; it returns how many calls the
+// endpoint received.
+func (in *introspectionOP) concurrently(n int, f func()) int64 {
+	in.mu.Lock()
+	in.release = make(chan struct{})
+	release := in.release
+	in.mu.Unlock()
+	before := in.calls.Load()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	for in.calls.Load() == before {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	in.mu.Lock()
+	in.release = nil
+	in.mu.Unlock()
+	return in.calls.Load() - before
+}
+
 func activeAnswer(op *oidctest.OP, now time.Time) map[string]any {
 	return map[string]any{
 		"active": true, "token_type": "Bearer", "iss": op.Issuer, "aud": apiAud, "sub": "usr_1",
@@ -166,31 +195,11 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("concurrent requests share one call", func(t *testing.T) {
 		in.set("popular", activeAnswer(op, clk.Now()))
-		in.mu.Lock()
-		in.release = make(chan struct{})
-		release := in.release
-		in.mu.Unlock()
-		before := in.calls.Load()
-		var wg sync.WaitGroup
-		for range 30 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := v.Verify(ctx, "popular"); err != nil {
-					t.Error(err)
-				}
-			}()
-		}
-		for in.calls.Load() == before {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(20 * time.Millisecond)
-		close(release)
-		wg.Wait()
-		in.mu.Lock()
-		in.release = nil
-		in.mu.Unlock()
-		if n := in.calls.Load() - before; n != 1 {
+		if n := in.concurrently(30, func() {
+			if _, err := v.Verify(ctx, "popular"); err != nil {
+				t.Error(err)
+			}
+		}); n != 1 {
 			t.Fatalf("%d calls, want 1", n)
 		}
 	})
@@ -311,32 +320,11 @@ func TestIntrospectionRefusalsAreCachedBriefly(t *testing.T) {
 	}
 
 	// Concurrent requests with one refused token: one call.
-	in.mu.Lock()
-	in.release = make(chan struct{})
-	release := in.release
-	in.mu.Unlock()
-	before = in.calls.Load()
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := v.Verify(ctx, "garbage")
-			if !errors.Is(err, rp.ErrInvalidToken) {
-				t.Error(err)
-			}
-		}()
-	}
-	for in.calls.Load() == before {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	in.mu.Lock()
-	in.release = nil
-	in.mu.Unlock()
-	if n := in.calls.Load() - before; n != 1 {
+	if n := in.concurrently(20, func() {
+		if _, err := v.Verify(ctx, "garbage"); !errors.Is(err, rp.ErrInvalidToken) {
+			t.Error(err)
+		}
+	}); n != 1 {
 		t.Fatalf("%d calls for 20 concurrent requests, want 1", n)
 	}
 
