@@ -3,6 +3,7 @@ package rp
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -42,7 +43,10 @@ func (t *Tokens) OAuth2() *oauth2.Token {
 // or refresh token keeps the previous one, and a new ID token must keep
 // iss, sub and aud (OpenID Connect Core §12.2).
 func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, prev *Tokens) (*Tokens, error) {
-	if tt := ot.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+	if ot.TokenType == "" { // RFC 6749 §5.1: REQUIRED
+		return nil, temporary(errors.New("the token endpoint's answer has no token_type (RFC 6749 §5.1 requires it): a malformed answer"))
+	}
+	if tt := ot.TokenType; !strings.EqualFold(tt, "bearer") {
 		return nil, invalid(whatAccessToken, CodeType, "token_type %q is not Bearer", tt)
 	}
 	t := &Tokens{AccessToken: ot.AccessToken, TokenType: "Bearer", Expiry: ot.Expiry, RefreshToken: ot.RefreshToken}
@@ -121,8 +125,7 @@ func (c *Client) Refresh(ctx context.Context, prev *Tokens) (*Tokens, error) {
 			}
 		}
 	}
-	src := c.oauth.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken})
-	ot, err := src.Token()
+	ot, err := c.redeem(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {prev.RefreshToken}})
 	if err != nil {
 		err = c.tokenError(err, "refresh_token")
 		var op *OPError
