@@ -78,8 +78,6 @@ func reason(err error) string {
 			return "grant_refused"
 		}
 		return "op_error_" + oe.Code
-	case errors.As(err, &ve) && rp.ClassOf(err) == rp.ClassTemporary:
-		return "op_keys_unavailable"
 	case errors.As(err, &ve) && rp.ClassOf(err) == rp.ClassRevoked:
 		return "identity_changed"
 	case errors.As(err, &ve):
@@ -128,8 +126,6 @@ func unavailableText(reason string) string {
 		return "The sign-in service asked this site to slow down, so your session could not be renewed yet." + kept
 	case "op_malformed_answer":
 		return "The sign-in service gave an answer this site could not use, so your session could not be renewed." + kept
-	case "op_keys_unavailable":
-		return "The sign-in service's signing keys could not be fetched, so its answer could not be checked." + kept
 	case "client_rejected", "client_not_allowed":
 		return "The sign-in service refused this site's credentials, so your session cannot be renewed. The site's operators must fix its configuration; your session is kept meanwhile."
 	}

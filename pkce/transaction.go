@@ -80,6 +80,10 @@ type Transaction struct {
 	Issuer string `json:"i"`
 	// Prompt is the prompt value sent, e.g. "none" for a silent SSO check.
 	Prompt string `json:"p,omitempty"`
+	// MaxAge is the max_age sent, in seconds (rp's AuthCodeURL records it):
+	// the ID token must then say, in auth_time, that the user authenticated
+	// no longer ago than that. Nil: none was sent.
+	MaxAge *int64 `json:"m,omitempty"`
 	// Created is when the login started.
 	Created time.Time `json:"t"`
 }

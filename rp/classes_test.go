@@ -135,6 +135,10 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 			_, err := c.AuthCodeURL(pkce.NewTransaction(c.Issuer(), "/"), url.Values{"state": {"x"}})
 			return err
 		}},
+		{"AuthCodeURL: max_age not a number", rp.ClassMisconfigured, func(t *testing.T) error {
+			_, err := c.AuthCodeURL(pkce.NewTransaction(c.Issuer(), "/"), url.Values{"max_age": {"soon"}})
+			return err
+		}},
 		{"Refresh: no refresh token", rp.ClassMisconfigured, func(t *testing.T) error { _, err := c.Refresh(ctx, &rp.Tokens{}); return err }},
 		{"Refresh: invalid_client", rp.ClassMisconfigured, refreshAnswered(401, map[string]any{"error": "invalid_client"})},
 		{"Refresh: unauthorized_client", rp.ClassMisconfigured, refreshAnswered(400, map[string]any{"error": "unauthorized_client"})},

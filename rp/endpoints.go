@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // EndSessionURL returns the OP's RP-initiated logout URL (OpenID Connect
@@ -55,9 +53,9 @@ func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 	return u.String(), nil
 }
 
-// Revoke revokes a token at the OP (RFC 7009). hint is "refresh_token",
-// "access_token" or "". ErrNotSupported when the OP has no
-// revocation_endpoint.
+// Revoke revokes a token at the OP (RFC 7009), authenticated as the token
+// requests are. hint is "refresh_token", "access_token" or "".
+// ErrNotSupported when the OP has no revocation_endpoint.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if c.meta.RevocationEndpoint == "" {
 		return fmt.Errorf("%w: no revocation_endpoint", ErrNotSupported)
@@ -66,7 +64,7 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := c.post(ctx, c.meta.RevocationEndpoint, form)
+	resp, body, err := c.auth.send(ctx, c.http, c.meta.RevocationEndpoint, form)
 	if err != nil {
 		return err
 	}
@@ -109,42 +107,9 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	return cl, nil
 }
 
-// post sends a client-authenticated form to an OP endpoint.
-func (c *Client) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, []byte, error) {
-	switch c.authMethod {
-	case AuthClientSecretPost:
-		form.Set("client_id", c.cfg.ClientID)
-		form.Set("client_secret", c.cfg.ClientSecret)
-	case AuthNone:
-		form.Set("client_id", c.cfg.ClientID)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.authMethod == AuthClientSecretBasic {
-		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
-		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
-	}
-	return c.do(req)
-}
-
 // do sends req with the capped client and reads the whole body. Transport
 // failures are ErrTemporary.
-func (c *Client) do(req *http.Request) (*http.Response, []byte, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, nil, temporary(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, temporary(err)
-	}
-	return resp, body, nil
-}
+func (c *Client) do(req *http.Request) (*http.Response, []byte, error) { return doRequest(c.http, req) }
 
 // answerError turns a non-success answer into *OPError, or ErrTemporary
 // when it is not a proper OAuth error.

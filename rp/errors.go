@@ -125,6 +125,7 @@ const (
 	CodeMissingToken Code = "missing_id_token"
 	CodeRevokedSID   Code = "revoked_session" // the token's OP session was logged out
 	CodeScope        Code = "scope"           // required scope, permission or role missing
+	CodeAuthTime     Code = "auth_time"       // max_age was requested and auth_time is missing, too old or in the future
 )
 
 // ValidationError reports why a token or an authorization response was
@@ -260,7 +261,7 @@ type hintContext struct {
 }
 
 func (c *Client) hintContext(grant string) hintContext {
-	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.authMethod, grant: grant}
+	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.AuthMethod(), grant: grant}
 }
 
 // withHint records the grant of the refused request (it decides whether

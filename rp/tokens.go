@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -46,7 +47,10 @@ func (t *Tokens) OAuth2() *oauth2.Token {
 // or refresh token keeps the previous one, and a new ID token must keep
 // iss, sub and aud (OpenID Connect Core §12.2).
 func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, prev *Tokens) (*Tokens, error) {
-	if tt := ot.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+	if ot.TokenType == "" { // RFC 6749 §5.1: REQUIRED
+		return nil, temporary(errors.New("the token endpoint's answer has no token_type (RFC 6749 §5.1 requires it): a malformed answer"))
+	}
+	if tt := ot.TokenType; !strings.EqualFold(tt, "bearer") {
 		return nil, invalid(whatAccessToken, CodeType, "token_type %q is not Bearer", tt)
 	}
 	t := &Tokens{AccessToken: ot.AccessToken, TokenType: "Bearer", Expiry: ot.Expiry, RefreshToken: ot.RefreshToken}
@@ -156,8 +160,8 @@ func (c *Client) Refresh(ctx context.Context, prev *Tokens) (*Tokens, error) {
 		}
 	}
 	var tr exchangeTrace
-	src := c.oauth.TokenSource(c.tracedContext(ctx, &tr), &oauth2.Token{RefreshToken: prev.RefreshToken})
-	ot, err := src.Token()
+	tctx, hc := c.traced(ctx, &tr)
+	ot, err := c.redeemWith(tctx, hc, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {prev.RefreshToken}})
 	if err != nil {
 		err = c.tokenError(err, "refresh_token")
 		var te *TemporaryError
@@ -195,22 +199,21 @@ type exchangeTrace struct {
 	status atomic.Int32
 }
 
-// tracedContext carries an HTTP client for x/oauth2 that records the
-// request's progress in tr, and whose timeout gives way to ctx's deadline.
-func (c *Client) tracedContext(ctx context.Context, tr *exchangeTrace) context.Context {
+// traced returns a context and an HTTP client that record the request's
+// progress in tr; the client's timeout gives way to ctx's deadline.
+func (c *Client) traced(ctx context.Context, tr *exchangeTrace) (context.Context, *http.Client) {
 	hc := *c.http
 	if _, ok := ctx.Deadline(); ok {
 		hc.Timeout = 0
 	}
 	hc.Transport = traceTransport{rt: hc.Transport, tr: tr}
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				tr.sent.Store(true)
 			}
 		},
-	})
-	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
+	}), &hc
 }
 
 type traceTransport struct {
