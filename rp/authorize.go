@@ -38,10 +38,10 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 		return "", configError("RedirectURL is empty: the login flow needs the callback URL registered at the OP")
 	}
 	if tx == nil || tx.State == "" || tx.Nonce == "" || !pkce.ValidVerifier(tx.Verifier) {
-		return "", errors.New("rp: AuthCodeURL needs a transaction from pkce.NewTransaction")
+		return "", fmt.Errorf("%w: AuthCodeURL needs a transaction from pkce.NewTransaction", ErrConfig)
 	}
 	if tx.Issuer != c.meta.Issuer {
-		return "", fmt.Errorf("rp: transaction was started for issuer %q, not %q", tx.Issuer, c.meta.Issuer)
+		return "", fmt.Errorf("%w: the transaction was started for issuer %q, not %q", ErrConfig, tx.Issuer, c.meta.Issuer)
 	}
 	opts := []oauth2.AuthCodeOption{
 		oauth2.SetAuthURLParam("nonce", tx.Nonce),
@@ -50,15 +50,15 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 	}
 	for k, vs := range extra {
 		if reservedParams[k] {
-			return "", fmt.Errorf("rp: parameter %q is set by the library and cannot be overridden", k)
+			return "", fmt.Errorf("%w: parameter %q is set by the library and cannot be overridden", ErrConfig, k)
 		}
 		if len(vs) != 1 {
-			return "", fmt.Errorf("rp: parameter %q must have exactly one value", k)
+			return "", fmt.Errorf("%w: parameter %q must have exactly one value", ErrConfig, k)
 		}
 		if k == "max_age" {
 			n, err := strconv.ParseInt(vs[0], 10, 64)
 			if err != nil || n < 0 {
-				return "", fmt.Errorf("rp: max_age %q is not a number of seconds", vs[0])
+				return "", fmt.Errorf("%w: max_age %q is not a number of seconds", ErrConfig, vs[0])
 			}
 			tx.MaxAge = &n
 		}
@@ -210,7 +210,7 @@ func (c *Client) tokenError(err error, grant string) error {
 		status = re.Response.StatusCode
 	}
 	if re.ErrorCode == "" || status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error" {
-		return temporary(fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
+		return temporaryAnswer(re.Response, fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
 	}
 	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.hintContext(grant))
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // AuthSource says how a client authentication method was chosen.
@@ -203,7 +203,7 @@ func checkTransport(field, endpoint, method string) error {
 	if err != nil || u.Host == "" {
 		return configError("the OP's %s %q is not an absolute URL", field, endpoint)
 	}
-	if u.Scheme == "https" || (u.Scheme == "http" && cookie.IsLocalDev(u.Host)) {
+	if u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Host)) {
 		return nil
 	}
 	return configError("the OP's %s %q is plain http outside loopback: the client secret would cross the network in clear text, so it is never sent there; serve the OP over https", field, endpoint)
@@ -240,7 +240,7 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body.Encode()))
 	if err != nil {
-		return nil, nil, fmt.Errorf("rp: request to %s: %w", endpoint, err)
+		return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // Token endpoint client authentication methods (RFC 7591 names).
@@ -113,7 +113,7 @@ func (c *Config) check() error {
 	if iu.RawQuery != "" || iu.Fragment != "" {
 		return configError("Issuer %q must not have a query or fragment (OpenID Connect Discovery §3)", c.Issuer)
 	}
-	if iu.Scheme == "http" && !cookie.IsLocalDev(iu.Host) && !c.InsecureAllowHTTPIssuer {
+	if iu.Scheme == "http" && !loopback.Host(iu.Host) && !c.InsecureAllowHTTPIssuer {
 		return configError("Issuer %q uses plain http outside localhost: use https (or InsecureAllowHTTPIssuer for a test network)", c.Issuer)
 	}
 	if c.ClientID == "" {
@@ -164,7 +164,7 @@ func checkAbsolute(field, raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return configError("%s %q must not contain a fragment", field, raw)
 	}
-	if u.Scheme == "http" && !cookie.IsLocalDev(u.Host) {
+	if u.Scheme == "http" && !loopback.Host(u.Host) {
 		return configError("%s %q uses plain http outside localhost: use https", field, raw)
 	}
 	return nil

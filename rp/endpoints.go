@@ -10,29 +10,44 @@ import (
 )
 
 // EndSessionURL returns the OP's RP-initiated logout URL (OpenID Connect
-// RP-Initiated Logout 1.0; /oidc/logout at Scalekit) with id_token_hint,
-// client_id, post_logout_redirect_uri (Config.PostLogoutRedirectURL, when
-// set) and state (when not empty). Send the browser there with a top-level
-// redirect: the OP finds its session by its own cookie. ErrNotSupported when
-// the OP advertises no end_session_endpoint.
+// RP-Initiated Logout 1.0; /oidc/logout at Scalekit). Send the browser
+// there with a top-level redirect: the OP finds its session by its own
+// cookie. ErrNotSupported when the OP advertises no end_session_endpoint.
+//
+// With idTokenHint (the ID token of the session being ended) it carries
+// id_token_hint, client_id, post_logout_redirect_uri
+// (Config.PostLogoutRedirectURL, when set) and state (when not empty): the
+// OP can tell which client asks and send the browser back to the app. Keep
+// the ID token for this after it expires: §2 says the OP SHOULD accept an
+// expired ID token as the hint when the RP has, or recently had, a session
+// at the OP.
+//
+// Without idTokenHint it carries client_id only (§2: client_id identifies
+// the client when there is no hint). post_logout_redirect_uri and state are
+// left out: §2 recommends id_token_hint whenever post_logout_redirect_uri
+// is sent, and OPs refuse them without one (Ory Hydra shows the user an
+// error page). The OP then ends its session, usually after asking the
+// user, and shows its own page rather than returning to the app. The web
+// middleware never sends a browser there: without an ID token it ends the
+// local session only (see middleware.Web).
 func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 	if c.meta.EndSessionEndpoint == "" {
 		return "", fmt.Errorf("%w: the OP advertises no end_session_endpoint, so it cannot end its session from here; clear the local session only", ErrNotSupported)
 	}
 	u, err := url.Parse(c.meta.EndSessionEndpoint)
 	if err != nil {
-		return "", fmt.Errorf("rp: end_session_endpoint: %w", err)
+		return "", fmt.Errorf("%w: the OP advertises an unusable end_session_endpoint: %v", ErrConfig, err)
 	}
 	q := u.Query()
+	q.Set("client_id", c.cfg.ClientID)
 	if idTokenHint != "" {
 		q.Set("id_token_hint", idTokenHint)
-	}
-	q.Set("client_id", c.cfg.ClientID)
-	if c.cfg.PostLogoutRedirectURL != "" {
-		q.Set("post_logout_redirect_uri", c.cfg.PostLogoutRedirectURL)
-	}
-	if state != "" {
-		q.Set("state", state)
+		if c.cfg.PostLogoutRedirectURL != "" {
+			q.Set("post_logout_redirect_uri", c.cfg.PostLogoutRedirectURL)
+		}
+		if state != "" {
+			q.Set("state", state)
+		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
@@ -68,7 +83,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: userinfo request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
@@ -109,7 +124,7 @@ func (c *Client) answerError(endpoint string, resp *http.Response, body []byte) 
 		return &OPError{Endpoint: endpoint, Code: "invalid_token", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil || e.Error == "" {
-		return temporary(fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
+		return temporaryAnswer(resp, fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
 	}
 	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, Status: resp.StatusCode}
 }

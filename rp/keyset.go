@@ -220,7 +220,7 @@ func (ks *KeySet) fetch(ctx context.Context) (*keyTable, error) {
 	ks.fetches.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("rp: JWKS request: %w", err)
+		return nil, fmt.Errorf("%w: JWKS request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := ks.client.Do(req)

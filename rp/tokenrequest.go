@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -20,7 +21,13 @@ import (
 // answer another error (tokenError sorts them). A refresh answer without
 // refresh_token keeps the one that was sent.
 func (c *Client) redeem(ctx context.Context, form url.Values) (*oauth2.Token, error) {
-	resp, body, err := c.auth.send(ctx, c.http, c.meta.TokenEndpoint, form)
+	return c.redeemWith(ctx, c.http, form)
+}
+
+// redeemWith is redeem with the HTTP client hc (Refresh's traces the
+// request and obeys ctx's deadline).
+func (c *Client) redeemWith(ctx context.Context, hc *http.Client, form url.Values) (*oauth2.Token, error) {
+	resp, body, err := c.auth.send(ctx, hc, c.meta.TokenEndpoint, form)
 	if err != nil {
 		return nil, err
 	}

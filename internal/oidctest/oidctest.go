@@ -333,8 +333,16 @@ func (op *OP) SetKeys(keys ...*Key) {
 	op.signer = keys[0]
 }
 
-// SetTokenHook makes the token endpoint answer with hook's result. A nil
-// hook restores the default behaviour (grants registered with AddGrant).
+// Reply is a token hook's body with response headers, e.g. Retry-After.
+type Reply struct {
+	Header http.Header
+	Body   any
+}
+
+// SetTokenHook makes the token endpoint answer with hook's result: a
+// string body is sent as HTML, a Reply adds headers, anything else is sent
+// as JSON. A nil hook restores the default behaviour (grants registered
+// with AddGrant).
 func (op *OP) SetTokenHook(hook func(form url.Values) (status int, body any)) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
@@ -402,6 +410,12 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		status, body = 200, map[string]any{}
 	}
 	if status != 0 {
+		if rep, ok := body.(Reply); ok {
+			for k, v := range rep.Header {
+				w.Header()[k] = v
+			}
+			body = rep.Body
+		}
 		if s, ok := body.(string); ok {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(status)
