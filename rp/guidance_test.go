@@ -180,7 +180,7 @@ func TestOPErrorGuidance(t *testing.T) {
 	})
 	t.Run("invalid_client", func(t *testing.T) {
 		tokenAnswer(401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed"})
-		says(t, hintOf(t, exchange()), clientID, "another environment", rp.AuthClientSecretPost)
+		says(t, hintOf(t, exchange()), clientID, "another environment", rp.AuthClientSecretBasic)
 	})
 	t.Run("invalid_scope", func(t *testing.T) {
 		says(t, hintOf(t, callback("invalid_scope", "")), "offline_access", "Config.Scopes")

@@ -57,7 +57,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if web.AuthMethod() != rp.AuthClientSecretPost || !spa.Public() {
+	if web.AuthMethod() != rp.AuthClientSecretBasic || !spa.Public() {
 		t.Fatalf("auth methods: web %s, spa public %v", web.AuthMethod(), spa.Public())
 	}
 	if m := web.Metadata(); m.EndSessionEndpoint == "" || !m.BackchannelLogoutSupported || !m.AuthorizationResponseIssParameterSupported {

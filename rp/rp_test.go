@@ -117,7 +117,8 @@ func TestAuthMethodFromDiscovery(t *testing.T) {
 		supported any
 		want      string
 	}{
-		{secret, []string{"client_secret_basic", "client_secret_post"}, rp.AuthClientSecretPost},
+		{secret, []string{"client_secret_basic", "client_secret_post"}, rp.AuthClientSecretBasic},
+		{secret, []string{"client_secret_post"}, rp.AuthClientSecretPost},
 		{secret, []string{"client_secret_basic"}, rp.AuthClientSecretBasic},
 		{secret, nil, rp.AuthClientSecretBasic},
 		{"", []string{"client_secret_post", "none"}, rp.AuthNone},

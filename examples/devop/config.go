@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // Demo defaults. The demo apps of this repository listen on these addresses; the
@@ -117,9 +118,14 @@ type Client struct {
 	ID string `json:"id"`
 	// Secret is the client secret. Empty makes a public client, which must use
 	// PKCE with S256 and authenticates with token_endpoint_auth_method "none".
-	// A confidential client may authenticate with client_secret_basic or
-	// client_secret_post.
 	Secret string `json:"secret,omitempty"`
+	// AuthMethod is the token_endpoint_auth_method the client is registered
+	// with: [AuthMethodBasic] (the default for a confidential client, as in
+	// RFC 7591), [AuthMethodPost], or [AuthMethodNone] (the only one, and the
+	// default, for a public client). Like Ory Hydra, the OP refuses a token or
+	// revocation request that authenticates the client any other way with
+	// invalid_client, before it looks at the code or token.
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	// Name is shown on the login page. Empty means the ID.
 	Name string `json:"name,omitempty"`
 	// Native marks a native (desktop or CLI) public client: a registered
@@ -167,12 +173,15 @@ type User struct {
 //
 //   - "dashboard": confidential web app at http://localhost:8081
 //   - "docs": confidential web app at http://localhost:8082
+//   - "yourapp": confidential web app at http://localhost:8085, secret
+//     "yourapp-secret": a spare client for a newcomer's own app
 //   - "spa": public browser app at http://localhost:8083 (PKCE S256 required)
 //   - "cli": public native app with the loopback redirect
 //     http://127.0.0.1/callback on any port
 //
 // Web apps use the paths /auth/callback (redirect), / (post-logout) and
-// /auth/backchannel-logout (back-channel logout).
+// /auth/backchannel-logout (back-channel logout), and are registered for
+// client_secret_basic (the RFC 7591 default), which the OP enforces.
 func DefaultClients() []Client {
 	web := func(id, name, secret, origin string) Client {
 		return Client{
@@ -187,6 +196,7 @@ func DefaultClients() []Client {
 	return []Client{
 		web("dashboard", "Dashboard", "dashboard-secret", "http://localhost:8081"),
 		web("docs", "Docs", "docs-secret", "http://localhost:8082"),
+		web("yourapp", "Your app", "yourapp-secret", "http://localhost:8085"),
 		{
 			ID:                     "spa",
 			Name:                   "Single-page app",
@@ -324,6 +334,13 @@ func (c Config) validate() error {
 		if cl.Native && !cl.Public() {
 			bad("%s: a native client must be public (no secret)", name)
 		}
+		switch m := cl.AuthMethod; {
+		case m == "":
+		case cl.Public() && m != AuthMethodNone:
+			bad("%s: a public client (no secret) authenticates with token_endpoint_auth_method %q, not %q", name, AuthMethodNone, m)
+		case !cl.Public() && m != AuthMethodBasic && m != AuthMethodPost:
+			bad("%s: token_endpoint_auth_method %q: a confidential client uses %q or %q", name, m, AuthMethodBasic, AuthMethodPost)
+		}
 		if len(cl.RedirectURIs) == 0 {
 			bad("%s: no redirect_uris", name)
 		}
@@ -421,6 +438,5 @@ func loopbackURL(raw string) (*url.URL, bool) {
 	if err != nil || u.Scheme != "http" {
 		return nil, false
 	}
-	ip := net.ParseIP(u.Hostname())
-	return u, u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+	return u, loopback.Host(u.Host)
 }

@@ -96,9 +96,10 @@ func TestDiscovery(t *testing.T) {
 }
 
 func TestLoginConfidentialClient(t *testing.T) {
-	for name, how := range map[string]clientAuth{"client_secret_post": authPost, "client_secret_basic": authBasic} {
+	for name, how := range map[string]clientAuth{devop.AuthMethodPost: authPost, devop.AuthMethodBasic: authBasic} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, func(c *devop.Config) { c.Clients[0].AuthMethod = name })
+			e.dashboard.AuthMethod = name
 			b := newBrowser(t, e.op)
 			a := &auth{client: e.dashboard, state: "st-1", nonce: "n-1"}
 			code := b.login(a, "alice@example.com")
@@ -121,6 +122,88 @@ func TestLoginConfidentialClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRegisteredAuthMethodEnforced: like Ory Hydra, the OP accepts only the
+// token_endpoint_auth_method a client is registered with (client_secret_basic
+// when none is given, RFC 7591 §2), and answers any other method with
+// invalid_client before it looks at the code: the code stays good.
+func TestRegisteredAuthMethodEnforced(t *testing.T) {
+	for _, tc := range []struct {
+		registered string
+		good, bad  clientAuth
+	}{
+		{"", authBasic, authPost},
+		{devop.AuthMethodBasic, authBasic, authPost},
+		{devop.AuthMethodPost, authPost, authBasic},
+	} {
+		t.Run("registered="+tc.registered, func(t *testing.T) {
+			e := newEnv(t, func(c *devop.Config) { c.Clients[0].AuthMethod = tc.registered })
+			b := newBrowser(t, e.op)
+			a := &auth{client: e.dashboard, state: "s"}
+			code := b.login(a, "bob")
+			tr := exchange(t, e.op, a, code, tc.bad)
+			if tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" || !strings.Contains(tr.ErrorDescription, "registered for token_endpoint_auth_method") {
+				t.Errorf("other method: %d %s %q", tr.Status, tr.Error, tr.ErrorDescription)
+			}
+			if tr := exchange(t, e.op, a, code, authNone); tr.Status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+				t.Errorf("no secret: %d %s", tr.Status, tr.Error)
+			}
+			mustTokens(t, exchange(t, e.op, a, code, tc.good))
+		})
+	}
+}
+
+// TestClientAuthenticatedBeforeCode: a wrong or missing secret is
+// invalid_client whatever the code, so invalid_grant always means the
+// credentials were accepted (what `multiapp doctor` relies on).
+func TestClientAuthenticatedBeforeCode(t *testing.T) {
+	e := newEnv(t)
+	bad := e.dashboard
+	bad.Secret = "not-the-secret"
+	for name, tc := range map[string]struct {
+		c    devop.Client
+		how  clientAuth
+		want string
+	}{
+		"right secret":   {e.dashboard, authPost, "invalid_grant"},
+		"wrong secret":   {bad, authPost, "invalid_client"},
+		"no secret":      {e.dashboard, authNone, "invalid_client"},
+		"unknown client": {devop.Client{ID: "nobody", Secret: "x", RedirectURIs: e.dashboard.RedirectURIs}, authPost, "invalid_client"},
+	} {
+		tr := exchange(t, e.op, &auth{client: tc.c, state: "s"}, "made-up-code", tc.how)
+		if tr.Error != tc.want {
+			t.Errorf("%s: %d %s %q, want %s", name, tr.Status, tr.Error, tr.ErrorDescription, tc.want)
+		}
+	}
+}
+
+// TestBasicCredentialsFormEncoded: in client_secret_basic, id and secret are
+// form-urlencoded before base64 (RFC 6749 §2.3.1). The OP decodes them, so a
+// secret with ':' '%' '+' or a space works only when the client encodes it.
+func TestBasicCredentialsFormEncoded(t *testing.T) {
+	const secret = "a:b%c+d e"
+	e := newEnv(t, func(c *devop.Config) {
+		c.Clients[0].Secret, c.Clients[0].AuthMethod = secret, devop.AuthMethodBasic
+	})
+	c := e.dashboard
+	c.Secret = secret
+	b := newBrowser(t, e.op)
+	a := &auth{client: c, state: "s"}
+	code := b.login(a, "bob")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {a.redirectURI()}}
+	raw, _ := http.NewRequest(http.MethodPost, e.op.Issuer()+devop.TokenPath, strings.NewReader(form.Encode()))
+	raw.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	raw.SetBasicAuth(c.ID, secret) // not form-encoded
+	resp, err := http.DefaultClient.Do(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("unencoded Basic credentials: %d %v", resp.StatusCode, resp.Header)
+	}
+	mustTokens(t, exchange(t, e.op, a, code, authBasic))
 }
 
 func TestWrongClientSecret(t *testing.T) {
@@ -265,7 +348,7 @@ func TestSingleSignOnAcrossClients(t *testing.T) {
 	if p.loginForms != 0 {
 		t.Fatal("the second client was shown a login page")
 	}
-	t2 := mustTokens(t, exchange(t, e.op, a2, codeFrom(t, p, a2), authBasic))
+	t2 := mustTokens(t, exchange(t, e.op, a2, codeFrom(t, p, a2), authPost))
 
 	id1, id2 := verify(t, e.op, t1.IDToken), verify(t, e.op, t2.IDToken)
 	if id1.str("sid") == "" || id1.str("sid") != id2.str("sid") || id1.str("sub") != id2.str("sub") {
@@ -459,7 +542,7 @@ func TestRefreshRotation(t *testing.T) {
 	t0 := mustTokens(t, exchange(t, e.op, a, b.login(a, "alice@example.com"), authPost))
 	id0 := verify(t, e.op, t0.IDToken)
 
-	t1 := mustTokens(t, refresh(t, e.op, e.dashboard, authBasic, t0.RefreshToken))
+	t1 := mustTokens(t, refresh(t, e.op, e.dashboard, authPost, t0.RefreshToken))
 	if t1.RefreshToken == "" || t1.RefreshToken == t0.RefreshToken || t1.AccessToken == t0.AccessToken {
 		t.Fatal("refresh did not rotate")
 	}
@@ -830,7 +913,7 @@ func TestUserinfoIntrospectionRevocation(t *testing.T) {
 	introspect := func() map[string]any {
 		req, _ := http.NewRequest(http.MethodPost, e.op.Issuer()+devop.IntrospectionPath, strings.NewReader(url.Values{"token": {tr.AccessToken}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("docs", "docs-secret")
+		req.SetBasicAuth("docs", "docs-secret") // introspection takes Basic whatever the token endpoint method
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,8 @@ func (o *OP) intercept(next http.Handler) http.Handler {
 			o.handleAuthorize(w, r, next)
 		case TokenPath:
 			o.handleToken(w, r, next)
+		case RevocationPath:
+			o.handleRevocation(w, r, next)
 		case EndSessionPath:
 			o.handleLogout(w, r)
 		case loginPath:
@@ -107,8 +109,9 @@ func (o *OP) clientIDs() []string {
 	return ids
 }
 
-// handleToken counts token requests. The answer is buffered so the event is
-// recorded before the client can read the answer.
+// handleToken authenticates the client first (see authenticateClient) and
+// counts token requests. The answer is buffered so the event is recorded
+// before the client can read the answer.
 func (o *OP) handleToken(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	_ = r.ParseForm() // zitadel/oidc parses again (a no-op) and answers errors
 	grantType := r.Form.Get("grant_type")
@@ -119,7 +122,14 @@ func (o *OP) handleToken(w http.ResponseWriter, r *http.Request, next http.Handl
 		}
 	}
 	rec := httptest.NewRecorder()
-	next.ServeHTTP(rec, r)
+	if r.Method != http.MethodPost {
+		next.ServeHTTP(rec, r)
+	} else if _, failed := o.authenticateClient(r); failed != nil {
+		o.cfg.Logger.Warn("token request: client authentication failed", "client_id", clientID, "error", failed.code, "reason", failed.description)
+		failed.write(rec)
+	} else {
+		next.ServeHTTP(rec, r)
+	}
 	o.cfg.Logger.Info("token request", "grant_type", grantType, "client_id", clientID, "status", rec.Code)
 	o.emit(Event{Kind: EventToken, GrantType: grantType, ClientID: clientID, Status: rec.Code})
 	for k, v := range rec.Header() {
@@ -128,6 +138,22 @@ func (o *OP) handleToken(w http.ResponseWriter, r *http.Request, next http.Handl
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(rec.Code)
 	w.Write(rec.Body.Bytes())
+}
+
+// handleRevocation authenticates the client of a revocation request (RFC
+// 7009 §2.1: the same client authentication as at the token endpoint)
+// before zitadel/oidc revokes anything.
+func (o *OP) handleRevocation(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err == nil {
+			if _, failed := o.authenticateClient(r); failed != nil {
+				o.cfg.Logger.Warn("revocation request: client authentication failed", "error", failed.code, "reason", failed.description)
+				failed.write(w)
+				return
+			}
+		}
+	}
+	next.ServeHTTP(w, r)
 }
 
 // handleLogin serves the login page. With a usable OP session it completes

@@ -87,10 +87,13 @@ func (r *rp) received() []string {
 	return append([]string(nil), r.tokens...)
 }
 
+// client registers a confidential client for client_secret_post, the method
+// most tests send (authPost); tests of the default method register their own.
 func (r *rp) client(id, secret string) devop.Client {
 	return devop.Client{
 		ID:                     id,
 		Secret:                 secret,
+		AuthMethod:             devop.AuthMethodPost,
 		RedirectURIs:           []string{r.URL() + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{r.URL() + "/"},
 		BackChannelLogoutURI:   r.URL() + "/auth/backchannel-logout",

@@ -36,13 +36,12 @@ func (c opClient) ApplicationType() op.ApplicationType {
 	return op.ApplicationTypeUserAgent
 }
 
+// AuthMethod is the registered method. The token and revocation endpoints
+// enforce it before zitadel/oidc sees the request (authenticateClient):
+// zitadel/oidc itself accepts a secret in the body for a client_secret_basic
+// client.
 func (c opClient) AuthMethod() oidc.AuthMethod {
-	if c.c.Public() {
-		return oidc.AuthMethodNone
-	}
-	// zitadel/oidc accepts the secret in the body as well as in the header for
-	// a client_secret_basic client, as long as the provider supports post.
-	return oidc.AuthMethodBasic
+	return oidc.AuthMethod(c.c.registeredAuthMethod())
 }
 func (c opClient) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}

@@ -30,7 +30,7 @@ func TestHealthySetup(t *testing.T) {
 	}
 	want(t, r, "web", "authorize", OK, "registered", "login_required")
 	want(t, r, "web", "https", Warn, "local development only")
-	want(t, r, "web", "client_auth", OK, "client_secret_post", "invalid_grant")
+	want(t, r, "web", "client_auth", OK, "client_secret_basic", "invalid_grant")
 	if _, ok := r.Find("web", "backchannel_url"); ok {
 		t.Error("the back-channel endpoint was checked without being asked")
 	}
@@ -347,7 +347,7 @@ func TestClientAuth(t *testing.T) {
 	}{
 		{"wrong secret", testSecret, func(url.Values) (int, any) {
 			return 401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed"}
-		}, Fail, []string{"refuses the credentials", "client_secret_post", "current secret in this environment"}},
+		}, Fail, []string{"refuses the credentials", "client_secret_basic", "current secret in this environment"}},
 		{"confidential client configured as public", "", func(url.Values) (int, any) {
 			return 401, map[string]any{"error": "invalid_client"}
 		}, Fail, []string{"without a secret", "registered as a confidential client"}},

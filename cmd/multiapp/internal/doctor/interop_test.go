@@ -43,7 +43,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	spa := App{Name: "spa", ClientID: "spac_spa", RedirectURL: "http://localhost:8082/auth/callback"}
 	op := nodeop.Start(t, nodeop.Config{
 		Clients: []nodeop.Client{
-			{ID: web.ClientID, Secret: web.ClientSecret, AuthMethod: "client_secret_post",
+			{ID: web.ClientID, Secret: web.ClientSecret, AuthMethod: "client_secret_basic",
 				RedirectURIs: []string{web.RedirectURL}, PostLogoutRedirectURIs: []string{web.PostLogoutRedirectURL},
 				BackchannelLogoutURI: app.URL + DefaultBackchannelPath},
 			{ID: spa.ClientID, AuthMethod: "none", RedirectURIs: []string{spa.RedirectURL}},
@@ -65,7 +65,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		}
 		want(t, r, "web", "authorize", OK, "are registered", "login_required")
 		want(t, r, "web", "post_logout_url", OK)
-		want(t, r, "web", "client_auth", OK, "client_secret_post")
+		want(t, r, "web", "client_auth", OK, "client_secret_basic")
 		want(t, r, "web", "backchannel_url", OK, "HTTP 400")
 		want(t, r, "spa", "authorize", OK)
 		want(t, r, "spa", "client_auth", OK, "public client")
