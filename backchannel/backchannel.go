@@ -26,11 +26,15 @@ import (
 const (
 	// DefaultMaxBodyBytes caps the request body (a logout token is ~1 KB).
 	DefaultMaxBodyBytes = 64 << 10
-	// DefaultRevokedSIDTTL is how long an ended OP session id is remembered,
-	// so a login or refresh in flight, or a bearer token of that session,
-	// cannot outlive the logout.
+	// DefaultRevokedSIDTTL is how long an ended OP session id (or, for a
+	// logout token without sid, the logout time of a subject) is
+	// remembered, so a login or refresh in flight, or a bearer token of that
+	// session, cannot outlive the logout.
 	DefaultRevokedSIDTTL = 24 * time.Hour
 )
+
+// retryAfter is announced with every 503.
+const retryAfter = 5 * time.Second
 
 // Verifier validates logout tokens; *rp.Client is one.
 type Verifier interface {
@@ -40,10 +44,19 @@ type Verifier interface {
 // Handler is the back-channel logout endpoint of one app. Set Verifier and
 // Store; the other fields have safe defaults.
 //
-// It answers 200 when the token is valid (also when no session matched),
-// 400 with a JSON error for an invalid request or token, 405 for a method
-// other than POST, 413 for an oversized body and 503 when the store is out
-// of reach; always with Cache-Control: no-store, never a redirect or HTML.
+// It answers 200 when the token is valid (also when no session matched);
+// 400 with a JSON error and a fixed description per validation code for an
+// invalid request or token; 405 for a method other than POST; 413 for an
+// oversized body; 503 with Retry-After when the token cannot be checked now
+// (the OP's keys are out of reach: errors.Is(err, rp.ErrTemporary)) or the
+// store is out of reach, so that an OP that retries delivers it again (a
+// verified logout that the store could not apply is also held by the
+// Handler, see Guard, so it is not lost when the OP does not retry); 500
+// when the Verifier fails in a way that is neither (a misconfiguration).
+// Always with Cache-Control: no-store, never a redirect or HTML, never the
+// text of an internal error (that goes to the Logger).
+//
+// A Handler must not be copied after first use.
 type Handler struct {
 	Verifier Verifier
 	Store    tokenstore.Store
@@ -52,10 +65,28 @@ type Handler struct {
 	Logger *slog.Logger
 	// MaxBodyBytes: DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
-	// RevokedSIDTTL: DefaultRevokedSIDTTL when zero.
+	// RevokedSIDTTL: how long the revocation of an OP session or of a
+	// subject is kept (tokenstore.Store.RevokeSID, RevokeSubject).
+	// DefaultRevokedSIDTTL when zero.
 	RevokedSIDTTL time.Duration
+	// RetryInterval is how often logouts held while the store was
+	// unreachable are tried again (they are also tried as soon as a Get
+	// through Guard succeeds). DefaultRetryInterval when zero.
+	RetryInterval time.Duration
+	// MaxHeld bounds the logouts held; beyond it the oldest is dropped (and
+	// logged). DefaultMaxHeld when zero.
+	MaxHeld int
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
+
+	held held
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // ServeHTTP handles the OP's POST.
@@ -66,7 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		h.reject(w, r, "content_type", "the logout token must be POSTed as application/x-www-form-urlencoded")
+		h.reject(w, r, "content_type", "the logout token must be POSTed as application/x-www-form-urlencoded", nil)
 		return
 	}
 	max := h.MaxBodyBytes
@@ -81,42 +112,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpx.Fail(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 			return
 		}
-		h.reject(w, r, "malformed", "the request body is not a valid form")
+		h.reject(w, r, "malformed", "the request body is not a valid form", nil)
 		return
 	}
 	if len(r.URL.Query()["logout_token"]) > 0 {
-		h.reject(w, r, "token_in_query", "the logout token must be in the body, not the URL")
+		h.reject(w, r, "token_in_query", "the logout token must be in the body, not the URL", nil)
 		return
 	}
 	vals := r.PostForm["logout_token"]
 	if len(vals) != 1 || vals[0] == "" {
-		h.reject(w, r, "missing_token", "exactly one logout_token parameter is required")
+		h.reject(w, r, "missing_token", "exactly one logout_token parameter is required", nil)
 		return
 	}
 	lt, err := h.Verifier.VerifyLogoutToken(r.Context(), vals[0])
 	if err != nil {
-		code := "invalid"
-		var ve *rp.ValidationError
-		if errors.As(err, &ve) {
-			code = string(ve.Code)
-		}
-		if errors.Is(err, rp.ErrTemporary) && !errors.Is(err, rp.ErrInvalidToken) {
-			h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable", slog.String("error", err.Error()))
-			httpx.Unavailable(w, 5*time.Second, "the OP's keys could not be fetched")
-			return
-		}
-		h.reject(w, r, code, err.Error())
+		h.verifyFailed(w, r, err)
 		return
 	}
-	n, err := h.end(r.Context(), lt)
+	n, err := h.end(r.Context(), lt, false)
 	switch {
 	case errors.Is(err, errReplay):
-		h.reject(w, r, string(rp.CodeReplay), "this logout token was already used")
+		h.reject(w, r, string(rp.CodeReplay), describe(rp.CodeReplay), nil)
 		return
 	case err != nil:
-		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.store_error",
-			slog.String("iss", lt.Issuer), slog.String("sub", lt.Subject), slog.String("sid", lt.SessionID), slog.String("error", err.Error()))
-		httpx.Unavailable(w, 5*time.Second, "the session store is unavailable")
+		// Not lost: held, applied when the store answers, enforced here
+		// meanwhile. 503 still, so that an OP that retries does.
+		h.hold(r.Context(), lt, err)
+		httpx.Unavailable(w, retryAfter, "the session store is unavailable; retry later")
 		return
 	}
 	h.logger().LogAttrs(r.Context(), slog.LevelInfo, "multiapp.backchannel_logout",
@@ -128,29 +150,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var errReplay = errors.New("backchannel: logout token replayed")
 
-// end applies a validated logout token. With a sid, the OP session is
-// marked revoked first: from then on no Get returns its sessions, on any
-// instance, and no login or refresh in flight can store one, so even if a
-// later step fails the user is signed out. Revoking is idempotent, so it
-// may precede the jti replay check; a replay is refused before anything
-// else is deleted. Then the sessions are deleted (the sid's, and the
-// subject's sessions stored without a sid), or, without a sid, every
-// session of the subject.
-func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
+// end applies a validated logout token. The sessions it ends are marked
+// revoked first: the OP session (issuer, sid) when the token has a sid,
+// otherwise the subject's sessions issued up to the token's iat. From then
+// on no Get returns them, on any instance, and no login or refresh in
+// flight can store one, so even if a later step fails the user is signed
+// out. Revoking is idempotent, so it may precede the jti replay check; a
+// replay is refused before anything is deleted. Then the sessions are
+// deleted (the sid's, and the subject's sessions stored without a sid), or,
+// without a sid, every session of the subject. A held logout (retry) is
+// applied whatever the replay check says: its token was verified and seen
+// before, by this Handler.
+func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken, retry bool) (int, error) {
+	revokeFor := h.RevokedSIDTTL
+	if revokeFor <= 0 {
+		revokeFor = DefaultRevokedSIDTTL
 	}
+	var err error
 	if lt.SessionID != "" {
-		revokeFor := h.RevokedSIDTTL
-		if revokeFor <= 0 {
-			revokeFor = DefaultRevokedSIDTTL
-		}
-		if err := h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor); err != nil {
-			return 0, err
-		}
+		err = h.Store.RevokeSID(ctx, lt.Issuer, lt.SessionID, revokeFor)
+	} else {
+		err = h.Store.RevokeSubject(ctx, lt.Issuer, lt.Subject, lt.IssuedAt.Time(), revokeFor)
 	}
-	ttl := lt.ValidUntil.Sub(now())
+	if err != nil {
+		return 0, err
+	}
+	ttl := lt.ValidUntil.Sub(h.now())
 	if ttl < time.Minute {
 		ttl = time.Minute
 	}
@@ -158,7 +183,7 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !first {
+	if !first && !retry {
 		return 0, errReplay
 	}
 	if lt.SessionID == "" {
@@ -167,8 +192,68 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken) (int, error) {
 	return h.Store.DeleteBySID(ctx, lt.Issuer, lt.SessionID, lt.Subject)
 }
 
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, description string) {
-	h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", slog.String("reason", reason))
+// verifyFailed answers a token that could not be verified, by the class of
+// the error: temporary (the OP's keys could not be fetched) 503 with
+// Retry-After, so that an OP that retries delivers the logout later;
+// invalid 400 with the fixed description of its code; anything else
+// (a misconfiguration, an error of no class) 500. Temporary is checked
+// first: a token that could not be checked is not known to be invalid. The
+// error's own text goes to the log only, never to the OP.
+func (h *Handler) verifyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *rp.ValidationError
+	switch {
+	case errors.Is(err, rp.ErrTemporary), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable",
+			slog.String("reason", "op_unavailable"), slog.String("error", err.Error()))
+		httpx.Unavailable(w, retryAfter, "the logout token cannot be checked right now; retry later")
+	case errors.As(err, &ve):
+		h.reject(w, r, string(ve.Code), describe(ve.Code), err)
+	case errors.Is(err, rp.ErrInvalidToken):
+		h.reject(w, r, "invalid", describe(""), err)
+	default:
+		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.error",
+			slog.String("reason", "verifier_error"), slog.String("error", err.Error()))
+		httpx.Fail(w, http.StatusInternalServerError, "server_error", "the logout token could not be checked")
+	}
+}
+
+// descriptions are the 400 bodies' texts, one per validation code: fixed
+// words, never the error's own text (which names URLs, keys and claim
+// values).
+var descriptions = map[rp.Code]string{
+	rp.CodeMalformed:   "the logout token is not a well-formed signed JWT",
+	rp.CodeAlgorithm:   "the logout token's signing algorithm is not accepted",
+	rp.CodeUnknownKey:  "the logout token is signed with a key the OP does not publish",
+	rp.CodeSignature:   "the logout token's signature does not verify",
+	rp.CodeType:        "the logout token's typ is not a logout token type",
+	rp.CodeIssuer:      "the logout token's iss is not this app's OP",
+	rp.CodeAudience:    "the logout token's aud is not this app's client id",
+	rp.CodeExpired:     "the logout token expired",
+	rp.CodeNotYetValid: "the logout token is not valid yet",
+	rp.CodeIssuedAt:    "the logout token's iat is missing, in the future or too old",
+	rp.CodeTokenID:     "the logout token has no jti",
+	rp.CodeReplay:      "this logout token was already used",
+	rp.CodeEvents:      "the logout token lacks the back-channel logout event",
+	rp.CodeNonce:       "a logout token must not contain a nonce",
+	rp.CodeSessionID:   "the logout token has neither sub nor sid",
+}
+
+// describe returns the fixed description of a validation code.
+func describe(code rp.Code) string {
+	if d, ok := descriptions[code]; ok {
+		return d
+	}
+	return "the logout token is invalid"
+}
+
+// reject answers 400 with a fixed description; err, when not nil, is
+// logged (it never holds the token).
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, description string, err error) {
+	attrs := []slog.Attr{slog.String("reason", reason)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", attrs...)
 	httpx.Fail(w, http.StatusBadRequest, "invalid_request", description)
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +29,26 @@ type fixture struct {
 	op    *oidctest.OP
 	store *tokenstore.Memory
 	h     *backchannel.Handler
-	logs  *bytes.Buffer
+	logs  *syncBuffer
+}
+
+// syncBuffer is a log sink that the retry goroutine of held logouts and
+// the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -36,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &bytes.Buffer{}}
+	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &syncBuffer{}}
 	t.Cleanup(func() { f.store.Close() })
 	f.h = &backchannel.Handler{Verifier: c, Store: f.store, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
 	return f
@@ -47,7 +68,7 @@ func (f *fixture) session(t *testing.T, sub, sid string) string {
 	now := time.Now()
 	err := f.store.Create(context.Background(), &tokenstore.Session{
 		ID: id, Issuer: f.op.Issuer, Subject: sub, SID: sid, ClientID: clientID,
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
+		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +157,30 @@ func TestLogoutBySubjectOnly(t *testing.T) {
 	}
 }
 
+// A login of the subject that completes after a subject-only logout, with
+// an ID token the OP issued before it, is refused; the user's next sign-in
+// (a later ID token) is not.
+func TestSubjectOnlyLogoutRefusesLoginInFlight(t *testing.T) {
+	f := newFixture(t)
+	iat := time.Now().Add(-10 * time.Second).Truncate(time.Second)
+	tok := f.token(func(m map[string]any) { delete(m, "sid"); m["iat"] = iat.Unix() })
+	if w := post(f.h, "logout_token="+tok); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	login := func(issued time.Time) error {
+		return f.store.Create(context.Background(), &tokenstore.Session{
+			ID: tokenstore.NewID(), Issuer: f.op.Issuer, Subject: "usr_1", SID: "ses_9", ClientID: clientID,
+			IssuedAt: issued, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+		})
+	}
+	if err := login(iat.Add(-time.Second)); !errors.Is(err, tokenstore.ErrRevoked) {
+		t.Fatalf("login issued before the subject's logout: %v, want ErrRevoked", err)
+	}
+	if err := login(iat.Add(time.Second)); err != nil {
+		t.Fatalf("sign-in after the logout: %v", err)
+	}
+}
+
 func TestHydraShapedToken(t *testing.T) {
 	f := newFixture(t)
 	a := f.session(t, "usr_1", "ses_1")
@@ -159,9 +204,9 @@ func TestNothingMatchedIs200(t *testing.T) {
 // Every bad request gets 400 with a JSON error, and the session survives.
 func TestRejects(t *testing.T) {
 	f := newFixture(t)
-	// A subject-only logout revokes no sid, so sessions of ses_1 can still
-	// be created below for the cases to aim at.
-	replayed := f.token(func(m map[string]any) { delete(m, "sid") })
+	// A logout of another subject, without sid: sessions of usr_1 and ses_1
+	// can still be created below for the cases to aim at.
+	replayed := f.token(func(m map[string]any) { delete(m, "sid"); m["sub"] = "usr_9" })
 	if w := post(f.h, "logout_token="+replayed); w.Code != 200 {
 		t.Fatal(w.Code)
 	}

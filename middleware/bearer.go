@@ -83,12 +83,39 @@ type Bearer struct {
 
 type bearerKey struct{}
 
-// BearerClaims returns the claims of the request's validated access token,
-// or nil outside Bearer. The claims may be shared between requests with
-// the same token: treat them as read-only.
+// bearerCtx is the request context inside a Bearer layer: the claims and
+// the Bearer that verified them. It replaces context.WithValue (same single
+// allocation) so that an inner layer can tell whether its own Bearer
+// verified the token.
+type bearerCtx struct {
+	context.Context
+	by     *Bearer
+	claims *rp.Claims
+}
+
+func (c *bearerCtx) Value(key any) any {
+	if key == (bearerKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// BearerClaims returns the claims of the request's validated access token
+// (from the innermost Bearer layer), or nil outside Bearer. The claims may
+// be shared between requests with the same token: treat them as read-only.
 func BearerClaims(ctx context.Context) *rp.Claims {
-	cl, _ := ctx.Value(bearerKey{}).(*rp.Claims)
-	return cl
+	if c, ok := ctx.Value(bearerKey{}).(*bearerCtx); ok {
+		return c.claims
+	}
+	return nil
+}
+
+// verifiedBy returns the claims in ctx when b itself verified them.
+func (b *Bearer) verifiedBy(ctx context.Context) *rp.Claims {
+	if c, ok := ctx.Value(bearerKey{}).(*bearerCtx); ok && c.by == b {
+		return c.claims
+	}
+	return nil
 }
 
 // Authenticate calls next with the token's claims in the request context
@@ -98,11 +125,16 @@ func (b *Bearer) Authenticate(next http.Handler) http.Handler {
 	return b.Require()(next)
 }
 
-// Require returns middleware that authenticates the request (or uses the
-// claims an outer Authenticate put in the context) and then checks every
-// requirement: all of them must hold. A missing scope, permission or role
-// is answered 403 insufficient_scope, with the values of the first unmet
-// requirement in the scope attribute.
+// Require returns middleware that authenticates the request and then
+// checks every requirement: all of them must hold. A missing scope,
+// permission or role is answered 403 insufficient_scope, with the values of
+// the first unmet requirement in the scope attribute.
+//
+// Layers of one Bearer verify a request once: Require inside the same
+// Bearer's Authenticate uses the claims it put in the context. A layer of
+// another Bearer (another API, another verifier) verifies the token again
+// with its own Verifier, never trusting claims it did not check; the
+// verifier's cache makes that cheap.
 //
 //	mux.Handle("GET /orders", bearer.Require(middleware.AnyScope("orders:read"))(listOrders))
 func (b *Bearer) Require(reqs ...Requirement) func(http.Handler) http.Handler {
@@ -112,7 +144,7 @@ func (b *Bearer) Require(reqs ...Requirement) func(http.Handler) http.Handler {
 	reqs = append([]Requirement(nil), reqs...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			cl := BearerClaims(r.Context())
+			cl := b.verifiedBy(r.Context())
 			if cl == nil {
 				raw, err := bearerToken(r.Header["Authorization"], r.URL.RawQuery, b.InsecureAllowQueryToken)
 				if err != nil {
@@ -127,7 +159,7 @@ func (b *Bearer) Require(reqs ...Requirement) func(http.Handler) http.Handler {
 					b.fail(w, r, err, nil)
 					return
 				}
-				r = r.WithContext(context.WithValue(r.Context(), bearerKey{}, cl))
+				r = r.WithContext(&bearerCtx{Context: r.Context(), by: b, claims: cl})
 			}
 			for i := range reqs {
 				if !reqs[i].met(cl) {

@@ -361,3 +361,44 @@ func TestBearerNilVerifierPanics(t *testing.T) {
 
 // tokenstore.Store is what Bearer's verifier consults for revoked sids.
 var _ rp.RevocationChecker = tokenstore.Store(nil)
+
+// A token for API A must not pass an inner layer configured for API B:
+// each Bearer verifies the request's token with its own verifier, whatever
+// an outer layer of another Bearer put in the context.
+func TestStackedBearersEachVerify(t *testing.T) {
+	f := newBearerFixture(t)
+	const audB = "https://billing.example.test"
+	vb, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
+		Issuer: f.op.Issuer, Audiences: []string{audB}, StrictRFC9068: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := &countingVerifier{TokenVerifier: f.verifier}, &countingVerifier{TokenVerifier: vb}
+	apiA, apiB := &middleware.Bearer{Verifier: ca, Realm: "a"}, &middleware.Bearer{Verifier: cb, Realm: "b"}
+	forA := bearerToken(f.op, nil)
+	forB := bearerToken(f.op, func(c map[string]any) { c["aud"] = audB })
+	forBoth := bearerToken(f.op, func(c map[string]any) { c["aud"] = []string{bearerAud, audB} })
+	stacks := map[string]http.Handler{
+		"A outside B":                   apiA.Authenticate(apiB.Require()(echo)),
+		"B outside A":                   apiB.Authenticate(apiA.Require()(echo)),
+		"A outside B with requirements": apiA.Require(middleware.AnyScope("orders:read"))(apiB.Require(middleware.AnyRole("viewer"))(echo)),
+	}
+	for name, h := range stacks {
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{forA, 401}, {forB, 401}, {forBoth, 200}} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Errorf("%s, token for %s: %d, want %d", name, map[string]string{forA: "A", forB: "B", forBoth: "A and B"}[tc.token], w.Code, tc.want)
+			}
+		}
+	}
+	if ca.n.Load() == 0 || cb.n.Load() == 0 {
+		t.Fatalf("verifications: A %d, B %d: each layer must run its own", ca.n.Load(), cb.n.Load())
+	}
+}

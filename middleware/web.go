@@ -191,6 +191,9 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	w.anon = w.policy.Name(base + "-anon")
 	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
+	// Sessions are read through the back-channel handler's guard: a logout
+	// it holds while the store is unreachable ends them here meanwhile.
+	w.store = w.bc.Guard()
 	return w, nil
 }
 
@@ -361,6 +364,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		Subject:   tokens.Claims.Subject,
 		SID:       tokens.Claims.SessionID,
 		ClientID:  w.client.ClientID(),
+		IssuedAt:  tokens.Claims.IssuedAt.Time(),
 		CreatedAt: now,
 		LastSeen:  now,
 		ExpiresAt: now.Add(w.cfg.SessionLifetime),

@@ -50,8 +50,9 @@ type AccessTokenConfig struct {
 	// header typ "at+jwt" or "application/at+jwt" (case-insensitive), which
 	// refuses ID and logout tokens outright, and the claims iss, exp, aud,
 	// sub, client_id, iat and jti. Without it, typ may also be absent,
-	// "JWT" or "application/jwt", and only exp is required besides iss and
-	// aud.
+	// "JWT" or "application/jwt", only exp is required besides iss and
+	// aud, and such a token is refused when its claims mark it as an ID or
+	// logout token (see InsecureAcceptIDTokens).
 	StrictRFC9068 bool
 	// RequiredClaims names claims that must be present and not empty,
 	// e.g. "sub", "sid", "oid", or a custom claim.
@@ -69,6 +70,17 @@ type AccessTokenConfig struct {
 	// refuse them. When the check itself fails (store unreachable) the token
 	// is refused with ErrRevocationUnavailable (fail closed).
 	Revocations RevocationChecker
+	// InsecureAcceptIDTokens accepts, without StrictRFC9068, tokens that
+	// carry the marks of an ID token (a nonce, at_hash, c_hash or s_hash
+	// claim, or Keycloak's "typ": "ID" claim) or of a logout token (an
+	// "events" claim). By default they are refused with CodeType: an ID
+	// token proves to a client who signed in; it does not authorize API
+	// calls, and it is accepted by mistake as soon as Audiences contain a
+	// client id. A token whose header typ is at+jwt is an access token
+	// whatever its claims, and Keycloak's access tokens ("typ": "Bearer"
+	// claim, with a nonce before Keycloak 25) are recognised: turn this on
+	// only for an OP whose access tokens carry a nonce with neither.
+	InsecureAcceptIDTokens bool
 	// InsecureIgnoreRevocationErrors accepts tokens whose revocation check
 	// failed (fail open): a store outage then lets tokens of logged-out
 	// sessions through until they expire.
@@ -113,6 +125,7 @@ type AccessTokenVerifier struct {
 	jwtRequired []string // and, in strict mode, RFC 9068's
 	revocations RevocationChecker
 	failOpen    bool
+	acceptID    bool // AccessTokenConfig.InsecureAcceptIDTokens
 	cache       *tokenCache
 	intro       *introspector
 }
@@ -204,6 +217,7 @@ func newAccessTokenVerifier(cfg AccessTokenConfig, issuer string, keys *KeySet, 
 		required:    slices.Clone(cfg.RequiredClaims),
 		revocations: cfg.Revocations,
 		failOpen:    cfg.InsecureIgnoreRevocationErrors,
+		acceptID:    cfg.InsecureAcceptIDTokens,
 	}
 	if v.skew == 0 {
 		v.skew = DefaultClockSkew
@@ -358,8 +372,12 @@ func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw st
 	if err := v.keys.verifyToken(ctx, whatAccessToken, tok, v.algs); err != nil {
 		return nil, err
 	}
-	if err := v.checkType(tok.Header.Typ); err != nil {
+	declared, err := v.checkType(tok.Header.Typ)
+	if err != nil {
 		return nil, err
+	}
+	if !declared && !v.acceptID && flags.notAccessToken() {
+		return nil, invalid(whatAccessToken, CodeType, "the token carries the claims of an ID token (nonce, at_hash, c_hash, s_hash, or typ ID) or of a logout token (events): an ID token tells a client who signed in, it does not authorize API calls; send the access token instead (AccessTokenConfig.InsecureAcceptIDTokens accepts such tokens, for an OP that puts a nonce in its access tokens)")
 	}
 	if flags&flagCnf != 0 {
 		return nil, invalid(whatAccessToken, CodeType, "the token is sender-constrained (cnf): it needs a DPoP or mTLS proof, which a bearer API does not check")
@@ -380,17 +398,18 @@ func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw st
 	return cl, nil
 }
 
-// checkType applies the typ header rules.
-func (v *AccessTokenVerifier) checkType(typ string) error {
+// checkType applies the typ header rules and reports whether typ declares
+// an access token (RFC 9068's at+jwt).
+func (v *AccessTokenVerifier) checkType(typ string) (declared bool, err error) {
 	switch {
 	case strings.EqualFold(typ, "at+jwt"), strings.EqualFold(typ, "application/at+jwt"):
-		return nil
+		return true, nil
 	case v.strict:
-		return invalid(whatAccessToken, CodeType, "typ %q is not at+jwt (RFC 9068): an ID, logout or other token is not an access token", typ)
+		return false, invalid(whatAccessToken, CodeType, "typ %q is not at+jwt (RFC 9068): an ID, logout or other token is not an access token", typ)
 	case typ == "", strings.EqualFold(typ, "jwt"), strings.EqualFold(typ, "application/jwt"):
-		return nil
+		return false, nil
 	}
-	return invalid(whatAccessToken, CodeType, "typ %q is not an access token type", typ)
+	return false, invalid(whatAccessToken, CodeType, "typ %q is not an access token type", typ)
 }
 
 // checkClaims applies aud, exp, nbf, iat and the required claims to a JWT

@@ -111,6 +111,7 @@ func TestAccessTokenClaimRules(t *testing.T) {
 		{"expired within skew", loose, sign(set("exp", now-skew+5), nil), ""},
 		{"exp fractional", loose, sign(set("exp", float64(now)+300.5), nil), ""},
 		{"exp not a number", loose, sign(set("exp", "tomorrow"), nil), rp.CodeMalformed},
+		{"exp 0 (1970: expired, not absent)", loose, sign(set("exp", 0), nil), rp.CodeExpired},
 		{"nbf beyond skew", loose, sign(set("nbf", now+skew+5), nil), rp.CodeNotYetValid},
 		{"nbf within skew", loose, sign(set("nbf", now+skew-5), nil), ""},
 		{"iat in the future", loose, sign(set("iat", now+skew+5), nil), rp.CodeIssuedAt},
@@ -137,7 +138,7 @@ func TestAccessTokenClaimRules(t *testing.T) {
 		{"typ logout+jwt (loose)", loose, sign(nil, oidctest.Header{"typ": "logout+jwt"}), rp.CodeType},
 		{"typ logout+jwt (strict)", strict, sign(nil, oidctest.Header{"typ": "logout+jwt"}), rp.CodeType},
 		{"typ dpop+jwt (loose)", loose, sign(nil, oidctest.Header{"typ": "dpop+jwt"}), rp.CodeType},
-		{"ID token (loose: aud is the client id)", loose, signer.Sign(op.IDClaims("webc_app", "usr_1", "n"), nil), rp.CodeAudience},
+		{"ID token (loose: nonce)", loose, signer.Sign(op.IDClaims("webc_app", "usr_1", "n"), nil), rp.CodeType},
 		{"ID token for the API's aud (strict: typ)", strict, signer.Sign(op.IDClaims(apiAud, "usr_1", "n"), nil), rp.CodeType},
 		{"alg none", loose, oidctest.Unsigned(atClaims(op, clk.Now())), rp.CodeAlgorithm},
 		{"HS256 keyed with the public key", loose, signer.SignHMACWithPublicKey(atClaims(op, clk.Now())), rp.CodeAlgorithm},
@@ -482,4 +483,82 @@ func FuzzVerifyAccessToken(f *testing.F) {
 			t.Fatalf("accepted or unexpected error: %v", err)
 		}
 	})
+}
+
+// An ID token is not an access token. An API whose Audiences include a
+// client id (an app's own API, or a misconfiguration) must still refuse
+// the ID tokens issued to that client: they prove who signed in to the
+// client, they do not authorize calls. In the default (non-strict) mode
+// tokens that carry an ID token's marks are refused, unless the token
+// declares itself an access token (typ at+jwt) or the verifier opts in
+// with InsecureAcceptIDTokens.
+func TestAccessTokenRefusesIDTokens(t *testing.T) {
+	op := oidctest.New(t)
+	clk := &clock{now: time.Now()}
+	const client = "webc_app"
+	loose := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) { c.Audiences = []string{apiAud, client}; c.CacheSize = -1 })
+	insecure := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+		c.Audiences = []string{apiAud, client}
+		c.InsecureAcceptIDTokens = true
+	})
+	signer := op.Signer()
+	id := func(mutate func(map[string]any), h oidctest.Header) string {
+		c := op.IDClaims(client, "usr_1", "n-1")
+		if mutate != nil {
+			mutate(c)
+		}
+		return signer.Sign(c, h)
+	}
+	access := func(mutate func(map[string]any), h oidctest.Header) string {
+		c := atClaims(op, clk.Now())
+		if mutate != nil {
+			mutate(c)
+		}
+		return signer.Sign(c, h)
+	}
+	jwt := oidctest.Header{"typ": "JWT"}
+	now := clk.Now().Unix()
+	cases := []struct {
+		name  string
+		token string
+		want  rp.Code // of loose; insecure accepts every token
+	}{
+		{"ID token with nonce", id(nil, nil), rp.CodeType},
+		{"ID token with nonce, typ JWT", id(nil, jwt), rp.CodeType},
+		{"refreshed ID token: no nonce, at_hash", id(func(c map[string]any) { delete(c, "nonce"); c["at_hash"] = "x" }, nil), rp.CodeType},
+		{"hybrid ID token: c_hash", id(func(c map[string]any) { delete(c, "nonce"); c["c_hash"] = "x" }, nil), rp.CodeType},
+		{"ID token with s_hash (FAPI)", id(func(c map[string]any) { delete(c, "nonce"); c["s_hash"] = "x" }, nil), rp.CodeType},
+		{"ID token with an empty nonce", id(func(c map[string]any) { c["nonce"] = "" }, nil), rp.CodeType},
+		{"Keycloak ID token: typ claim ID", id(func(c map[string]any) { delete(c, "nonce"); c["typ"] = "ID" }, jwt), rp.CodeType},
+		{"logout token with exp (events)", access(func(c map[string]any) {
+			c["aud"] = client
+			c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+		}, jwt), rp.CodeType},
+		{"access token, typ JWT", access(nil, jwt), ""},
+		{"access token, no typ", access(nil, nil), ""},
+		{"access token for the client id", access(func(c map[string]any) { c["aud"] = client }, jwt), ""},
+		{"access token with nonce, typ at+jwt (declared)", access(func(c map[string]any) { c["nonce"] = "n" }, atHeader), ""},
+		{"Keycloak < 25 access token: nonce and typ claim Bearer", access(func(c map[string]any) {
+			c["nonce"] = "n"
+			c["typ"] = "Bearer"
+			c["azp"] = client
+		}, jwt), ""},
+		{"a typ claim that is not a string", access(func(c map[string]any) { c["typ"] = 7 }, jwt), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loose.Verify(context.Background(), tc.token)
+			wantCode(t, err, tc.want)
+			if err != nil && tc.want == rp.CodeType && !strings.Contains(err.Error(), "InsecureAcceptIDTokens") {
+				t.Errorf("the error does not name the option: %v", err)
+			}
+			_, err = insecure.Verify(context.Background(), tc.token)
+			wantCode(t, err, "")
+		})
+	}
+	// The option loosens only that rule.
+	_, err := insecure.Verify(context.Background(), id(func(c map[string]any) { c["exp"] = now - 3600 }, nil))
+	wantCode(t, err, rp.CodeExpired)
+	_, err = insecure.Verify(context.Background(), id(func(c map[string]any) { c["aud"] = "webc_other" }, nil))
+	wantCode(t, err, rp.CodeAudience)
 }

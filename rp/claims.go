@@ -83,7 +83,25 @@ const (
 	// flagCnf: a "cnf" (confirmation) claim binds the token to a key
 	// (DPoP, mTLS): it is not a bearer token.
 	flagCnf claimFlags = 1 << iota
+	// flagIDTokenClaim: nonce, at_hash, c_hash or s_hash, claims of ID
+	// tokens (OpenID Connect Core §2, §3.3.2.11; FAPI 1.0 s_hash).
+	flagIDTokenClaim
+	// flagEvents: an "events" claim, the mark of a Security Event Token
+	// (RFC 8417) such as a logout token.
+	flagEvents
+	// flagTypID, flagTypBearer: Keycloak's "typ" claim, "ID" in its ID
+	// tokens and "Bearer" in its access tokens (which, before Keycloak 25,
+	// also carry the login's nonce).
+	flagTypID
+	flagTypBearer
 )
+
+// notAccessToken reports whether the claims mark a token of another kind:
+// an ID token (its claims, or Keycloak's typ "ID", unless Keycloak's typ
+// "Bearer" says otherwise) or a security event token.
+func (f claimFlags) notAccessToken() bool {
+	return f&(flagTypID|flagEvents) != 0 || f&(flagIDTokenClaim|flagTypBearer) == flagIDTokenClaim
+}
 
 var errClaims error = errclass.New("rp: claims are not a JSON object of the expected claim types", errclass.Invalid)
 
@@ -129,9 +147,28 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "azp":
 			r.StringField(&c.AuthorizedParty)
 		case "nonce":
+			flags |= flagIf(&r, flagIDTokenClaim)
 			r.StringField(&c.Nonce)
 		case "at_hash":
+			flags |= flagIf(&r, flagIDTokenClaim)
 			r.StringField(&c.AccessTokenHash)
+		case "c_hash", "s_hash":
+			flags |= flagIf(&r, flagIDTokenClaim)
+			r.Skip()
+		case "events":
+			flags |= flagIf(&r, flagEvents)
+			r.Skip()
+		case "typ":
+			if r.Peek() != jws.JSONString {
+				r.Skip()
+				break
+			}
+			switch typ := r.ReadString(); {
+			case strings.EqualFold(typ, "ID"):
+				flags |= flagTypID
+			case strings.EqualFold(typ, "Bearer"):
+				flags |= flagTypBearer
+			}
 		case "auth_time":
 			c.AuthTime = readDate(&r)
 		case "sid":
@@ -155,9 +192,7 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 		case "scopes":
 			l, scopesArray = appendScopes(&r, l)
 		case "cnf":
-			if r.Peek() != jws.JSONNull {
-				flags |= flagCnf
-			}
+			flags |= flagIf(&r, flagCnf)
 			r.Skip()
 		default:
 			r.Skip()
@@ -179,6 +214,15 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	out := new(Claims)
 	*out = c
 	return out, flags, nil
+}
+
+// flagIf returns f when the next value is not null: a member whose value
+// is null counts as absent.
+func flagIf(r *jws.JSONReader, f claimFlags) claimFlags {
+	if r.Peek() == jws.JSONNull {
+		return 0
+	}
+	return f
 }
 
 // span locates one array claim in a strArena.
@@ -265,14 +309,15 @@ func fields(s string, out []string) []string {
 
 var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
-// readDate reads a NumericDate: a non-negative number up to 1e11, or null.
+// readDate reads a NumericDate: a non-negative number up to 1e11, or null
+// (absent). A present date below one second reads as 1 (see NumericDate).
 func readDate(r *jws.JSONReader) NumericDate {
 	if v, ok := r.ReadUint(12); ok { // the usual integer seconds
 		if v > 1e11 {
 			r.Fail()
 			return 0
 		}
-		return NumericDate(v)
+		return presentDate(NumericDate(v))
 	}
 	switch r.Peek() {
 	case jws.JSONNull:
@@ -288,7 +333,7 @@ func readDate(r *jws.JSONReader) NumericDate {
 		r.Fail()
 		return 0
 	}
-	return NumericDate(f)
+	return presentDate(NumericDate(f))
 }
 
 // readBool reads true, false, "true", "false" or null.
@@ -355,11 +400,21 @@ func (s *Scopes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// NumericDate is a JWT NumericDate: seconds since the epoch, possibly
-// fractional. The zero value means "absent".
+// NumericDate is a JWT NumericDate: whole seconds since the epoch (a
+// fractional date is truncated). The zero value means "absent" (or null).
+//
+// A date that is present with a value below one second ("exp": 0) is the
+// first second of 1970, not an absent claim: it decodes as 1
+// (1970-01-01T00:00:01Z), so that "exp": 0 is an expired token rather than
+// one without expiry. Every check compares dates with the current time, for
+// which that one second changes nothing.
 type NumericDate int64
 
-// UnmarshalJSON accepts an integer or a fractional JSON number.
+// presentDate maps a date that is present to a non-zero NumericDate.
+func presentDate(d NumericDate) NumericDate { return max(d, 1) }
+
+// UnmarshalJSON accepts an integer or a fractional JSON number, or null
+// (absent).
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		*d = 0
@@ -369,7 +424,7 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
 		return errors.New("rp: a date claim is not a valid NumericDate")
 	}
-	*d = NumericDate(f)
+	*d = presentDate(NumericDate(f))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/multiapp-go/multiapp/rp"
 )
@@ -101,6 +102,34 @@ var claimsCases = []string{
 	`{"roles":null}`, `{"roles":"admin"}`, `{"permissions":["a:b",null]}`, `{"ISS":"x","Sub":"y"}`,
 	`{"sub":"caf\u00e9","sid":"ses_\"q\""}`, `{"custom":{"deep":[1,{"x":null}]},"sub":"s"}`,
 	`[]`, `null`, `"x"`, `{"aud":"a"`, `{"aud":"a"} x`, `{}`,
+	`{"exp":0}`, `{"exp":0.0}`, `{"exp":0.999}`, `{"exp":1}`, `{"nbf":0,"iat":0,"auth_time":0}`, `{"exp":0,"exp":null}`, `{"exp":null,"exp":0}`,
+	`{"typ":"ID","events":{},"c_hash":null,"s_hash":"x","nonce":null}`, `{"typ":7}`, `{"typ":"\u0049D"}`, `{"typ":"Bearer","nonce":"n"}`, `{"typ":"ID"`,
+}
+
+// A date claim that is present with the value 0 (or below one second) is a
+// date, 1970-01-01: it must not read as absent, or "exp": 0 would make a
+// token that never expires out of one that has always been expired.
+func TestPresentZeroDateIsNotAbsent(t *testing.T) {
+	for _, tc := range []struct {
+		doc     string
+		present bool
+	}{
+		{`{"exp":0}`, true}, {`{"exp":0.0}`, true}, {`{"exp":-0}`, true}, {`{"exp":0.25}`, true}, {`{"exp":0e5}`, true},
+		{`{}`, false}, {`{"exp":null}`, false}, {`{"exp":0,"exp":null}`, false},
+	} {
+		for name, parse := range map[string]func([]byte) (*rp.Claims, error){"ParseClaims": rp.ParseClaims, "encoding/json": referenceParseClaims} {
+			c, err := parse([]byte(tc.doc))
+			if err != nil {
+				t.Fatalf("%s(%s): %v", name, tc.doc, err)
+			}
+			if got := c.Expiry != 0; got != tc.present {
+				t.Errorf("%s(%s): exp present = %v (Expiry %d), want %v", name, tc.doc, got, c.Expiry, tc.present)
+			}
+			if tc.present && !c.Expiry.Time().Before(time.Unix(2, 0)) {
+				t.Errorf("%s(%s): exp reads as %v, want the first second of 1970", name, tc.doc, c.Expiry.Time())
+			}
+		}
+	}
 }
 
 func TestParseClaimsMatchesEncodingJSON(t *testing.T) {

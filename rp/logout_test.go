@@ -54,6 +54,11 @@ func TestLogoutTokenRules(t *testing.T) {
 		{"iat in the future", k.Sign(base(func(m map[string]any) { m["iat"] = now + 600 }), logoutTyp), rp.CodeIssuedAt},
 		{"too old by iat (no exp)", k.Sign(base(func(m map[string]any) { m["iat"] = now - 3600; delete(m, "exp") }), logoutTyp), rp.CodeIssuedAt},
 		{"expired", k.Sign(base(func(m map[string]any) { m["iat"] = now - 200; m["exp"] = now - 100 }), logoutTyp), rp.CodeExpired},
+		// exp 0 is a date (1970), not an absent exp: an expired token.
+		{"exp 0", k.Sign(base(func(m map[string]any) { m["exp"] = 0 }), logoutTyp), rp.CodeExpired},
+		{"exp 0.5", k.Sign(base(func(m map[string]any) { m["exp"] = 0.5 }), logoutTyp), rp.CodeExpired},
+		{"iat 0", k.Sign(base(func(m map[string]any) { m["iat"] = 0 }), logoutTyp), rp.CodeIssuedAt},
+		{"exp null is absent", k.Sign(base(func(m map[string]any) { m["exp"] = nil }), logoutTyp), ""},
 		{"missing jti", k.Sign(base(func(m map[string]any) { delete(m, "jti") }), logoutTyp), rp.CodeTokenID},
 		{"missing events", k.Sign(base(func(m map[string]any) { delete(m, "events") }), logoutTyp), rp.CodeEvents},
 		{"wrong event", k.Sign(base(func(m map[string]any) { m["events"] = map[string]any{"urn:other": map[string]any{}} }), logoutTyp), rp.CodeEvents},

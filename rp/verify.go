@@ -67,7 +67,9 @@ func (c *Client) checkAudience(what string, aud Audience) error {
 }
 
 // checkTimes applies exp, nbf and iat with the clock skew. exp is required
-// when requireExp; iat is always required. The messages say how far off the
+// when requireExp; iat is always required. A zero NumericDate is an absent
+// claim; a claim present as 0 decodes as 1 (1970) and is checked as a date:
+// "exp": 0 is expired, never "no expiry". The messages say how far off the
 // times are and what that means for this server's clock: a token the OP has
 // just issued can only look expired, or issued in the future, when the
 // clocks disagree.

@@ -11,10 +11,11 @@ import (
 
 // Defaults used by NewMemory for zero MemoryOptions fields.
 const (
-	DefaultMaxSessions    = 100_000
-	DefaultMaxJTIs        = 100_000
-	DefaultMaxRevokedSIDs = 100_000
-	DefaultSweepInterval  = time.Minute
+	DefaultMaxSessions        = 100_000
+	DefaultMaxJTIs            = 100_000
+	DefaultMaxRevokedSIDs     = 100_000
+	DefaultMaxRevokedSubjects = 100_000
+	DefaultSweepInterval      = time.Minute
 )
 
 // sweepBatch bounds how many expired entries one sweep step frees while
@@ -32,6 +33,9 @@ type MemoryOptions struct {
 	// MaxRevokedSIDs bounds how many revoked OP sessions RevokeSID keeps.
 	// Zero or less means DefaultMaxRevokedSIDs.
 	MaxRevokedSIDs int
+	// MaxRevokedSubjects bounds how many logged-out subjects RevokeSubject
+	// keeps. Zero or less means DefaultMaxRevokedSubjects.
+	MaxRevokedSubjects int
 	// SweepInterval is how often a background goroutine frees expired
 	// entries. Zero means DefaultSweepInterval; a negative value disables the
 	// sweep, and expired entries are then freed only when they are looked up
@@ -63,11 +67,13 @@ type MemoryOptions struct {
 //     for the rest of its ttl; replaying a logout token can only end sessions
 //     again, never start one, and the id evicted is the one with the least
 //     time left to be replayed.
-//   - Revoked OP sessions (MaxRevokedSIDs): RevokeSID first frees expired
-//     entries, then forgets the revocation closest to its expiry. Until that
+//   - Revoked OP sessions (MaxRevokedSIDs) and subjects
+//     (MaxRevokedSubjects): RevokeSID and RevokeSubject first free expired
+//     entries, then forget the revocation closest to its expiry. Until that
 //     revocation would have expired anyway, a login that was in flight for
-//     that OP session could then still be stored. Choose MaxRevokedSIDs above
-//     the number of back-channel logouts expected within the revocation ttl.
+//     that OP session or subject could then still be stored. Choose the
+//     bounds above the number of back-channel logouts expected within the
+//     revocation ttl.
 //
 // A session with a zero ExpiresAt has no absolute expiry: it stays until it
 // is deleted or evicted.
@@ -92,6 +98,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 		bySubject:   make(map[pairKey]entrySet),
 		jtis:        newTTLSet(positiveOr(opts.MaxJTIs, DefaultMaxJTIs)),
 		revoked:     newTTLSet(positiveOr(opts.MaxRevokedSIDs, DefaultMaxRevokedSIDs)),
+		subjects:    newTTLSet(positiveOr(opts.MaxRevokedSubjects, DefaultMaxRevokedSubjects)),
 		locks:       make(map[idKey]*lockEntry),
 	}
 	if st.now == nil {
@@ -167,6 +174,14 @@ func (m *Memory) SIDRevoked(_ context.Context, issuer, sid string) (bool, error)
 	return m.s.sidRevoked(issuer, sid), nil
 }
 
+// RevokeSubject implements Store. A ttl of zero or less, or an empty
+// subject, records nothing. Revoking a subject again keeps the later time
+// and the later expiry.
+func (m *Memory) RevokeSubject(_ context.Context, issuer, subject string, at time.Time, ttl time.Duration) error {
+	m.s.revokeSubject(issuer, subject, at, ttl)
+	return nil
+}
+
 // Lock implements Store. It fails with ctx.Err() when ctx is done before the
 // lock is taken, including when ctx is already done on entry.
 func (m *Memory) Lock(ctx context.Context, id string) (func(), error) { return m.s.lock(ctx, id) }
@@ -216,7 +231,8 @@ type memState struct {
 	bySID     map[pairKey]entrySet // sessions with a non-empty SID
 	bySubject map[pairKey]entrySet
 	jtis      *ttlSet
-	revoked   *ttlSet
+	revoked   *ttlSet // OP sessions (issuer, sid)
+	subjects  *ttlSet // subjects (issuer, subject), each with its logout time
 
 	sweepStarted bool
 	closed       bool
@@ -242,9 +258,9 @@ func (st *memState) get(id string) (*Session, error) {
 		st.mu.Unlock()
 		return nil, ErrNotFound
 	}
-	if e.s.SID != "" && st.revoked.has(pairKey{e.s.Issuer, e.s.SID}, now) {
+	if st.revokedLocked(e.s, now) {
 		st.mu.Unlock()
-		return nil, ErrNotFound // logged out; DeleteBySID removes it
+		return nil, ErrNotFound // logged out; DeleteBySID or DeleteBySubject removes it
 	}
 	st.touchLocked(e)
 	s := e.s
@@ -261,7 +277,7 @@ func (st *memState) create(s *Session) error {
 	now := st.now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if s.SID != "" && st.revoked.has(pairKey{s.Issuer, s.SID}, now) {
+	if st.revokedLocked(s, now) {
 		return ErrRevoked
 	}
 	if e := st.sessions[key]; e != nil {
@@ -299,7 +315,7 @@ func (st *memState) update(s *Session) error {
 		st.removeLocked(e)
 		return ErrNotFound
 	}
-	if s.SID != "" && st.revoked.has(pairKey{s.Issuer, s.SID}, now) {
+	if st.revokedLocked(e.s, now) || st.revokedLocked(s, now) {
 		return ErrRevoked
 	}
 	st.removeLocked(e)
@@ -357,6 +373,19 @@ func (st *memState) deleteBySubject(issuer, subject string) int {
 		st.removeLocked(e)
 	}
 	return n
+}
+
+// revokedLocked reports whether s is revoked: its OP session is, or its
+// subject was logged out at or after s was issued.
+func (st *memState) revokedLocked(s *Session, now time.Time) bool {
+	if s.SID != "" && st.revoked.has(pairKey{s.Issuer, s.SID}, now) {
+		return true
+	}
+	if len(st.subjects.items) == 0 {
+		return false
+	}
+	at, ok := st.subjects.get(pairKey{s.Issuer, s.Subject}, now)
+	return ok && !s.Issued().After(at)
 }
 
 // insertLocked files a new entry for c under key in every index and makes it
@@ -437,7 +466,7 @@ func (st *memState) rememberJTI(issuer, jti string, ttl time.Duration) bool {
 		return false
 	}
 	if ttl > 0 {
-		st.jtis.put(k, now.Add(ttl), now)
+		st.jtis.put(k, now.Add(ttl), time.Time{}, now)
 		st.startSweepLocked()
 	}
 	return true
@@ -450,7 +479,18 @@ func (st *memState) revokeSID(issuer, sid string, ttl time.Duration) {
 	now := st.now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.revoked.put(pairKey{issuer, sid}, now.Add(ttl), now)
+	st.revoked.put(pairKey{issuer, sid}, now.Add(ttl), time.Time{}, now)
+	st.startSweepLocked()
+}
+
+func (st *memState) revokeSubject(issuer, subject string, at time.Time, ttl time.Duration) {
+	if subject == "" || ttl <= 0 {
+		return
+	}
+	now := st.now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.subjects.put(pairKey{issuer, subject}, now.Add(ttl), at, now)
 	st.startSweepLocked()
 }
 
@@ -500,6 +540,7 @@ func (st *memState) sweep() {
 		n := st.expireSessionsLocked(now, sweepBatch)
 		n += st.jtis.expire(now, sweepBatch-n)
 		n += st.revoked.expire(now, sweepBatch-n)
+		n += st.subjects.expire(now, sweepBatch-n)
 		st.mu.Unlock()
 		if n < sweepBatch {
 			return
@@ -567,7 +608,8 @@ func (st *memState) releaseLockEntry(key idKey, l *lockEntry) {
 	st.lockMu.Unlock()
 }
 
-// ttlSet is a bounded set of keys that each expire at their own time.
+// ttlSet is a bounded set of keys that each expire at their own time, each
+// with a time value (the logout time of a subject; unused otherwise).
 type ttlSet struct {
 	max   int
 	items map[pairKey]*ttlItem
@@ -577,6 +619,7 @@ type ttlSet struct {
 type ttlItem struct {
 	key pairKey
 	exp time.Time
+	at  time.Time
 	idx int
 }
 
@@ -589,21 +632,32 @@ func newTTLSet(max int) *ttlSet {
 
 // has reports whether k is in the set and not expired, freeing it if expired.
 func (s *ttlSet) has(k pairKey, now time.Time) bool {
+	_, ok := s.get(k, now)
+	return ok
+}
+
+// get returns the time value of k when k is in the set and not expired,
+// freeing it if expired.
+func (s *ttlSet) get(k pairKey, now time.Time) (time.Time, bool) {
 	it := s.items[k]
 	if it == nil {
-		return false
+		return time.Time{}, false
 	}
 	if !now.Before(it.exp) {
 		s.remove(it)
-		return false
+		return time.Time{}, false
 	}
-	return true
+	return it.at, true
 }
 
-// put adds k until exp, or moves its expiry to exp if that is later. When the
-// set is full it frees expired keys, then the keys closest to expiry.
-func (s *ttlSet) put(k pairKey, exp, now time.Time) {
+// put adds k with time value at until exp, or moves its expiry and its time
+// value to exp and at when they are later. When the set is full it frees
+// expired keys, then the keys closest to expiry.
+func (s *ttlSet) put(k pairKey, exp, at, now time.Time) {
 	if it := s.items[k]; it != nil {
+		if at.After(it.at) {
+			it.at = at
+		}
 		if exp.After(it.exp) {
 			it.exp = exp
 			heap.Fix(&s.heap, it.idx)
@@ -613,7 +667,7 @@ func (s *ttlSet) put(k pairKey, exp, now time.Time) {
 	for len(s.items) >= s.max {
 		s.remove(s.heap[0]) // expired ones come first
 	}
-	it := &ttlItem{key: k, exp: exp}
+	it := &ttlItem{key: k, exp: exp, at: at}
 	s.items[k] = it
 	heap.Push(&s.heap, it)
 }

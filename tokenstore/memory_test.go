@@ -258,6 +258,31 @@ func TestMemoryRevokedBound(t *testing.T) {
 	revoked("s20", true)
 }
 
+func TestMemoryRevokedSubjectsBound(t *testing.T) {
+	clk := newClock()
+	m := tokenstore.NewMemory(tokenstore.MemoryOptions{MaxRevokedSubjects: 2, Now: clk.Now, SweepInterval: -1})
+	ctx := context.Background()
+	at := clk.Now()
+	refused := func(sub string, want bool) {
+		t.Helper()
+		s := &tokenstore.Session{ID: tokenstore.NewID(), Issuer: iss, Subject: sub, IssuedAt: at.Add(-time.Second)}
+		err := m.Create(ctx, s)
+		if got := errors.Is(err, tokenstore.ErrRevoked); got != want {
+			t.Errorf("Create of %s issued before its logout: %v, want refused %v", sub, err, want)
+		}
+		_ = m.Delete(ctx, s.ID)
+	}
+	_ = m.RevokeSubject(ctx, iss, "u10", at, 10*time.Minute)
+	_ = m.RevokeSubject(ctx, iss, "u5", at, 5*time.Minute)
+	_ = m.RevokeSubject(ctx, iss, "u5", at, 30*time.Minute) // extended: now the longest
+	_ = m.RevokeSubject(ctx, iss, "u20", at, 20*time.Minute)
+	refused("u10", false) // closest to expiry
+	refused("u5", true)
+	refused("u20", true)
+	clk.Advance(31 * time.Minute)
+	refused("u5", false) // expired
+}
+
 // sweepers counts the running sweep goroutines of every Memory.
 func sweepers() int {
 	buf := make([]byte, 1<<16)

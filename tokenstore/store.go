@@ -25,8 +25,10 @@ var (
 	// ErrNotFound: no live session has that id (never created, deleted,
 	// logged out or expired).
 	ErrNotFound = errors.New("tokenstore: session not found")
-	// ErrRevoked: Create refused a session whose OP session id (issuer, sid)
-	// was ended by a back-channel logout while the login was in flight.
+	// ErrRevoked: Create or Update refused a session that a back-channel
+	// logout ended while the login or refresh was in flight: its OP session
+	// (issuer, sid) was revoked (RevokeSID), or its subject was logged out
+	// after the session's ID token was issued (RevokeSubject).
 	ErrRevoked = errors.New("tokenstore: OP session was logged out")
 	// ErrExists: Create was given an id that is already in use.
 	ErrExists = errors.New("tokenstore: session id already exists")
@@ -59,6 +61,13 @@ type Session struct {
 	// Claims is the JSON payload of the validated ID token.
 	Claims json.RawMessage
 
+	// IssuedAt is when the OP issued the ID token the session was signed
+	// in with (its iat, by the OP's clock). It is set at login and kept by
+	// refreshes: a logout of the subject (RevokeSubject) ends the sessions
+	// issued at or before its logout token's iat, and both times come from
+	// the OP's clock. When zero, CreatedAt stands in for it.
+	IssuedAt time.Time
+
 	CreatedAt time.Time
 	// LastSeen is when the session was last written by its app (login,
 	// refresh); apps may update it for idle timeouts.
@@ -81,27 +90,36 @@ func (s *Session) Clone() *Session {
 //
 // The methods are ordered so that a logout racing a login or a refresh can
 // never leave a session alive: a back-channel logout calls RevokeSID and then
-// DeleteBySID; Create and Update refuse a revoked sid and Update only replaces
-// a session that still exists.
+// DeleteBySID (a logout token with a sid), or RevokeSubject and then
+// DeleteBySubject (a logout token with only a sub); Create and Update refuse
+// a revoked session and Update only replaces a session that still exists.
+//
+// A session is revoked when its OP session (Issuer, SID) is revoked, or when
+// its subject (Issuer, Subject) was revoked at a time T and the session was
+// issued at or before T (Session.IssuedAt, or CreatedAt when that is zero):
+// a login whose ID token the OP issued before the subject's logout cannot be
+// stored after it, while the user's next sign-in can.
 //
 // An empty sid names no OP session: RevokeSID ignores it, SIDRevoked reports
 // false for it, and DeleteBySID matches no session by it, so a session stored
-// without a sid is never refused, and a logout token without a sid cannot
-// wipe every sid-less session of an issuer.
+// without a sid is never refused by sid, and a logout token without a sid
+// cannot wipe every sid-less session of an issuer. Likewise RevokeSubject
+// ignores an empty subject.
 type Store interface {
-	// Get returns the live session with that id, or ErrNotFound. A session
-	// whose OP session (Issuer, SID) is revoked is not live: once RevokeSID
-	// returns, no Get anywhere returns its sessions, even before
-	// DeleteBySID has removed them.
+	// Get returns the live session with that id, or ErrNotFound. A revoked
+	// session is not live: once RevokeSID or RevokeSubject returns, no Get
+	// anywhere returns the sessions it revokes, even before DeleteBySID or
+	// DeleteBySubject has removed them.
 	Get(ctx context.Context, id string) (*Session, error)
-	// Create stores a new session. It fails with ErrRevoked when
-	// (s.Issuer, s.SID) has been revoked, and ErrExists when the id is taken.
+	// Create stores a new session. It fails with ErrRevoked when s is
+	// revoked, and ErrExists when the id is taken.
 	Create(ctx context.Context, s *Session) error
 	// Update replaces an existing session (after a refresh) and fails with
 	// ErrNotFound when it no longer exists: a deleted session is never
-	// brought back. Like Create it fails with ErrRevoked when (s.Issuer,
-	// s.SID) has been revoked, so a refresh cannot move a session into an
-	// OP session that was logged out; the stored session is then unchanged.
+	// brought back. It fails with ErrRevoked when the stored session or s
+	// is revoked, so a refresh can neither revive a logged-out session nor
+	// move one into an OP session that was logged out; the stored session
+	// is then unchanged.
 	Update(ctx context.Context, s *Session) error
 	// Delete removes one session. Deleting a missing session is not an error.
 	Delete(ctx context.Context, id string) error
@@ -121,6 +139,11 @@ type Store interface {
 	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
 	// SIDRevoked reports whether (issuer, sid) was revoked and not yet forgotten.
 	SIDRevoked(ctx context.Context, issuer, sid string) (bool, error)
+	// RevokeSubject records for ttl that the sessions of (issuer, subject)
+	// issued at or before at have ended: the subject was logged out by a
+	// logout token without sid, at being its iat. Revoking the subject
+	// again keeps the later of the two times and the later expiry.
+	RevokeSubject(ctx context.Context, issuer, subject string, at time.Time, ttl time.Duration) error
 
 	// Lock takes the refresh lock of session id, waiting until it is free or
 	// ctx ends. At most one holder exists at a time (across every process
@@ -141,4 +164,13 @@ func NewID() string {
 func HashID(id string) string {
 	h := sha256.Sum256([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// Issued is when the session was issued for RevokeSubject: IssuedAt, or
+// CreatedAt when IssuedAt is zero.
+func (s *Session) Issued() time.Time {
+	if s.IssuedAt.IsZero() {
+		return s.CreatedAt
+	}
+	return s.IssuedAt
 }

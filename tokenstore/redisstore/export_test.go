@@ -3,10 +3,15 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 // Dump renders every key of the store and its value, session records
@@ -76,5 +81,68 @@ func (s *Store) LockForTest(ctx context.Context, id string) (unlock, crash func(
 	return l.unlock, l.stopRenewal, nil
 }
 
-// PairHash exposes pairHash.
-func PairHash(issuer, value string) string { return pairHash(issuer, value) }
+// PairHash is the store's keyed hash of (issuer, value).
+func (s *Store) PairHash(issuer, value string) string { return s.pairHash(issuer, value) }
+
+// LegacyWriter writes sessions and revocations the way the previous layout
+// did (unkeyed index hashes, no issue time in the value head, record
+// version 1), as an instance of the previous version would.
+type LegacyWriter struct {
+	t    testing.TB
+	c    redis.UniversalClient
+	base string
+	seal *sealer
+}
+
+func NewLegacyWriter(t testing.TB, c redis.UniversalClient, prefix string, keys [][]byte) *LegacyWriter {
+	seal, err := newSealer(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	w := &LegacyWriter{t: t, c: c, base: "{" + prefix + "}:", seal: seal}
+	k := w.base + "k"
+	c.SetNX(context.Background(), k, seal.seal([]byte(keyCheckText), []byte(k)), 0)
+	return w
+}
+
+// Create stores s as the previous layout's create script did.
+func (w *LegacyWriter) Create(s *tokenstore.Session) {
+	ctx := context.Background()
+	c := s.Clone()
+	c.ID, c.IssuedAt = "", time.Time{}
+	plain, err := encodeSession(c)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	zero, _ := time.Time{}.MarshalBinary()
+	plain = plain[:len(plain)-1-len(zero)] // record version 1: no IssuedAt
+	plain[0] = 1
+	member := tokenstore.HashID(s.ID)
+	sidHead, subh := noSID, legacyPairHash(s.Issuer, s.Subject)
+	a := w.base + "n:" + subh
+	if s.SID != "" {
+		sidHead = legacyPairHash(s.Issuer, s.SID)
+		a = w.base + "x:" + sidHead
+	}
+	v := append([]byte(sidHead+subh), w.seal.seal(plain, []byte(member))...)
+	var ttl time.Duration
+	score := math.Inf(1)
+	if !s.ExpiresAt.IsZero() {
+		ttl = time.Until(s.ExpiresAt)
+		score = float64(time.Now().Add(ttl).UnixMilli())
+	}
+	if err := w.c.Set(ctx, w.base+"s:"+member, v, ttl).Err(); err != nil {
+		w.t.Fatal(err)
+	}
+	for _, idx := range []string{a, w.base + "u:" + subh} {
+		w.c.ZAdd(ctx, idx, redis.Z{Score: score, Member: member})
+	}
+}
+
+// RevokeSID revokes an OP session as the previous layout did.
+func (w *LegacyWriter) RevokeSID(issuer, sid string, ttl time.Duration) {
+	w.c.Set(context.Background(), w.base+"r:"+legacyPairHash(issuer, sid), "1", ttl)
+}

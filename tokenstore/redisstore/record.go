@@ -14,15 +14,16 @@ import (
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
-// Record layout, before encryption (version 1): one version byte, then the
+// Record layout, before encryption (version 2): one version byte, then the
 // string fields Issuer, Subject, SID, ClientID, IDToken, AccessToken,
 // TokenType, RefreshToken and the Claims bytes, each as a uvarint length and
 // the bytes, then the times AccessTokenExpiry, RefreshedAt, CreatedAt,
-// LastSeen and ExpiresAt, each as a uvarint length and time.MarshalBinary.
-// A binary layout, not JSON: encoding/json would compact and HTML-escape the
-// raw claims, and they must come back byte for byte; MarshalBinary keeps
-// nanoseconds and the zone offset.
-const recordVersion = 1
+// LastSeen, ExpiresAt and IssuedAt, each as a uvarint length and
+// time.MarshalBinary. Version 1 is the same without IssuedAt (read as
+// zero). A binary layout, not JSON: encoding/json would compact and
+// HTML-escape the raw claims, and they must come back byte for byte;
+// MarshalBinary keeps nanoseconds and the zone offset.
+const recordVersion = 2
 
 func encodeSession(s *tokenstore.Session) ([]byte, error) {
 	size := 64 + len(s.Issuer) + len(s.Subject) + len(s.SID) + len(s.ClientID) + len(s.IDToken) +
@@ -35,7 +36,7 @@ func encodeSession(s *tokenstore.Session) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Claims)))
 	b = append(b, s.Claims...)
-	for _, t := range [...]time.Time{s.AccessTokenExpiry, s.RefreshedAt, s.CreatedAt, s.LastSeen, s.ExpiresAt} {
+	for _, t := range [...]time.Time{s.AccessTokenExpiry, s.RefreshedAt, s.CreatedAt, s.LastSeen, s.ExpiresAt, s.IssuedAt} {
 		tb, err := t.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: encoding a session time: %w", err)
@@ -49,9 +50,10 @@ func encodeSession(s *tokenstore.Session) ([]byte, error) {
 var errCorrupt = errors.New("redisstore: malformed session record")
 
 func decodeSession(b []byte) (*tokenstore.Session, error) {
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) == 0 || (b[0] != 1 && b[0] != recordVersion) {
 		return nil, errCorrupt
 	}
+	version := b[0]
 	b = b[1:]
 	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(b)
@@ -77,7 +79,11 @@ func decodeSession(b []byte) (*tokenstore.Session, error) {
 	if len(claims) > 0 {
 		s.Claims = append([]byte(nil), claims...)
 	}
-	for _, p := range [...]*time.Time{&s.AccessTokenExpiry, &s.RefreshedAt, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt} {
+	times := []*time.Time{&s.AccessTokenExpiry, &s.RefreshedAt, &s.CreatedAt, &s.LastSeen, &s.ExpiresAt, &s.IssuedAt}
+	if version == 1 {
+		times = times[:5]
+	}
+	for _, p := range times {
 		v, ok := next()
 		if !ok || p.UnmarshalBinary(v) != nil {
 			return nil, errCorrupt

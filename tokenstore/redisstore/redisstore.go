@@ -20,14 +20,17 @@
 //     credentials: each is sealed with AES-256-GCM under the first of
 //     Options.Keys, bound to the key it is stored under. Every key of
 //     Options.Keys opens records, so keys rotate without signing anyone out.
-//     Redis never sees a raw session id: records, indexes and locks are keyed
-//     by [tokenstore.HashID], by hashes of (issuer, sid) and (issuer,
-//     subject), and logout token ids by a hash of (issuer, jti).
-//   - Atomic logout. Create, Update, Delete, DeleteBySID and DeleteBySubject
-//     each run as one Lua script that checks the revoked-sid marker, the
-//     session's existence and both of its indexes together, so a back-channel
-//     logout racing a login or a refresh on another instance never leaves a
-//     session alive.
+//     Redis never sees a raw session id: records and locks are keyed by
+//     [tokenstore.HashID]; indexes and logout markers by keyed hashes
+//     (HMAC-SHA256) of (issuer, sid), (issuer, subject) and (issuer, jti),
+//     whose key is random, shared by the Stores of a prefix and kept in
+//     Redis sealed with Options.Keys, so a reader of a dump or backup cannot
+//     tell who has a session by hashing guessed subjects.
+//   - Atomic logout. Get, Create, Update, Delete, DeleteBySID and
+//     DeleteBySubject each run as one Lua script that checks the revoked-sid
+//     and logged-out-subject markers, the session's existence and both of
+//     its indexes together, so a back-channel logout racing a login or a
+//     refresh on another instance never leaves a session alive.
 //   - Expiry by Redis. Sessions, logout token ids and revocations carry Redis
 //     TTLs; indexes drop expired members on every write and expire with their
 //     last member. Nothing needs sweeping.
@@ -50,22 +53,35 @@
 // the client: close it yourself.
 //
 // The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
-// and subject hashes, then the sealed record); x:<hash of issuer and sid>,
-// u: and n:<hash of issuer and subject> sorted-set indexes of the sessions
-// of an OP session, of a subject, and of a subject's sessions without a sid;
-// r: revoked sids, j: logout token ids (and login states), l: refresh locks,
-// all with TTLs; k the key check. Nothing else is stored.
+// and subject hashes and its issue time, then the sealed record); x:<hash of
+// issuer and sid>, u: and n:<hash of issuer and subject> sorted-set indexes
+// of the sessions of an OP session, of a subject, and of a subject's
+// sessions without a sid; r: revoked sids, e: logged-out subjects (with the
+// logout time), j: logout token ids (and login states), l: refresh locks,
+// all with TTLs; k the key check, h the sealed index hash key, m the layout
+// marker. Nothing else is stored.
+//
+// Upgrading from a version of this package whose index keys were unkeyed
+// hashes: New migrates the data in place, once per prefix (sessions keep
+// their tokens and TTL, and a sid revoked under the old names stays
+// revoked), and Get migrates a session written in the old layout later.
+// Stop the instances of the previous version before starting this one: the
+// previous version cannot read sessions written in the new layout (its users
+// are asked to sign in again), and its logouts are not seen by this one.
 package redisstore
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -130,11 +146,13 @@ type Options struct {
 // concurrent use, and any number of Stores (in any number of processes)
 // with the same Prefix and Keys share the same sessions.
 type Store struct {
-	c     redis.UniversalClient
-	seal  *sealer
-	base  string // "{Prefix}:"
-	lease time.Duration
-	poll  time.Duration
+	c       redis.UniversalClient
+	seal    *sealer
+	hashKey []byte    // names the indexes and markers: see pairHash
+	hashers sync.Pool // of HMAC-SHA256 under hashKey, reset before use
+	base    string    // "{Prefix}:"
+	lease   time.Duration
+	poll    time.Duration
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -180,6 +198,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.checkKeys(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.loadHashKey(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.migrateAll(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -195,37 +219,73 @@ func (s *Store) addrs() string {
 }
 
 // checkKeys opens the key-check record with Keys, writing it when there is
-// none, and reseals it under the first key after a rotation.
+// none.
 func (s *Store) checkKeys(ctx context.Context) error {
-	key := s.base + "k"
+	plain, err := s.sealedRecord(ctx, "key check", s.base+"k", []byte(keyCheckText))
+	if err != nil {
+		return err
+	}
+	if string(plain) != keyCheckText {
+		return s.wrongKey()
+	}
+	return nil
+}
+
+// loadHashKey reads the index hash key (32 random bytes, sealed with Keys),
+// creating it when there is none: every Store of the prefix shares it, and
+// key rotations keep it.
+func (s *Store) loadHashKey(ctx context.Context) error {
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh) // never fails (Go 1.24+)
+	plain, err := s.sealedRecord(ctx, "index hash key", s.base+"h", fresh)
+	if err != nil {
+		return err
+	}
+	if len(plain) != 32 {
+		return s.wrongKey()
+	}
+	s.hashKey = plain
+	s.hashers.New = func() any { return hmac.New(sha256.New, s.hashKey) }
+	return nil
+}
+
+// sealedRecord returns the plain text of the record named key, sealed with
+// Keys: the one in Redis, or fresh, which it writes when there is none (the
+// first Store of a prefix). It reseals the record under the first key after
+// a rotation, and fails with ErrWrongKey when no key opens it.
+func (s *Store) sealedRecord(ctx context.Context, what, key string, fresh []byte) ([]byte, error) {
 	aad := []byte(key)
 	for range 3 {
 		box, err := s.c.Get(ctx, key).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
-			ok, err := s.c.SetNX(ctx, key, s.seal.seal([]byte(keyCheckText), aad), 0).Result()
+			ok, err := s.c.SetNX(ctx, key, s.seal.seal(fresh, aad), 0).Result()
 			if err != nil {
-				return s.unavailable("key check", err)
+				return nil, s.unavailable(what, err)
 			}
 			if ok {
-				return nil
+				return fresh, nil
 			}
-			continue // another instance wrote it first: check that one
+			continue // another instance wrote it first: open that one
 		case err != nil:
-			return s.unavailable("key check", err)
+			return nil, s.unavailable(what, err)
 		}
 		plain, idx, err := s.seal.open(box, aad)
-		if err != nil || string(plain) != keyCheckText {
-			return fmt.Errorf("%w (prefix %q): give the keys the other instances use, with the one that wrote the data among them", ErrWrongKey, s.base)
+		if err != nil {
+			return nil, s.wrongKey()
 		}
 		if idx > 0 {
-			if err := s.c.Set(ctx, key, s.seal.seal([]byte(keyCheckText), aad), 0).Err(); err != nil {
-				return s.unavailable("key check", err)
+			if err := s.c.Set(ctx, key, s.seal.seal(plain, aad), 0).Err(); err != nil {
+				return nil, s.unavailable(what, err)
 			}
 		}
-		return nil
+		return plain, nil
 	}
-	return fmt.Errorf("redisstore: the key-check record %q keeps disappearing", key)
+	return nil, fmt.Errorf("redisstore: the %s record %q keeps disappearing", what, key)
+}
+
+func (s *Store) wrongKey() error {
+	return fmt.Errorf("%w (prefix %q): give the keys the other instances use, with the one that wrote the data among them", ErrWrongKey, s.base)
 }
 
 // unavailable wraps a failure to reach Redis.
@@ -238,26 +298,44 @@ func (s *Store) unavailable(op string, err error) error {
 func (s *Store) sessionKey(member string) string { return s.base + "s:" + member }
 func (s *Store) lockKey(id string) string        { return s.base + "l:" + tokenstore.HashID(id) }
 
-// A session's value starts with its sid hash (noSID when it has none) and
-// its subject hash, so the scripts find its indexes without decrypting it;
-// the sealed record follows.
+// A session's value starts with its sid hash (noSID when it has none), its
+// subject hash and when it was issued, so the scripts find its indexes and
+// tell whether it is revoked without decrypting it; the sealed record
+// follows.
 const (
 	pairHashLen = 22 // base64url of 16 bytes
-	headsLen    = 2 * pairHashLen
+	issuedLen   = 13 // unix ms, decimal, zero-padded
+	headsLen    = 2*pairHashLen + issuedLen
 )
 
 var noSID = strings.Repeat(".", pairHashLen)
 
-// pairHash names (issuer, value) unambiguously: the issuer is
-// length-prefixed before hashing, and 128 bits of SHA-256 are kept.
-func pairHash(issuer, value string) string {
-	h := sha256.New()
+// pairHash names (issuer, value) unambiguously and secretly: an HMAC-SHA256
+// under the store's index hash key of the length-prefixed issuer and the
+// value, 128 bits kept. Keyed, so that a reader of a Redis dump or backup
+// cannot tell who has sessions, or who was logged out, by hashing guessed
+// subjects or sids: the hash key is in Redis only sealed with Keys.
+func (s *Store) pairHash(issuer, value string) string {
+	h := s.hashers.Get().(hash.Hash)
+	h.Reset()
+	out := pairHashWith(h, issuer, value)
+	s.hashers.Put(h)
+	return out
+}
+
+func pairHashWith(h hash.Hash, issuer, value string) string {
 	var n [binary.MaxVarintLen64]byte
 	h.Write(n[:binary.PutUvarint(n[:], uint64(len(issuer)))])
 	h.Write([]byte(issuer))
 	h.Write([]byte(value))
 	var sum [sha256.Size]byte
 	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// issuedMillis is the issue time of s in the head of its value.
+func issuedMillis(s *tokenstore.Session) string {
+	ms := min(max(s.Issued().UnixMilli(), 0), 9_999_999_999_999)
+	return fmt.Sprintf("%0*d", issuedLen, ms)
 }
 
 // ttlMillis converts an absolute expiry into the TTL the scripts take: 0 for
@@ -273,33 +351,55 @@ func ttlMillis(exp time.Time) int64 {
 	return d.Milliseconds() // rounded down: Redis never keeps it longer
 }
 
-// Get implements tokenstore.Store.
+// Get implements tokenstore.Store. A session of the previous layout
+// (written by an earlier version of this package) is migrated first.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
 	member := tokenstore.HashID(id)
-	str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
-	v := []byte(str)
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil, tokenstore.ErrNotFound
-	case err != nil:
-		return nil, s.unavailable("get", err)
+	for range 3 {
+		str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
+		v := []byte(str)
+		switch {
+		case errors.Is(err, redis.Nil):
+			return nil, tokenstore.ErrNotFound
+		case err != nil:
+			return nil, s.unavailable("get", err)
+		case legacyValue(v):
+			if err := s.migrate(ctx, member, v); err != nil {
+				return nil, err
+			}
+			continue // read it again, revocations checked
+		case len(v) < headsLen:
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+		}
+		plain, _, err := s.seal.open(v[headsLen:], []byte(member))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
+		}
+		sess, err := decodeSession(plain)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+		}
+		if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
+			return nil, tokenstore.ErrNotFound
+		}
+		sess.ID = id
+		return sess, nil
 	}
-	if len(v) < headsLen {
-		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+	// An instance of the previous version keeps rewriting it.
+	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+}
+
+// heads returns the head of the value of sess (see headsLen) and its parts.
+func (s *Store) heads(sess *tokenstore.Session) (head []byte, sidh, subh, issued string) {
+	subh = s.pairHash(sess.Issuer, sess.Subject)
+	sidHead := noSID
+	if sess.SID != "" {
+		sidh = s.pairHash(sess.Issuer, sess.SID)
+		sidHead = sidh
 	}
-	plain, _, err := s.seal.open(v[headsLen:], []byte(member))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
-	}
-	sess, err := decodeSession(plain)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
-	}
-	if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
-		return nil, tokenstore.ErrNotFound
-	}
-	sess.ID = id
-	return sess, nil
+	issued = issuedMillis(sess)
+	head = make([]byte, 0, headsLen)
+	return append(append(append(head, sidHead...), subh...), issued...), sidh, subh, issued
 }
 
 // write runs the create or update script for sess.
@@ -311,16 +411,9 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 		return err
 	}
 	member := tokenstore.HashID(sess.ID)
-	sidh, subh := "", pairHash(sess.Issuer, sess.Subject)
-	head := noSID
-	if sess.SID != "" {
-		sidh = pairHash(sess.Issuer, sess.SID)
-		head = sidh
-	}
-	v := make([]byte, 0, headsLen+sealHeader+len(plain)+16)
-	v = append(append(append(v, head...), subh...), s.seal.seal(plain, []byte(member))...)
-	keys := []string{s.sessionKey(member), s.base + "r:" + pairHash(sess.Issuer, sess.SID)}
-	res, err := script.Run(ctx, s.c, keys, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh).Text()
+	head, sidh, subh, issued := s.heads(sess)
+	v := append(head, s.seal.seal(plain, []byte(member))...)
+	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}
@@ -365,10 +458,10 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 	}
 	sidh, subh := "", ""
 	if sid != "" {
-		sidh = pairHash(issuer, sid)
+		sidh = s.pairHash(issuer, sid)
 	}
 	if subject != "" {
-		subh = pairHash(issuer, subject)
+		subh = s.pairHash(issuer, subject)
 	}
 	keys := []string{s.base + "x:" + sidh, s.base + "n:" + subh}
 	n, err := deleteBySIDScript.Run(ctx, s.c, keys, s.base, sidh, subh).Int()
@@ -380,7 +473,7 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 
 // DeleteBySubject implements tokenstore.Store.
 func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) (int, error) {
-	subh := pairHash(issuer, subject)
+	subh := s.pairHash(issuer, subject)
 	n, err := deleteBySubjectScript.Run(ctx, s.c, []string{s.base + "u:" + subh}, s.base, subh).Int()
 	if err != nil {
 		return 0, s.unavailable("delete by subject", err)
@@ -398,7 +491,7 @@ func ttlArg(ttl time.Duration) int64 {
 // zero or less remembers nothing and reports first unless the id is already
 // remembered. A replay does not extend the ttl of the remembered id.
 func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
-	key := s.base + "j:" + pairHash(issuer, jti)
+	key := s.base + "j:" + s.pairHash(issuer, jti)
 	if ttl <= 0 {
 		n, err := s.c.Exists(ctx, key).Result()
 		if err != nil {
@@ -420,8 +513,22 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
+	}
+	return nil
+}
+
+// RevokeSubject implements tokenstore.Store. A ttl of zero or less, or an
+// empty subject, records nothing. Revoking a subject again keeps the later
+// time and the later expiry.
+func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at time.Time, ttl time.Duration) error {
+	if subject == "" || ttl <= 0 {
+		return nil
+	}
+	key := s.base + "e:" + s.pairHash(issuer, subject)
+	if err := revokeSubjectScript.Run(ctx, s.c, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
+		return s.unavailable("revoke subject", err)
 	}
 	return nil
 }
@@ -431,7 +538,7 @@ func (s *Store) SIDRevoked(ctx context.Context, issuer, sid string) (bool, error
 	if sid == "" {
 		return false, nil
 	}
-	n, err := s.c.Exists(ctx, s.base+"r:"+pairHash(issuer, sid)).Result()
+	n, err := s.c.Exists(ctx, s.base+"r:"+s.pairHash(issuer, sid)).Result()
 	if err != nil {
 		return false, s.unavailable("sid revoked", err)
 	}

@@ -11,14 +11,21 @@ import "github.com/redis/go-redis/v9"
 //
 //	base s:<HashID(id)>  string  sid hash (22 dots when the session has no
 //	                             sid), subject hash (22 characters each),
-//	                             then the sealed record
+//	                             when the session was issued (13 digits, unix
+//	                             ms: Session.Issued), then the sealed record
 //	base x:<h(iss,sid)>  zset  sessions of the OP session
 //	base u:<h(iss,sub)>  zset  every session of the subject
 //	base n:<h(iss,sub)>  zset  sessions of the subject stored without a sid
 //	base r:<h(iss,sid)>  string  revoked OP session, with a TTL
+//	base e:<h(iss,sub)>  string  logged-out subject: its logout time (unix
+//	                             ms); sessions issued up to it are revoked; TTL
 //	base j:<h(iss,jti)>  string  logout token id (and login state) seen, TTL
 //	base l:<HashID(id)>  string  refresh lock: the holder's token, TTL = lease
 //	base k               string  key check: a known text sealed with Keys
+//	base h               string  index hash key: 32 random bytes sealed with
+//	                             Keys, the key of every h(...) above
+//	base m               string  layout marker: sessions of the previous
+//	                             layout were migrated (migrate.go)
 //
 // Index members are session hashes, scored by when the session expires in
 // Redis time (ms; "inf" when it never does). Every write to an index drops
@@ -41,13 +48,24 @@ local function fmt(n) return string.format('%.0f', n) end
 
 local NOSID = string.rep('.', 22)
 
--- the sid hash ('' for none) and subject hash at the head of a session
--- value (GETRANGE 0 43 of its key); nil for a missing session
+-- the sid hash ('' for none), subject hash and issue time at the head of a
+-- session value (GETRANGE 0 56 of its key); nil for a missing session, or
+-- one of the previous layout (the sealed record's version byte, 1, where
+-- the issue time starts: see migrate.go)
 local function heads(v)
-  if not v or string.len(v) < 44 then return nil end
+  if not v or string.len(v) < 57 or string.byte(v, 45) == 1 then return nil end
   local x = string.sub(v, 1, 22)
   if x == NOSID then x = '' end
-  return x, string.sub(v, 23, 44)
+  return x, string.sub(v, 23, 44), tonumber(string.sub(v, 45, 57))
+end
+
+-- revoked reports whether a session with sid hash x, subject hash u and
+-- issue time t is revoked: its OP session is, or its subject was logged
+-- out at or after t
+local function revoked(x, u, t)
+  if x ~= '' and redis.call('EXISTS', base .. 'r:' .. x) == 1 then return true end
+  local at = redis.call('GET', base .. 'e:' .. u)
+  return at ~= false and t <= tonumber(at)
 end
 
 -- the two index keys a session is filed under
@@ -71,7 +89,7 @@ end
 -- unlink deletes session member and its index entries; 1 if it existed
 local function unlink(member)
   local sk = base .. 's:' .. member
-  local x, u = heads(redis.call('GETRANGE', sk, 0, 43))
+  local x, u = heads(redis.call('GETRANGE', sk, 0, 56))
   if u then
     local a, b = indexes(x, u)
     redis.call('ZREM', a, member)
@@ -81,8 +99,8 @@ local function unlink(member)
 end
 
 -- store writes session member (ARGV[2]) with value ARGV[3] (whose head
--- holds sid hash ARGV[5] and subject hash ARGV[6]) and ttl (ms, 0 =
--- none), and files it in its indexes
+-- holds sid hash ARGV[5], subject hash ARGV[6] and issue time ARGV[7]) and
+-- ttl (ms, 0 = none), and files it in its indexes
 local function store(sk, ttl)
   local member, sidh, subh = ARGV[2], ARGV[5], ARGV[6]
   local now = now_ms()
@@ -104,7 +122,7 @@ end
 local function sweep(idx, want_x, want_u)
   local n = 0
   for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-    local x, u = heads(redis.call('GETRANGE', base .. 's:' .. m, 0, 43))
+    local x, u = heads(redis.call('GETRANGE', base .. 's:' .. m, 0, 56))
     if u and (want_x == nil or x == want_x) and (want_u == nil or u == want_u) then
       n = n + unlink(m)
     else
@@ -116,20 +134,25 @@ end
 `
 
 // getScript: KEYS session; ARGV base. The session's value, or false when
-// it is missing or its OP session is revoked (a back-channel logout ends
-// every session of the sid at RevokeSID, before DeleteBySID cleans up).
+// it is missing or revoked (a back-channel logout ends the sessions at
+// RevokeSID or RevokeSubject, before DeleteBySID or DeleteBySubject cleans
+// up).
 var getScript = redis.NewScript(`
+local base = ARGV[1]
 local v = redis.call('GET', KEYS[1])
-if not v then return false end
+if not v or string.len(v) < 57 or string.byte(v, 45) == 1 then return v end
 local x = string.sub(v, 1, 22)
-if x ~= string.rep('.', 22) and redis.call('EXISTS', ARGV[1] .. 'r:' .. x) == 1 then return false end
+if x ~= string.rep('.', 22) and redis.call('EXISTS', base .. 'r:' .. x) == 1 then return false end
+local at = redis.call('GET', base .. 'e:' .. string.sub(v, 23, 44))
+if at and tonumber(string.sub(v, 45, 57)) <= tonumber(at) then return false end
 return v
 `)
 
-// createScript: KEYS session, revocation of its sid; ARGV base, member,
-// value (heads and sealed record), ttl (ms; 0 none; negative: already expired), sid hash, subject hash.
+// createScript: KEYS session; ARGV base, member, value (heads and sealed
+// record), ttl (ms; 0 none; negative: already expired), sid hash, subject
+// hash, issue time (unix ms).
 var createScript = redis.NewScript(common + `
-if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+if revoked(ARGV[5], ARGV[6], tonumber(ARGV[7])) then return 'revoked' end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   -- the same sealed record (random nonce): the client retried a create
   -- whose reply was lost
@@ -141,10 +164,12 @@ if ttl >= 0 then store(KEYS[1], ttl) end
 return 'ok'
 `)
 
-// updateScript: as createScript; replaces an existing session only.
+// updateScript: as createScript; replaces an existing session only, and
+// neither a revoked one nor with a revoked one.
 var updateScript = redis.NewScript(common + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'notfound' end
-if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+local x, u, t = heads(redis.call('GETRANGE', KEYS[1], 0, 56))
+if not u then return 'notfound' end
+if revoked(x, u, t) or revoked(ARGV[5], ARGV[6], tonumber(ARGV[7])) then return 'revoked' end
 unlink(ARGV[2])
 local ttl = tonumber(ARGV[4])
 if ttl >= 0 then store(KEYS[1], ttl) end
@@ -195,6 +220,65 @@ if p < ttl then
   return 1
 end
 return 0
+`)
+
+// migrateScript: KEYS session; ARGV base, member, value in the current
+// layout, (unused), sid hash, subject hash, issue time (as createScript),
+// the value in the previous layout, the previous layout's revocation key of
+// the sid and the current one (empty without sid). Moves the session from
+// its old indexes to its new ones with its remaining TTL, unless its value
+// changed meanwhile; carries an old revocation of its sid over; ends it when
+// it is revoked.
+var migrateScript = redis.NewScript(common + `
+local old = ARGV[8]
+if redis.call('GET', KEYS[1]) ~= old then return 'changed' end
+local ox, ou = string.sub(old, 1, 22), string.sub(old, 23, 44)
+if ox == NOSID then ox = '' end
+local a, b = indexes(ox, ou)
+redis.call('ZREM', a, ARGV[2])
+redis.call('ZREM', b, ARGV[2])
+if ARGV[9] ~= '' then
+  local p = redis.call('PTTL', ARGV[9])
+  if p == -1 then
+    redis.call('SET', ARGV[10], '1')
+  elseif p > 0 then
+    local q = redis.call('PTTL', ARGV[10])
+    if q ~= -1 and q < p then redis.call('SET', ARGV[10], '1', 'PX', p) end
+  end
+  redis.call('DEL', ARGV[9])
+end
+if revoked(ARGV[5], ARGV[6], tonumber(ARGV[7])) then
+  redis.call('DEL', KEYS[1])
+  return 'revoked'
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  ttl = 0
+elseif ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 'expired'
+end
+store(KEYS[1], ttl)
+return 'ok'
+`)
+
+// revokeSubjectScript: KEYS subject revocation; ARGV logout time (unix
+// ms), ttl (ms). Keeps the later time and never shortens the revocation
+// (nor one without expiry).
+var revokeSubjectScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local at = tonumber(ARGV[1])
+if cur and tonumber(cur) > at then at = tonumber(cur) end
+local v = string.format('%.0f', at)
+local p = redis.call('PTTL', KEYS[1])
+if cur and p == -1 then
+  redis.call('SET', KEYS[1], v)
+  return 1
+end
+local ttl = tonumber(ARGV[2])
+if p > ttl then ttl = p end
+redis.call('SET', KEYS[1], v, 'PX', ttl)
+return 1
 `)
 
 // renewScript: KEYS lock; ARGV token, lease (ms). Extends the lease only

@@ -222,6 +222,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	s.LastSeen = time.Time{}
 	s.RefreshedAt = time.Unix(0, 0)
 	s.AccessTokenExpiry = time.Date(2031, 2, 3, 4, 5, 6, 1, time.UTC)
+	s.IssuedAt = time.Date(2031, 2, 3, 4, 5, 0, 0, time.UTC)
 	s.Claims = json.RawMessage("{ \"url\": \"https://x.example/?a=1&b=<2>\",\n \"\u00e9\": true }")
 	s.TokenType = ""
 	mustCreate(t, st, s)
@@ -235,7 +236,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	for name, pair := range map[string][2]time.Time{
 		"CreatedAt": {got.CreatedAt, s.CreatedAt}, "LastSeen": {got.LastSeen, s.LastSeen},
 		"RefreshedAt": {got.RefreshedAt, s.RefreshedAt}, "AccessTokenExpiry": {got.AccessTokenExpiry, s.AccessTokenExpiry},
-		"ExpiresAt": {got.ExpiresAt, s.ExpiresAt},
+		"ExpiresAt": {got.ExpiresAt, s.ExpiresAt}, "IssuedAt": {got.IssuedAt, s.IssuedAt},
 	} {
 		if !pair[0].Equal(pair[1]) || pair[0].IsZero() != pair[1].IsZero() {
 			t.Errorf("%s = %v, want %v", name, pair[0], pair[1])
@@ -257,8 +258,8 @@ func TestIndexHygiene(t *testing.T) {
 	rdb := srv.Client(t, 0)
 	st := newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}})
 	ctx := context.Background()
-	sidIdx := st.Base() + "x:" + redisstore.PairHash(iss, "sid-1")
-	subIdx := st.Base() + "u:" + redisstore.PairHash(iss, "alice")
+	sidIdx := st.Base() + "x:" + st.PairHash(iss, "sid-1")
+	subIdx := st.Base() + "u:" + st.PairHash(iss, "alice")
 	for range 5 {
 		s := session("sid-1", "alice")
 		s.ExpiresAt = time.Now().Add(300 * time.Millisecond)

@@ -58,131 +58,149 @@ func testConcurrentJTI(h *harness) {
 	}
 }
 
-// testLogoutRace checks the invariant the Store's method order exists for:
-// once RevokeSID and then DeleteBySID have returned, no session of that sid
-// exists, whatever Creates and Updates were racing them, and none appears
-// later.
-func testLogoutRace(h *harness) {
-	const (
-		workers = 8
-		doomed  = "sid-doomed"
-		other   = "sid-other"
-	)
-	var (
-		loggedOut atomic.Bool
-		stop      = make(chan struct{})
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		gone      []string // ids that must not exist at the end
-		kept      []string // ids that must
-	)
-	record := func(list *[]string, id string) {
-		mu.Lock()
-		*list = append(*list, id)
-		mu.Unlock()
-	}
+// race is a back-channel logout racing logins and refreshes, run by
+// harness.logoutRace. Workers record the sessions they stored: gone ones
+// must not exist once the logout has returned, kept ones must.
+type race struct {
+	loggedOut  atomic.Bool
+	mu         sync.Mutex
+	gone, kept []string
+}
+
+// after reports whether the logout has returned.
+func (r *race) after() bool { return r.loggedOut.Load() }
+
+func (r *race) record(list *[]string, id string) {
+	r.mu.Lock()
+	*list = append(*list, id)
+	r.mu.Unlock()
+}
+
+// logoutRace runs step(r, w, i) over and over in workers goroutines (w the
+// worker, i its iteration), runs logout in the middle, lets the workers go
+// on a little, then checks the sessions they recorded.
+func (h *harness) logoutRace(workers int, step func(r *race, w, i int), logout func()) *race {
+	r := &race{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			sub := fmt.Sprintf("user-%d", w)
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				sid := doomed
-				if i%3 == 2 {
-					sid = other
-				}
-				s := h.session(sid, sub)
-				after := loggedOut.Load()
-				err := h.st.Create(h.ctx, s)
-				switch {
-				case err == nil && after && sid == doomed:
-					h.t.Errorf("Create of a logged-out sid succeeded after the logout returned")
-				case err == nil:
-				case sid == doomed && errors.Is(err, tokenstore.ErrRevoked):
-					continue
-				default:
-					h.t.Errorf("Create(sid %q): %v", sid, err)
-					continue
-				}
-				if sid == other && i%2 == 0 {
-					// A refresh that moves the session into the doomed sid.
-					u := s.Clone()
-					u.SID = doomed
-					after := loggedOut.Load()
-					switch err := h.st.Update(h.ctx, u); {
-					case err == nil && after:
-						h.t.Errorf("Update into a logged-out sid succeeded after the logout returned")
-					case err == nil:
-						sid = doomed
-					case errors.Is(err, tokenstore.ErrRevoked):
-					default:
-						h.t.Errorf("Update into sid %q: %v", doomed, err)
-					}
-				}
-				if sid == doomed {
-					record(&gone, s.ID)
-				} else {
-					record(&kept, s.ID)
-				}
-				for j := range 2 {
-					u := s.Clone()
-					u.SID = sid
-					u.AccessToken = fmt.Sprintf("refreshed-%d", j)
-					after := loggedOut.Load()
-					err := h.st.Update(h.ctx, u)
-					switch {
-					case err == nil && after && sid == doomed:
-						h.t.Errorf("Update of a logged-out session succeeded after the logout returned")
-					case err == nil:
-					case sid == doomed && (errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked)):
-					default:
-						h.t.Errorf("Update(sid %q): %v", sid, err)
-					}
-					after = loggedOut.Load()
-					_, err = h.st.Get(h.ctx, s.ID)
-					switch {
-					case err == nil && after && sid == doomed:
-						h.t.Errorf("Get found a logged-out session after the logout returned")
-					case err == nil:
-					case sid == doomed && errors.Is(err, tokenstore.ErrNotFound):
-					default:
-						h.t.Errorf("Get(sid %q): %v", sid, err)
-					}
-				}
+				step(r, w, i)
 			}
 		})
 	}
-
 	time.Sleep(100 * time.Millisecond)
-	h.revoke(h.issuer, doomed, longTTL)
-	if _, err := h.st.DeleteBySID(h.ctx, h.issuer, doomed, ""); err != nil {
-		h.t.Fatalf("DeleteBySID: %v", err)
-	}
-	loggedOut.Store(true)
+	logout()
+	r.loggedOut.Store(true)
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	wg.Wait()
 
-	for _, id := range gone {
+	for _, id := range r.gone {
 		if h.has(id) {
-			h.t.Errorf("a session of the logged-out sid survived the logout")
+			h.t.Errorf("a session ended by the logout survived it")
 			break
 		}
 	}
-	for _, id := range kept {
+	for _, id := range r.kept {
 		if !h.has(id) {
-			h.t.Errorf("a session of another sid was lost")
+			h.t.Errorf("a session the logout does not end was lost")
 			break
 		}
 	}
-	h.deleteBySID(h.issuer, doomed, "", 0)
-	h.deleteBySID(h.issuer, other, "", len(kept))
-	if len(gone) == 0 || len(kept) == 0 {
-		h.t.Logf("weak run: %d doomed and %d kept sessions", len(gone), len(kept))
+	if len(r.gone) == 0 || len(r.kept) == 0 {
+		h.t.Logf("weak run: %d doomed and %d kept sessions", len(r.gone), len(r.kept))
 	}
+	return r
+}
+
+// testLogoutRace checks the invariant the Store's method order exists for:
+// once RevokeSID and then DeleteBySID have returned, no session of that sid
+// exists, whatever Creates and Updates were racing them, and none appears
+// later.
+func testLogoutRace(h *harness) {
+	const (
+		doomed = "sid-doomed"
+		other  = "sid-other"
+	)
+	step := func(r *race, w, i int) {
+		sid := doomed
+		if i%3 == 2 {
+			sid = other
+		}
+		s := h.session(sid, fmt.Sprintf("user-%d", w))
+		after := r.after()
+		err := h.st.Create(h.ctx, s)
+		switch {
+		case err == nil && after && sid == doomed:
+			h.t.Errorf("Create of a logged-out sid succeeded after the logout returned")
+		case err == nil:
+		case sid == doomed && errors.Is(err, tokenstore.ErrRevoked):
+			return
+		default:
+			h.t.Errorf("Create(sid %q): %v", sid, err)
+			return
+		}
+		if sid == other && i%2 == 0 {
+			// A refresh that moves the session into the doomed sid.
+			u := s.Clone()
+			u.SID = doomed
+			after := r.after()
+			switch err := h.st.Update(h.ctx, u); {
+			case err == nil && after:
+				h.t.Errorf("Update into a logged-out sid succeeded after the logout returned")
+			case err == nil:
+				sid = doomed
+			case errors.Is(err, tokenstore.ErrRevoked):
+			default:
+				h.t.Errorf("Update into sid %q: %v", doomed, err)
+			}
+		}
+		if sid == doomed {
+			r.record(&r.gone, s.ID)
+		} else {
+			r.record(&r.kept, s.ID)
+		}
+		for j := range 2 {
+			u := s.Clone()
+			u.SID = sid
+			u.AccessToken = fmt.Sprintf("refreshed-%d", j)
+			after := r.after()
+			err := h.st.Update(h.ctx, u)
+			switch {
+			case err == nil && after && sid == doomed:
+				h.t.Errorf("Update of a logged-out session succeeded after the logout returned")
+			case err == nil:
+			case sid == doomed && (errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked)):
+			default:
+				h.t.Errorf("Update(sid %q): %v", sid, err)
+			}
+			after = r.after()
+			_, err = h.st.Get(h.ctx, s.ID)
+			switch {
+			case err == nil && after && sid == doomed:
+				h.t.Errorf("Get found a logged-out session after the logout returned")
+			case err == nil:
+			case sid == doomed && errors.Is(err, tokenstore.ErrNotFound):
+			default:
+				h.t.Errorf("Get(sid %q): %v", sid, err)
+			}
+		}
+	}
+	r := h.logoutRace(8, step, func() {
+		h.revoke(h.issuer, doomed, longTTL)
+		if _, err := h.st.DeleteBySID(h.ctx, h.issuer, doomed, ""); err != nil {
+			h.t.Fatalf("DeleteBySID: %v", err)
+		}
+	})
+	h.deleteBySID(h.issuer, doomed, "", 0)
+	h.deleteBySID(h.issuer, other, "", len(r.kept))
 }
 
 // testTorture runs every session operation at once on a small pool of ids,

@@ -98,6 +98,12 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"RememberJTI", testRememberJTI},
 			{"SIDRevoked", testSIDRevoked},
 		}},
+		{"SubjectLogout", false, []test{
+			{"CreateRevoked", testCreateSubjectRevoked},
+			{"GetRevoked", testGetSubjectRevoked},
+			{"UpdateRevoked", testUpdateSubjectRevoked},
+			{"RevokeAgain", testRevokeSubjectAgain},
+		}},
 		{"Isolation", false, []test{
 			{"Issuers", testIssuerIsolation},
 			{"KeyAmbiguity", testKeyAmbiguity},
@@ -110,6 +116,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"JTI", testJTIExpires},
 			{"Revocation", testRevocationExpires},
 			{"RevokeAgainNeverShortens", testRevokeAgain},
+			{"SubjectRevocation", testSubjectRevocationExpires},
 		}},
 		{"Lock", false, []test{
 			{"MutualExclusion", testLockMutualExclusion},
@@ -122,6 +129,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"CreateSameID", testConcurrentCreate},
 			{"RememberSameJTI", testConcurrentJTI},
 			{"LogoutRace", testLogoutRace},
+			{"SubjectLogoutRace", testSubjectLogoutRace},
 			{"Torture", testTorture},
 		}},
 	}
@@ -189,6 +197,7 @@ func newSession(issuer, sid, subject string) *tokenstore.Session {
 		CreatedAt:         now,
 		LastSeen:          now,
 		RefreshedAt:       now,
+		IssuedAt:          now.Truncate(time.Second),
 		ExpiresAt:         now.Add(longTTL),
 	}
 }
