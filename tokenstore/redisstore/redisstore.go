@@ -36,8 +36,8 @@
 //     last member. Nothing needs sweeping.
 //   - A refresh lock across instances (Lock): a lease that its holder renews
 //     while the refresh runs, so a slow OP never lets a second instance in
-//     with the same rotating refresh token, and that ends LockLease after a
-//     holder crashed.
+//     with the same rotating refresh token, and that ends after a crashed
+//     holder's deadline (at most MaxLockHold) or LockLease, whichever is later.
 //   - Errors, never guesses: when Redis cannot be reached every method returns
 //     an error wrapping [tokenstore.ErrUnavailable] (the middleware answers
 //     503 with Retry-After and keeps the session), and the same Store works
