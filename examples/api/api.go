@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 		a.origins = append(a.origins, u.Scheme+"://"+u.Host)
 	}
 	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
-		Issuer:     cfg.Issuer,
+		Issuer:      cfg.Issuer,
 		Audiences:   []string{cfg.Audience},
 		Revocations: cfg.Revocations,
 		HTTPClient:  cfg.HTTPClient,

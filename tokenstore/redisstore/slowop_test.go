@@ -154,7 +154,9 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 	if n := c.op.TokenRequests("refresh_token") - before; n != 1 {
 		t.Errorf("%d refresh requests at the OP, want exactly 1 (a second one presents a spent token)", n)
 	}
-	if n := c.op.Count(func(ev nodeop.Event) bool { return ev.Route == "token" && ev.GrantType == "refresh_token" && ev.Error != "" }); n != 0 {
+	if n := c.op.Count(func(ev nodeop.Event) bool {
+		return ev.Route == "token" && ev.GrantType == "refresh_token" && ev.Error != ""
+	}); n != 0 {
 		t.Errorf("%d refresh requests refused by the OP: %+v", n, c.op.Events())
 	}
 
@@ -168,7 +170,9 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 			t.Errorf("instance %d at the next refresh: %d (token renewed: %v)", n, a.code, a.me["at"] != renewedAt)
 		}
 	}
-	if n := c.op.Count(func(ev nodeop.Event) bool { return ev.Route == "token" && ev.GrantType == "refresh_token" && ev.Error != "" }); n != 0 {
+	if n := c.op.Count(func(ev nodeop.Event) bool {
+		return ev.Route == "token" && ev.GrantType == "refresh_token" && ev.Error != ""
+	}); n != 0 {
 		t.Errorf("%d refresh requests refused by the OP", n)
 	}
 }
