@@ -489,3 +489,38 @@ func TestPageText(t *testing.T) {
 		}
 	}
 }
+
+// TestHopsOnTheOPsOrigin: an OP may answer an authorization request through
+// its own pages first (the dev OP, on zitadel/oidc, sends every request to
+// its /login page, which alone answers prompt=none). The doctor follows
+// those hops, never a redirect elsewhere, and never forever.
+func TestHopsOnTheOPsOrigin(t *testing.T) {
+	t.Run("a correct app is OK", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.loginHop = true
+		r := diagnose(t, Options{}, goodApp(f))
+		want(t, r, "web", "authorize", OK, "are registered", "login_required")
+	})
+	t.Run("a trailing slash: the fix names the registered URL", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.loginHop = true
+		app := goodApp(f)
+		app.RedirectURL += "/"
+		r := diagnose(t, Options{}, app)
+		c := want(t, r, "web", "authorize", Fail, "but it accepts "+appURL+"/auth/callback", "only a trailing slash differs")
+		if !strings.HasPrefix(c.Fix, "set MULTIAPP_REDIRECT_URL to "+appURL+"/auth/callback,") {
+			t.Errorf("fix %q does not name the registered URL first", c.Fix)
+		}
+	})
+	t.Run("a redirect loop on the OP is bounded", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.setAuthorize(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, r.URL.String(), http.StatusFound)
+		})
+		r := diagnose(t, Options{}, goodApp(f))
+		want(t, r, "web", "authorize", Warn, "cannot be confirmed")
+		if n := f.authorizeRequests(); n > 3*(maxHops+1) {
+			t.Errorf("%d authorization requests", n)
+		}
+	})
+}

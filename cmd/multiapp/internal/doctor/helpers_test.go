@@ -28,6 +28,10 @@ type fakeOP struct {
 	authorize http.HandlerFunc
 	// noIss leaves RFC 9207 iss out of authorization responses.
 	noIss bool
+	// loginHop answers every valid authorization request through the OP's
+	// own /login page first, as zitadel/oidc (the dev OP) does: only that
+	// page answers prompt=none.
+	loginHop bool
 	// requests counts authorization requests.
 	requests int
 }
@@ -68,7 +72,7 @@ func (f *fakeOP) authorizeRequests() int {
 
 func (f *fakeOP) serveFront(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	h, noIss := f.authorize, f.noIss
+	h, noIss, loginHop := f.authorize, f.noIss, f.loginHop
 	if r.URL.Path == "/oauth/authorize" {
 		f.requests++
 	}
@@ -90,16 +94,18 @@ func (f *fakeOP) serveFront(w http.ResponseWriter, r *http.Request) {
 			writeErrorPage(w, 400, "Invalid parameter: redirect_uri")
 			return
 		}
-		if q.Get("prompt") != "none" {
-			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprint(w, `<form method="post"><input name="login"><input type="password" name="password"></form>`)
+		if loginHop {
+			http.Redirect(w, r, "/login?"+url.Values{"authRequestID": {q.Encode()}}.Encode(), http.StatusFound)
 			return
 		}
-		back := url.Values{"error": {"login_required"}, "state": {q.Get("state")}}
-		if !noIss {
-			back.Set("iss", f.Issuer)
+		f.login(w, r, q, noIss)
+	case "/login":
+		q, err := url.ParseQuery(q.Get("authRequestID"))
+		if err != nil || !loginHop {
+			http.NotFound(w, r)
+			return
 		}
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusFound)
+		f.login(w, r, q, noIss)
 	case "/oidc/logout":
 		c, ok := clients[q.Get("client_id")]
 		plr := q.Get("post_logout_redirect_uri")
@@ -116,6 +122,21 @@ func (f *fakeOP) serveFront(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// login answers an accepted authorization request q without a session: a
+// login form, or login_required for prompt=none.
+func (f *fakeOP) login(w http.ResponseWriter, r *http.Request, q url.Values, noIss bool) {
+	if q.Get("prompt") != "none" {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<form method="post"><input name="login"><input type="password" name="password"></form>`)
+		return
+	}
+	back := url.Values{"error": {"login_required"}, "state": {q.Get("state")}}
+	if !noIss {
+		back.Set("iss", f.Issuer)
+	}
+	http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusFound)
 }
 
 func writeErrorPage(w http.ResponseWriter, status int, text string) {

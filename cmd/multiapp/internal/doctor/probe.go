@@ -41,13 +41,42 @@ type probeResult struct {
 	err  error
 }
 
-// send GETs u without cookies and without following redirects, and sorts
-// the answer; target is the URL the OP is expected to redirect to.
+// maxHops bounds the redirects followed on the OP's own origin.
+const maxHops = 5
+
+// send GETs u without cookies and sorts the answer; target is the URL the
+// OP is expected to redirect to. Redirects within the OP's own origin (its
+// login page, say) are followed, up to maxHops, unless they carry an OAuth
+// error (that is the OP's answer); a redirect anywhere else is the answer.
 func (r *appRun) send(ctx context.Context, u, target string, redact ...string) probeResult {
-	a, err := r.d.get(ctx, u)
-	if err != nil {
-		return probeResult{outcome: unreachable, err: err}
+	origin := originOf(u)
+	for hop := 0; ; hop++ {
+		a, err := r.d.get(ctx, u)
+		if err != nil {
+			return probeResult{outcome: unreachable, err: err}
+		}
+		if st := a.resp.StatusCode; st >= 300 && st < 400 && hop < maxHops {
+			loc, err := a.resp.Request.URL.Parse(a.resp.Header.Get("Location"))
+			if err == nil && !sameEndpoint(loc, target) && originOf(loc.String()) == origin && !loc.Query().Has("error") {
+				u = loc.String()
+				continue
+			}
+		}
+		return classify(a, target, redact)
 	}
+}
+
+// originOf is scheme://host of u, lowercased ("" when u does not parse).
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return strings.ToLower(p.Scheme + "://" + p.Host)
+}
+
+// classify sorts one answer of the OP.
+func classify(a *answer, target string, redact []string) probeResult {
 	res := probeResult{status: a.resp.StatusCode}
 	st := a.resp.StatusCode
 	switch {
