@@ -337,28 +337,91 @@ func TestPostLogoutURL(t *testing.T) {
 	want(t, r, "web", "post_logout_url", Fail, "not an absolute URL")
 }
 
+// TestClientAuth: the token endpoint probe tells a wrong secret, a missing
+// secret and a method the OP rejects apart wherever the OP's answers allow
+// it, and says "inconclusive", never OK, where they do not (an OP that
+// judges the code before the client).
 func TestClientAuth(t *testing.T) {
+	const post, basic = "client_secret_post", "client_secret_basic"
+	cases := []struct {
+		name string
+		// registered is the client's registration at the OP: its secret
+		// ("" public) and method.
+		secret, method string
+		// app is how the app is configured.
+		appSecret, appMethod string
+		codeFirst            bool
+		only                 []string // the OP's token_endpoint_auth_methods_supported
+		status               Status
+		says                 []string
+	}{
+		{name: "right secret", secret: testSecret, appSecret: testSecret, status: OK,
+			says: []string{"accepts the secret of client " + testClient + " with client_secret_basic", "deliberately wrong secret got invalid_client"}},
+		{name: "wrong secret", secret: testSecret, appSecret: "rotated", status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "with client_secret_basic (invalid_client: client authentication failed)", "and with client_secret_post", "current secret in this environment"}},
+		{name: "registered for post, the library's default basic", secret: testSecret, method: post, appSecret: testSecret, status: Fail,
+			says: []string{"refuses client_secret_basic for client " + testClient, "accepts the same secret with client_secret_post", "MULTIAPP_AUTH_METHOD=client_secret_post", "or register the client for client_secret_basic"}},
+		{name: "registered for post, chosen post", secret: testSecret, method: post, appSecret: testSecret, appMethod: post, status: OK,
+			says: []string{"with client_secret_post"}},
+		{name: "registered for basic, chosen post", secret: testSecret, appSecret: testSecret, appMethod: post, status: Fail,
+			says: []string{"refuses client_secret_post", "accepts the same secret with client_secret_basic", "MULTIAPP_AUTH_METHOD=client_secret_basic"}},
+		{name: "wrong secret and another method", secret: testSecret, method: post, appSecret: "rotated", status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "registered for client_secret_post", "current secret"}},
+		{name: "the other method not offered, the OP names the method", secret: testSecret, method: post, appSecret: testSecret, only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses client_secret_basic for client " + testClient, "method 'client_secret_post'", "token endpoint auth method"}},
+		{name: "the other method not offered, the OP names nothing", secret: testSecret, appSecret: "rotated", only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "client authentication failed"}},
+		{name: "confidential client without its secret", secret: testSecret, status: Fail,
+			says: []string{"refuses client " + testClient + " without a secret", "confidential client", "set MULTIAPP_CLIENT_SECRET"}},
+		{name: "public client", status: OK,
+			says: []string{"accepts client " + testClient + " as a public client", "unknown client id got invalid_client"}},
+		{name: "code first: right secret", secret: testSecret, appSecret: testSecret, codeFirst: true, status: Warn,
+			says: []string{"inconclusive", "deliberately wrong secret got invalid_grant too", "checks the code before the client", "sign in once"}},
+		{name: "code first: wrong secret", secret: testSecret, appSecret: "rotated", codeFirst: true, status: Warn,
+			says: []string{"inconclusive"}},
+		{name: "code first: confidential client without its secret", secret: testSecret, codeFirst: true, status: Warn,
+			says: []string{"inconclusive", "unknown client id got invalid_grant too", "set MULTIAPP_CLIENT_SECRET"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeOP(t)
+			f.codeFirst = tc.codeFirst
+			if tc.only != nil {
+				f.SetMeta("token_endpoint_auth_methods_supported", tc.only)
+			}
+			app := goodApp(f)
+			if tc.secret == "" {
+				f.register(testClient, []string{app.RedirectURL}, app.PostLogoutRedirectURL)
+			} else {
+				f.setSecret(testClient, tc.secret, tc.method)
+			}
+			app.ClientSecret, app.AuthMethod = tc.appSecret, tc.appMethod
+			r := diagnose(t, Options{}, app)
+			want(t, r, "web", "client_auth", tc.status, tc.says...)
+		})
+	}
+}
+
+// TestClientAuthAnswers: token endpoint answers other than invalid_grant
+// and invalid_client.
+func TestClientAuthAnswers(t *testing.T) {
 	cases := []struct {
 		name   string
-		secret string
 		answer func(url.Values) (int, any)
 		status Status
 		says   []string
 	}{
-		{"wrong secret", testSecret, func(url.Values) (int, any) {
-			return 401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed"}
-		}, Fail, []string{"refuses the credentials", "client_secret_basic", "current secret in this environment"}},
-		{"confidential client configured as public", "", func(url.Values) (int, any) {
-			return 401, map[string]any{"error": "invalid_client"}
-		}, Fail, []string{"without a secret", "registered as a confidential client"}},
-		{"public client", "", nil, OK, []string{"as a public client"}},
-		{"grant not enabled", testSecret, func(url.Values) (int, any) {
+		{"grant not enabled", func(url.Values) (int, any) {
 			return 400, map[string]any{"error": "unauthorized_client"}
 		}, Fail, []string{"may not use the authorization code grant"}},
-		{"token endpoint down", testSecret, func(url.Values) (int, any) { return 503, "<html>down</html>" }, Fail, []string{"did not answer properly"}},
-		{"something else", testSecret, func(url.Values) (int, any) {
+		{"token endpoint down", func(url.Values) (int, any) { return 503, "<html>down</html>" }, Fail, []string{"did not answer properly"}},
+		{"something else", func(url.Values) (int, any) {
 			return 400, map[string]any{"error": "invalid_request", "error_description": "odd"}
 		}, Warn, []string{"not confirmed"}},
+		{"a made-up code redeemed", func(url.Values) (int, any) {
+			return 200, map[string]any{"access_token": "x", "token_type": "Bearer"}
+		}, Fail, []string{"redeemed a made-up code"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,18 +430,41 @@ func TestClientAuth(t *testing.T) {
 			var form url.Values
 			f.SetTokenHook(func(v url.Values) (int, any) {
 				form = v
-				if tc.answer == nil {
-					return 400, map[string]any{"error": "invalid_grant"}
-				}
 				return tc.answer(v)
 			})
-			app := goodApp(f)
-			app.ClientSecret = tc.secret
-			r := diagnose(t, Options{}, app)
+			r := diagnose(t, Options{}, goodApp(f))
 			want(t, r, "web", "client_auth", tc.status, tc.says...)
 			if form.Get("code") != "multiapp-doctor-made-up-code" {
 				t.Errorf("the probe sent code %q", form.Get("code"))
 			}
+		})
+	}
+}
+
+// TestAuthMethodLine: the doctor says which method the library uses and
+// why.
+func TestAuthMethodLine(t *testing.T) {
+	cases := []struct {
+		name, secret, method, from string
+		only                       []string
+		says                       []string
+	}{
+		{"default", testSecret, "", "", nil, []string{"client_secret_basic: the library's default", "lists it", "MULTIAPP_AUTH_METHOD"}},
+		{"chosen", testSecret, "client_secret_post", "MULTIAPP_AUTH_METHOD", nil, []string{"client_secret_post, chosen with MULTIAPP_AUTH_METHOD"}},
+		{"chosen by the apps file", testSecret, "client_secret_post", `"auth_method" in the apps file`, nil, []string{`chosen with "auth_method" in the apps file`}},
+		{"basic not listed", testSecret, "", "", []string{"client_secret_post"}, []string{"client_secret_post: the library's choice", "does not list client_secret_basic"}},
+		{"public", "", "", "", nil, []string{"none: a public client"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeOP(t)
+			if tc.only != nil {
+				f.SetMeta("token_endpoint_auth_methods_supported", tc.only)
+			}
+			app := goodApp(f)
+			app.ClientSecret, app.AuthMethod, app.AuthMethodFrom = tc.secret, tc.method, tc.from
+			r := diagnose(t, Options{}, app)
+			want(t, r, "web", "auth_method", OK, tc.says...)
 		})
 	}
 }

@@ -65,10 +65,11 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		}
 		want(t, r, "web", "authorize", OK, "are registered", "login_required")
 		want(t, r, "web", "post_logout_url", OK)
-		want(t, r, "web", "client_auth", OK, "client_secret_basic")
+		want(t, r, "web", "auth_method", OK, "client_secret_basic: the library's default")
+		want(t, r, "web", "client_auth", OK, "client_secret_basic", "deliberately wrong secret got invalid_client")
 		want(t, r, "web", "backchannel_url", OK, "HTTP 400")
 		want(t, r, "spa", "authorize", OK)
-		want(t, r, "spa", "client_auth", OK, "public client")
+		want(t, r, "spa", "client_auth", OK, "public client", "unknown client id got invalid_client")
 		want(t, r, "", "shared_issuer", OK)
 	})
 
@@ -117,7 +118,17 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		a := web
 		a.ClientSecret = "rotated"
 		r := diagnose(t, Options{}, a)
-		want(t, r, "web", "client_auth", Fail, "refuses the credentials of client webc_web", "invalid_client")
+		want(t, r, "web", "client_auth", Fail, "refuses the secret of client webc_web", "invalid_client")
+	})
+
+	t.Run("the other secret method", func(t *testing.T) {
+		// node-oidc-provider 9, as configured here, takes the secret either
+		// way whatever the registration: the app works, and the doctor says so.
+		a := web
+		a.AuthMethod = "client_secret_post"
+		r := diagnose(t, Options{}, a)
+		want(t, r, "web", "auth_method", OK, "client_secret_post, chosen with MULTIAPP_AUTH_METHOD")
+		want(t, r, "web", "client_auth", OK, "with client_secret_post")
 	})
 
 	t.Run("confidential client without its secret", func(t *testing.T) {
