@@ -104,6 +104,7 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 		appsFile       string
 		backchannel    bool
 		backchannelURL string
+		problemsOnly   bool
 	)
 	c.register(fs)
 	fs.StringVar(&app.Issuer, "issuer", getenv("MULTIAPP_ISSUER"), "the OP's issuer URL (MULTIAPP_ISSUER)")
@@ -117,6 +118,7 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&scopes, "scopes", "", "the scopes the app requests, space or comma separated (default: "+strings.Join(rp.DefaultScopes, " ")+")")
 	fs.BoolVar(&backchannel, "backchannel", false, "also check the app's back-channel logout endpoint (default URL: the redirect URL's origin + "+doctor.DefaultBackchannelPath+")")
 	fs.StringVar(&backchannelURL, "backchannel-url", getenv("MULTIAPP_BACKCHANNEL_URL"), "the back-channel logout URL to check (MULTIAPP_BACKCHANNEL_URL; implies --backchannel)")
+	fs.BoolVar(&problemsOnly, "problems-only", false, "print only the WARN and FAIL checks (and the summary of all)")
 	fs.StringVar(&appsFile, "apps", "", "a JSON file listing several apps to check together (see the README)")
 	rest, err := parse(fs, args)
 	if err != nil {
@@ -171,6 +173,9 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 		apps = []doctor.App{app}
 	}
 	report := doctor.Diagnose(ctx, apps, c.options())
+	if problemsOnly {
+		report = report.Problems()
+	}
 	if c.json {
 		err = report.WriteJSON(stdout)
 	} else {

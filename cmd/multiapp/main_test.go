@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -92,6 +93,12 @@ func TestDoctorCommand(t *testing.T) {
 	t.Run("flags override the environment", func(t *testing.T) {
 		code, out, _ := cli(t, env, "", "doctor", "--redirect-url", redirect+"/")
 		if code != 1 || !strings.Contains(out, "FAIL  authorize") || !strings.Contains(out, "only a trailing slash differs") || !strings.Contains(out, "fix: set MULTIAPP_REDIRECT_URL to "+redirect) {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("problems only", func(t *testing.T) {
+		code, out, _ := cli(t, env, "", "doctor", "-problems-only", "--redirect-url", redirect+"/")
+		if code != 1 || !strings.Contains(out, "FAIL  authorize") || strings.Contains(out, "OK  ") || !regexp.MustCompile(`\n1 FAIL, \d+ WARN, \d+ OK`).MatchString(out) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})

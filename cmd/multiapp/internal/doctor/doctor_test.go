@@ -530,6 +530,55 @@ OK    shared_issuer  one issuer
 	}
 }
 
+func TestProblemsOnly(t *testing.T) {
+	r := &Report{Checks: []Check{
+		{App: "a", Name: "discovery", Status: OK, Message: "fine"},
+		{App: "a", Name: "authorize", Status: Fail, Message: "bad", Fix: "do this"},
+		{App: "b", Name: "clock", Status: OK, Message: "fine"},
+		{App: "b", Name: "jwks", Status: Skip, Message: "not run"},
+		{Name: "client_ids", Status: Warn, Message: "shared", Fix: "register each"},
+	}}
+	p := r.Problems()
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	wantText := `== a
+FAIL  authorize   bad
+                  fix: do this
+== across apps
+WARN  client_ids  shared
+                  fix: register each
+1 FAIL, 1 WARN, 2 OK, 1 SKIP
+`
+	if b.String() != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", b.String(), wantText)
+	}
+	b.Reset()
+	if err := p.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		OK      bool
+		Summary map[string]int
+		Checks  []Check
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.OK || got.Summary["OK"] != 2 || got.Summary["SKIP"] != 1 || len(got.Checks) != 2 {
+		t.Errorf("json: %s", b.String())
+	}
+	if !p.Failed() || len(r.Checks) != 5 {
+		t.Error("Problems changed the report or lost the failure")
+	}
+	b.Reset()
+	_ = (&Report{Checks: r.Checks[:1]}).Problems().WriteText(&b)
+	if b.String() != "0 FAIL, 1 OK\n" {
+		t.Errorf("no problems: %q", b.String())
+	}
+}
+
 func TestPartialConfigurations(t *testing.T) {
 	f := newFakeOP(t)
 	t.Run("an API without redirect URL", func(t *testing.T) {
