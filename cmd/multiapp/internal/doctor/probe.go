@@ -121,7 +121,7 @@ func classify(a *answer, target string, redact []string) probeResult {
 
 var (
 	passwordField = regexp.MustCompile(`(?i)<input[^>]+type=["']?password`)
-	scriptOrStyle = regexp.MustCompile(`(?is)<(script|style|head)\b.*?</(script|style|head)>`)
+	scriptOrStyle = regexp.MustCompile(`(?is)<(script|style|head|nav)\b.*?</(script|style|head|nav)>`)
 	tag           = regexp.MustCompile(`(?s)<[^>]*>`)
 	spaces        = regexp.MustCompile(`\s+`)
 )
