@@ -122,13 +122,21 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	})
 
 	t.Run("the other secret method", func(t *testing.T) {
-		// node-oidc-provider 9, as configured here, takes the secret either
-		// way whatever the registration: the app works, and the doctor says so.
+		// Stock node-oidc-provider 9 takes the secret either way whatever
+		// the registration: then the app works and the doctor says OK. A
+		// fixture that enforces the registered method (as Hydra does) must
+		// get the method named, never a wrong-secret verdict.
 		a := web
 		a.AuthMethod = "client_secret_post"
 		r := diagnose(t, Options{}, a)
 		want(t, r, "web", "auth_method", OK, "client_secret_post, chosen with MULTIAPP_AUTH_METHOD")
-		want(t, r, "web", "client_auth", OK, "with client_secret_post")
+		c, _ := r.Find("web", "client_auth")
+		switch c.Status {
+		case OK:
+			want(t, r, "web", "client_auth", OK, "with client_secret_post")
+		default:
+			want(t, r, "web", "client_auth", Fail, "refuses client_secret_post for client webc_web", "accepts the same secret with client_secret_basic", "MULTIAPP_AUTH_METHOD=client_secret_basic")
+		}
 	})
 
 	t.Run("confidential client without its secret", func(t *testing.T) {
