@@ -82,16 +82,8 @@ func opCode(err error) (string, *rp.OPError) {
 // with credentials that cannot be right tells the two kinds apart, and
 // with the second kind the verdict is inconclusive, never OK.
 func (r *appRun) clientAuth(ctx context.Context) {
-	switch {
-	case r.app.ClientID == "":
-		r.add("client_auth", Skip, "no client id configured", "")
-		return
-	case r.app.RedirectURL == "":
-		// An API that only verifies tokens never redeems a code.
-		r.add("client_auth", Skip, "no redirect URL configured: an app that does not sign users in redeems no codes", "")
-		return
-	case r.client == nil:
-		r.add("client_auth", Skip, "not run: the library refused the configuration", "")
+	// An API that only verifies tokens never redeems a code.
+	if !r.signsIn("client_auth", "an app that does not sign users in redeems no codes") {
 		return
 	}
 	if r.client.Public() {

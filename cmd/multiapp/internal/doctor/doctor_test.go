@@ -485,6 +485,30 @@ func TestNeverPrintsSecrets(t *testing.T) {
 	}
 }
 
+// jsonShape is what --json prints.
+type jsonShape struct {
+	OK      bool
+	Summary map[string]int
+	Checks  []Check
+}
+
+// written returns the report as text and as decoded JSON.
+func written(t *testing.T, r *Report) (string, jsonShape) {
+	t.Helper()
+	var text, js bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var got jsonShape
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, js.String())
+	}
+	return text.String(), got
+}
+
 func TestReportFormats(t *testing.T) {
 	r := &Report{Checks: []Check{
 		{App: "a", Name: "discovery", Status: OK, Message: "fine"},
@@ -492,10 +516,7 @@ func TestReportFormats(t *testing.T) {
 		{App: "b", Name: "clock", Status: Warn, Message: "drifting", Fix: "ntp"},
 		{Name: "shared_issuer", Status: OK, Message: "one issuer"},
 	}}
-	var b bytes.Buffer
-	if err := r.WriteText(&b); err != nil {
-		t.Fatal(err)
-	}
+	text, got := written(t, r)
 	wantText := `== a
 OK    discovery      fine
 FAIL  authorize      bad news
@@ -507,23 +528,11 @@ WARN  clock          drifting
 OK    shared_issuer  one issuer
 1 FAIL, 1 WARN, 2 OK
 `
-	if b.String() != wantText {
-		t.Errorf("text:\n%s\nwant:\n%s", b.String(), wantText)
-	}
-	b.Reset()
-	if err := r.WriteJSON(&b); err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		OK      bool
-		Summary map[string]int
-		Checks  []Check
-	}
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatal(err)
+	if text != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", text, wantText)
 	}
 	if got.OK || got.Summary["FAIL"] != 1 || got.Summary["OK"] != 2 || len(got.Checks) != 4 || got.Checks[1].Fix != "do this" {
-		t.Errorf("json: %s", b.String())
+		t.Errorf("json: %+v", got)
 	}
 	if !r.Failed() {
 		t.Error("not failed")
@@ -539,10 +548,7 @@ func TestProblemsOnly(t *testing.T) {
 		{Name: "client_ids", Status: Warn, Message: "shared", Fix: "register each"},
 	}}
 	p := r.Problems()
-	var b bytes.Buffer
-	if err := p.WriteText(&b); err != nil {
-		t.Fatal(err)
-	}
+	text, got := written(t, p)
 	wantText := `== a
 FAIL  authorize   bad
                   fix: do this
@@ -551,31 +557,17 @@ WARN  client_ids  shared
                   fix: register each
 1 FAIL, 1 WARN, 2 OK, 1 SKIP
 `
-	if b.String() != wantText {
-		t.Errorf("text:\n%s\nwant:\n%s", b.String(), wantText)
-	}
-	b.Reset()
-	if err := p.WriteJSON(&b); err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		OK      bool
-		Summary map[string]int
-		Checks  []Check
-	}
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatal(err)
+	if text != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", text, wantText)
 	}
 	if got.OK || got.Summary["OK"] != 2 || got.Summary["SKIP"] != 1 || len(got.Checks) != 2 {
-		t.Errorf("json: %s", b.String())
+		t.Errorf("json: %+v", got)
 	}
 	if !p.Failed() || len(r.Checks) != 5 {
 		t.Error("Problems changed the report or lost the failure")
 	}
-	b.Reset()
-	_ = (&Report{Checks: r.Checks[:1]}).Problems().WriteText(&b)
-	if b.String() != "0 FAIL, 1 OK\n" {
-		t.Errorf("no problems: %q", b.String())
+	if text, _ := written(t, (&Report{Checks: r.Checks[:1]}).Problems()); text != "0 FAIL, 1 OK\n" {
+		t.Errorf("no problems: %q", text)
 	}
 }
 

@@ -214,17 +214,26 @@ func (r *appRun) authorizeProbe(ctx context.Context, redirect string) (probeResu
 	return r.send(ctx, u, redirect, tx.State, tx.Nonce, tx.Challenge()), tx
 }
 
-// authorize checks that the OP knows the client and its redirect URL.
-func (r *appRun) authorize(ctx context.Context) {
+// signsIn reports whether the app is configured to sign users in, which
+// the login checks need; otherwise it reports check name as skipped, with
+// why a missing redirect URL is fine.
+func (r *appRun) signsIn(name, noRedirect string) bool {
 	switch {
 	case r.app.ClientID == "":
-		r.add("authorize", Skip, "no client id configured", "")
-		return
+		r.add(name, Skip, "no client id configured", "")
 	case r.app.RedirectURL == "":
-		r.add("authorize", Skip, "no redirect URL configured", "")
-		return
+		r.add(name, Skip, "no redirect URL configured: "+noRedirect, "")
 	case r.client == nil:
-		r.add("authorize", Skip, "not run: the library refused the configuration", "")
+		r.add(name, Skip, "not run: the library refused the configuration", "")
+	default:
+		return true
+	}
+	return false
+}
+
+// authorize checks that the OP knows the client and its redirect URL.
+func (r *appRun) authorize(ctx context.Context) {
+	if !r.signsIn("authorize", "no login to check") {
 		return
 	}
 	redirect := r.app.RedirectURL
