@@ -16,6 +16,9 @@ type bearerExampleT struct{ fns []func() }
 
 func (t *bearerExampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
 
+// The README's API: it accepts the access tokens the demo's OP issues for
+// the audience "api". Here a test OP stands in for the demo's and signs a
+// token like the ones the demo's OP gives bob.
 func ExampleBearer() {
 	t := &bearerExampleT{}
 	defer func() {
@@ -23,57 +26,57 @@ func ExampleBearer() {
 			f()
 		}
 	}()
-	op := oidctest.New(t) // stands in for https://yourenv.scalekit.com
+	op := oidctest.New(t) // stands in for the demo's OP, http://127.0.0.1:9000
 
 	verifier, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
 		Issuer:    op.Issuer,
-		Audiences: []string{"https://api.example.com"},
-		// Revocations: store, // tokenstore.Store: refuse tokens of logged-out sessions
+		Audiences: []string{"api"}, // a token's aud must contain one of these
+		// Revocations: store, // the web apps' store: refuse tokens of ended OP sessions
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	bearer := &middleware.Bearer{Verifier: verifier, Realm: "orders"}
+	orders := func(w http.ResponseWriter, r *http.Request) {
+		c := middleware.BearerClaims(r.Context()) // the validated claims
+		fmt.Fprintf(w, "orders of %s, called by %s", c.Subject, c.ClientID)
+	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /orders", bearer.Require(middleware.AnyPermission("orders:read"))(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			cl := middleware.BearerClaims(r.Context())
-			fmt.Fprintf(w, "orders of %s for %s", cl.OrganizationID, cl.Subject)
-		})))
-	mux.Handle("DELETE /orders", bearer.Require(middleware.AllPermissions("orders:write"), middleware.AnyRole("admin"))(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	// Any valid token: signature, iss, aud, exp checked (401 otherwise, RFC 6750).
+	mux.Handle("GET /orders", bearer.Authenticate(http.HandlerFunc(orders)))
+	// And a permission from the token (403 insufficient_scope otherwise).
+	mux.Handle("GET /admin/orders", bearer.Require(middleware.AnyPermission("dashboard:admin"))(http.HandlerFunc(orders)))
+	// http.ListenAndServe("localhost:8086", mux) in the README.
 
 	now := time.Now().Unix()
-	token := op.Signer().Sign(map[string]any{
-		"iss": op.Issuer, "aud": "https://api.example.com", "sub": "usr_42", "oid": "org_1",
-		"iat": now, "exp": now + 300, "permissions": []string{"orders:read"},
+	bob := op.Signer().Sign(map[string]any{
+		"iss": op.Issuer, "aud": []string{"cli", "api"}, "sub": "usr_bob", "client_id": "cli", "sid": "ses_1",
+		"iat": now, "exp": now + 300, "permissions": []string{"dashboard:read", "docs:read"},
 	}, oidctest.Header{"typ": "at+jwt"})
 
-	for _, c := range []struct{ method, auth string }{
-		{"GET", "Bearer " + token},
-		{"GET", ""},
-		{"GET", "Bearer not-a-token"},
-		{"DELETE", "Bearer " + token},
+	for _, c := range []struct{ path, auth string }{
+		{"/orders", "Bearer " + bob},
+		{"/orders", ""},
+		{"/orders", "Bearer not-a-token"},
+		{"/admin/orders", "Bearer " + bob},
 	} {
-		r := httptest.NewRequest(c.method, "/orders", nil)
+		r := httptest.NewRequest("GET", c.path, nil)
 		if c.auth != "" {
 			r.Header.Set("Authorization", c.auth)
 		}
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, r)
 		if w.Code == http.StatusOK {
-			fmt.Println(w.Code)
-			fmt.Println(w.Body)
+			fmt.Println(w.Code, w.Body)
 			continue
 		}
 		fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 	// Output:
-	// 200
-	// orders of org_1 for usr_42
+	// 200 orders of usr_bob, called by cli
 	// 401 Bearer realm="orders"
 	// 401 Bearer realm="orders", error="invalid_token", error_description="the access token is invalid"
-	// 403 Bearer realm="orders", error="insufficient_scope", error_description="the access token lacks a required scope, permission or role", scope="orders:write"
+	// 403 Bearer realm="orders", error="insufficient_scope", error_description="the access token lacks a required scope, permission or role", scope="dashboard:admin"
 }

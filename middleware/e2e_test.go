@@ -46,7 +46,7 @@ func (a *realApp) client(withBackchannel bool) nodeop.Client {
 	return c
 }
 
-func (a *realApp) wire(t *testing.T, op *nodeop.OP) {
+func (a *realApp) wire(t *testing.T, op *nodeop.OP, opts ...func(*middleware.WebConfig)) {
 	c, err := rp.New(context.Background(), rp.Config{
 		Issuer: op.Issuer, ClientID: a.id, ClientSecret: a.id + "-secret",
 		RedirectURL: a.srv.URL + "/auth/callback", PostLogoutRedirectURL: a.srv.URL + "/",
@@ -56,9 +56,13 @@ func (a *realApp) wire(t *testing.T, op *nodeop.OP) {
 	}
 	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	t.Cleanup(func() { store.Close() })
-	a.web, err = middleware.NewWeb(middleware.WebConfig{
+	cfg := middleware.WebConfig{
 		Client: c, Store: store, CookieKeys: [][]byte{testKey}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a.web, err = middleware.NewWeb(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +71,13 @@ func (a *realApp) wire(t *testing.T, op *nodeop.OP) {
 	mux.Handle("/me", a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := middleware.SessionFrom(r.Context())
 		_ = json.NewEncoder(w).Encode(map[string]string{"sub": s.Claims().Subject, "sid": s.Claims().SessionID, "at": s.AccessToken()})
+	})))
+	mux.Handle("/public", a.web.Optional(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := middleware.SessionFrom(r.Context()); ok {
+			io.WriteString(w, "hello "+s.Claims().Subject)
+			return
+		}
+		io.WriteString(w, "hello anonymous")
 	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home of "+a.id) })
 	a.handle = mux

@@ -98,10 +98,12 @@ func TestRefreshTransientKeepsSession(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("transient failure after expiry: %d", resp.StatusCode)
 	}
-	if !strings.Contains(a.logs.String(), "multiapp.refresh.transient") {
-		t.Fatal("no transient audit event")
+	if !strings.Contains(a.logs.String(), "multiapp.refresh.temporary") {
+		t.Fatal("no temporary audit event")
 	}
-	// The OP is back: the same session refreshes with the kept refresh token.
+	// The OP is back: after the back-off, the same session refreshes with
+	// the kept refresh token.
+	clk.advance(middleware.DefaultRefreshBackoff)
 	a.op.SetTokenHook(func(form url.Values) (int, any) {
 		if !strings.HasPrefix(form.Get("refresh_token"), "rt-code-") {
 			return 400, map[string]any{"error": "invalid_grant"}
@@ -193,6 +195,16 @@ func TestRefreshRacingLogoutSignsOut(t *testing.T) {
 	}
 }
 
+// storeApp is an app on store with a settable clock, and a browser signed
+// in to it.
+func storeApp(t *testing.T, store tokenstore.Store) (*testApp, *browser, *clock) {
+	clk := &clock{}
+	a := newTestApp(t, oidctest.New(t), "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = store })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	return a, b, clk
+}
+
 // flakyStore fails the next Updates with ErrUnavailable, as a shared store
 // does during a short outage.
 type flakyStore struct {
@@ -213,12 +225,9 @@ func (f *flakyStore) Update(ctx context.Context, s *tokenstore.Session) error {
 // instead of dropped: dropping them would leave the session with a spent
 // refresh token, and the user signed out at the next refresh.
 func TestRefreshKeepsRotatedTokensThroughStoreOutage(t *testing.T) {
-	op := oidctest.New(t)
-	clk := &clock{}
 	flaky := &flakyStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
-	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now = clk.now; c.Store = flaky })
-	b := newBrowser(t)
-	a.login(b, "/", "usr_1", nil)
+	a, b, clk := storeApp(t, flaky)
+	op := a.op
 	var mu sync.Mutex
 	spent := map[string]bool{}
 	n := 0

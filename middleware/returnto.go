@@ -1,19 +1,20 @@
 package middleware
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/multiapp-go/multiapp/pkce"
 )
 
-// maxReturnTo bounds the return path kept in a login transaction.
-const maxReturnTo = 2048
-
-// safeReturnTo accepts only a same-origin path ("/reports?x=1"): no scheme,
+// safeReturnTo accepts only a same-origin path ("/reports?x=1") of at most
+// pkce.MaxReturnTo bytes (what a login transaction can carry): no scheme,
 // no host, no "//" or "/\" prefix (which browsers read as another host), no
 // backslash or control character anywhere, also after percent-decoding.
 // Anything else yields ok=false.
 func safeReturnTo(s string) (string, bool) {
-	if s == "" || len(s) > maxReturnTo || s[0] != '/' {
+	if s == "" || len(s) > pkce.MaxReturnTo || s[0] != '/' {
 		return "", false
 	}
 	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
@@ -39,4 +40,18 @@ func bad(s string) bool {
 		}
 	}
 	return false
+}
+
+// returnPath is where a sign-in started from r comes back to: r's path and
+// query, or its path alone when they are too long to carry through the
+// login (pkce.MaxReturnTo), or "/".
+func returnPath(r *http.Request) string {
+	for _, p := range []string{r.URL.RequestURI(), r.URL.EscapedPath()} {
+		if len(p) <= pkce.MaxReturnTo {
+			if rt, ok := safeReturnTo(p); ok {
+				return rt
+			}
+		}
+	}
+	return "/"
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
@@ -37,10 +38,7 @@ func SessionFrom(ctx context.Context) (*Session, bool) {
 // roles, permissions; Raw/Decode for custom claims).
 func (s *Session) Claims() *rp.Claims {
 	s.claimsOnce.Do(func() {
-		s.mu.Lock()
-		raw := s.rec.Claims
-		s.mu.Unlock()
-		c, err := rp.ParseClaims(raw)
+		c, err := rp.ParseClaims(s.record().Claims)
 		if err != nil {
 			c = &rp.Claims{}
 		}
@@ -60,52 +58,53 @@ func (s *Session) AccessTokenClaims() (*rp.Claims, error) {
 	return cl, err
 }
 
-// IDToken returns the raw ID token.
-func (s *Session) IDToken() string {
+// record returns the current session record. TokenContext replaces it
+// (never modifies it) after a refresh, so the record itself needs no lock.
+func (s *Session) record() *tokenstore.Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rec.IDToken
+	return s.rec
 }
+
+// IDToken returns the raw ID token.
+func (s *Session) IDToken() string { return s.record().IDToken }
 
 // AccessToken returns the current access token. Require refreshed it
 // before the handler ran if it was about to expire.
-func (s *Session) AccessToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.AccessToken
-}
+func (s *Session) AccessToken() string { return s.record().AccessToken }
 
 // Expiry returns when the access token expires (zero when unknown).
-func (s *Session) Expiry() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.AccessTokenExpiry
-}
+func (s *Session) Expiry() time.Time { return s.record().AccessTokenExpiry }
 
 // IDHash returns a stable, non-secret identifier of the local session,
 // for logs and metrics.
-func (s *Session) IDHash() string { return tokenstore.HashID(s.rec.ID)[:16] }
+func (s *Session) IDHash() string { return tokenstore.HashID(s.record().ID)[:16] }
 
 // Token implements oauth2.TokenSource: the current access token,
 // refreshed (once across concurrent callers and instances) when it is
-// about to expire. ErrSignedOut when the OP ended the shared session.
+// about to expire. See TokenContext for the errors.
 func (s *Session) Token() (*oauth2.Token, error) {
 	return s.TokenContext(context.Background())
 }
 
-// TokenContext is Token with a context.
+// TokenContext is Token with a context. Its errors have a class (see
+// rp.Class): ClassRevoked (ErrSignedOut) when the OP ended the shared
+// session; otherwise the session is kept and the error is one a refresh
+// met (ClassTemporary with a RetryAfter in *rp.TemporaryError,
+// ClassMisconfigured when the OP refuses this client). A failed refresh
+// still returns the current token while it is valid.
 func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	s.mu.Lock()
-	rec := s.rec
-	s.mu.Unlock()
-	rec, err := s.web.fresh(ctx, rec)
-	if err != nil && rec == nil {
+	rec, err := s.web.fresh(ctx, s.record())
+	if rec == nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	s.rec = rec
 	s.mu.Unlock()
 	if !s.web.usable(rec) {
+		if err == nil {
+			err = ErrSignedOut // expired, and no refresh token to renew it
+		}
 		return nil, err
 	}
 	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.AccessTokenExpiry}, nil
@@ -124,9 +123,27 @@ func (s *Session) Client(ctx context.Context) *http.Client {
 	return oauth2.NewClient(ctx, ctxTokenSource{ctx: ctx, s: s})
 }
 
-// ErrSignedOut: the OP ended the shared session (invalid_grant on
-// refresh, or a back-channel logout arrived): the local session is gone.
-var ErrSignedOut = errors.New("middleware: signed out at the OP")
+// ErrSignedOut (rp.ClassRevoked): the OP ended the shared session
+// (invalid_grant on refresh, a refreshed ID token of another user, or a
+// back-channel logout), or the session expired with no way to renew it:
+// the local session is gone.
+var ErrSignedOut error = errclass.New("middleware: signed out at the OP", errclass.Revoked)
+
+// Errors of a refresh the request did not wait for.
+var (
+	errRefreshPending = errors.New("middleware: the session's tokens are being renewed")
+)
+
+// storeError gives a store failure its class: a revoked OP session signs
+// the user out; anything else (ErrUnavailable, a lock wait cut short) is
+// temporary: the session is out of reach, not lost.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, tokenstore.ErrRevoked):
+		return ErrSignedOut
+	}
+	return &rp.TemporaryError{Err: &storeFailure{err}}
+}
 
 // load finds the request's session and makes sure its access token is
 // usable, refreshing it if needed. It returns (nil, nil) when there is no
@@ -142,11 +159,11 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return nil, nil
 	case err != nil:
-		return nil, err
+		return nil, storeError(err)
 	}
 	rec, err = w.fresh(ctx, rec)
 	switch {
-	case errors.Is(err, ErrSignedOut):
+	case rp.ClassOf(err) == rp.ClassRevoked:
 		return nil, nil
 	case rec != nil && w.usable(rec):
 		return &Session{web: w, rec: rec}, nil
@@ -178,41 +195,64 @@ func (w *Web) needsRefresh(s *tokenstore.Session) bool {
 	return !w.now().Add(leeway).Before(s.AccessTokenExpiry)
 }
 
-// fresh returns s with an access token that is not about to expire.
+// fresh returns s with an access token that is not about to expire, or s
+// and the reason it could not be renewed; nil with ErrSignedOut when the
+// session ended.
 //
-// Exactly one refresh per session runs at a time: concurrent requests of
-// this process share one call (singleflight), and the store's lock
+// A refresh runs detached from the request that starts it, under its own
+// deadline (RefreshTimeout), so a slow OP is given the time to answer and
+// the rotated refresh token it sends is never dropped because a browser
+// went away. Exactly one refresh per session runs at a time: concurrent
+// requests of this process share it (singleflight), and the store's lock
 // serialises processes; whoever gets the lock second re-reads the session
 // and finds it already refreshed, so a rotated refresh token is never sent
-// twice. On ErrSignedOut the local session is deleted. On a transient
-// failure it returns the unchanged session with the error: the caller
-// serves the request if the access token is still usable.
+// twice. A request waits for the refresh at most RefreshWait; then it is
+// served with the current access token if that is still valid, or gets a
+// temporary error with a RetryAfter.
+//
+// After a failed refresh, the session is not refreshed again on this
+// instance before the OP's Retry-After (at most MaxRefreshBackoff) or, when
+// it gave none, DefaultRefreshBackoff; meanwhile fresh returns that
+// failure with the time left.
 func (w *Web) fresh(ctx context.Context, s *tokenstore.Session) (*tokenstore.Session, error) {
-	if !w.needsRefresh(s) {
+	if s.RefreshToken == "" || !w.needsRefresh(s) {
 		return s, nil
 	}
-	if s.RefreshToken == "" {
-		return s, nil
+	if err, wait := w.backoff.get(s.ID, w.now()); wait > 0 {
+		return s, &rp.TemporaryError{Err: err, RetryAfter: wait}
 	}
-	v, err, _ := w.flight.Do(s.ID, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.timeout)
+	ch := w.flight.DoChan(s.ID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RefreshTimeout)
 		defer cancel()
 		return w.refresh(ctx, s.ID)
 	})
-	if errors.Is(err, ErrSignedOut) {
-		return nil, err
+	wait := time.NewTimer(w.cfg.RefreshWait)
+	defer wait.Stop()
+	select {
+	case r := <-ch:
+		if rp.ClassOf(r.Err) == rp.ClassRevoked {
+			return nil, r.Err
+		}
+		if rec, ok := r.Val.(*tokenstore.Session); ok && rec != nil {
+			return rec, r.Err
+		}
+		return s, r.Err
+	case <-wait.C:
+		return s, &rp.TemporaryError{Err: errRefreshPending, RetryAfter: max(w.cfg.RefreshWait, time.Second)}
+	case <-ctx.Done():
+		return s, &rp.TemporaryError{Err: ctx.Err()}
 	}
-	if v == nil {
-		return s, err
-	}
-	return v.(*tokenstore.Session), err
 }
 
 // refresh runs under the session's store lock.
 func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, error) {
 	unlock, err := w.store.Lock(ctx, id)
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Another instance's refresh held the lock past this one's deadline.
+		return nil, &rp.TemporaryError{Err: errRefreshPending}
+	case err != nil:
+		return nil, storeError(err)
 	}
 	defer unlock()
 	cur, err := w.store.Get(ctx, id)
@@ -220,39 +260,60 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return nil, ErrSignedOut
 	case err != nil:
-		return nil, err
+		return nil, storeError(err)
 	}
-	if !w.needsRefresh(cur) {
+	if cur.RefreshToken == "" || !w.needsRefresh(cur) {
 		return cur, nil // another request or instance refreshed it meanwhile
 	}
-	prev := &rp.Tokens{RefreshToken: cur.RefreshToken, IDToken: cur.IDToken}
+	prev := &rp.Tokens{AccessToken: cur.AccessToken, RefreshToken: cur.RefreshToken, IDToken: cur.IDToken, Expiry: cur.AccessTokenExpiry}
 	if c, err := rp.ParseClaims(cur.Claims); err == nil {
 		prev.Claims = c
 	}
 	tokens, err := w.client.Refresh(ctx, prev)
-	switch {
-	case errors.Is(err, rp.ErrSessionRevoked), errors.Is(err, rp.ErrInvalidToken):
-		// The OP ended the shared session (or answered with an ID token
-		// that is not this user's): sign out here too.
+	if rp.ClassOf(err) == rp.ClassRevoked {
+		// The OP ended the shared session, or answered with another
+		// user's ID token: sign out here too.
 		_ = w.store.Delete(ctx, id)
-		w.audit(ctx, slog.LevelInfo, "multiapp.refresh.revoked", cur, slog.String("error", err.Error()))
+		w.backoff.clear(id)
+		w.audit(ctx, slog.LevelInfo, "multiapp.refresh.revoked", cur, slog.String("reason", reason(err)), slog.String("error", err.Error()))
 		return nil, ErrSignedOut
-	case err != nil:
-		w.audit(ctx, slog.LevelWarn, "multiapp.refresh.transient", cur, slog.String("error", err.Error()))
-		return cur, err
 	}
 	next := cur.Clone()
-	setTokens(next, tokens, w.now())
-	next.LastSeen = next.RefreshedAt
-	if err := w.saveRefreshed(ctx, next); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrRevoked) {
+	if err == nil {
+		setTokens(next, tokens, w.now())
+		next.LastSeen = next.RefreshedAt
+	} else {
+		// The session is kept, with the refresh token Refresh hands back:
+		// the one the OP just issued, or none when the previous one may
+		// have been spent (see rp.Client.Refresh).
+		next.RefreshToken = tokens.RefreshToken
+	}
+	if err != nil && next.RefreshToken == cur.RefreshToken {
+		next = cur // nothing to save
+	} else if serr := w.saveRefreshed(ctx, next); serr != nil {
+		if errors.Is(serr, tokenstore.ErrNotFound) || errors.Is(serr, tokenstore.ErrRevoked) {
 			// Logged out while refreshing: the session was deleted, or a
 			// back-channel logout revoked its OP session and is deleting it.
 			_ = w.store.Delete(ctx, id)
 			return nil, ErrSignedOut
 		}
-		return cur, err
+		if err == nil {
+			err = serr
+		}
+		next = cur
 	}
+	if err != nil {
+		retry := DefaultRefreshBackoff
+		if te := (*rp.TemporaryError)(nil); errors.As(err, &te) && te.RetryAfter > 0 {
+			retry = min(te.RetryAfter, MaxRefreshBackoff)
+		}
+		w.backoff.set(id, err, w.now(), retry)
+		w.audit(ctx, slog.LevelWarn, "multiapp.refresh."+rp.ClassOf(err).String(), cur,
+			slog.String("reason", reason(err)), slog.Duration("retry_after", retry),
+			slog.Bool("refresh_token_kept", next.RefreshToken != ""), slog.String("error", err.Error()))
+		return next, err
+	}
+	w.backoff.clear(id)
 	w.audit(ctx, slog.LevelInfo, "multiapp.refresh", next)
 	return next, nil
 }
@@ -277,6 +338,51 @@ func (w *Web) saveRefreshed(ctx context.Context, s *tokenstore.Session) error {
 		}
 		pause = min(2*pause, time.Second)
 	}
+}
+
+// backoffs remembers, per session, the last refresh failure and when the
+// next refresh may be tried. It lives in the process: another instance
+// waits on its own after its own failure.
+type backoffs struct {
+	mu sync.Mutex
+	m  map[string]backoff
+}
+
+type backoff struct {
+	err   error
+	until time.Time
+}
+
+func (b *backoffs) get(id string, now time.Time) (error, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.m[id]
+	if !ok || !now.Before(e.until) {
+		return nil, 0
+	}
+	return e.err, e.until.Sub(now)
+}
+
+func (b *backoffs) set(id string, err error, now time.Time, wait time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = make(map[string]backoff)
+	}
+	if len(b.m) >= 1024 { // forget the waits that are over
+		for k, e := range b.m {
+			if !now.Before(e.until) {
+				delete(b.m, k)
+			}
+		}
+	}
+	b.m[id] = backoff{err: err, until: now.Add(wait)}
+}
+
+func (b *backoffs) clear(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, id)
 }
 
 // Require lets only signed-in users through. Without a session, a browser
@@ -314,7 +420,7 @@ func (w *Web) Optional(next http.Handler) http.Handler {
 		if s != nil {
 			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
 		} else if w.cfg.SilentSSO && isNavigation(r) {
-			if _, err := r.Cookie(w.anon); err != nil { // not tried recently
+			if m := w.marker(r); !m.signedOut && !m.triedRecently {
 				w.signInRequired(rw, r, "none")
 				return
 			}
@@ -330,7 +436,7 @@ func (w *Web) signInRequired(rw http.ResponseWriter, r *http.Request, prompt str
 		jsonError(rw, http.StatusUnauthorized, "login_required", "sign in at "+w.prefix+"/login")
 		return
 	}
-	target := w.LoginURL(r.URL.RequestURI())
+	target := w.LoginURL(returnPath(r))
 	if prompt != "" {
 		target += "&prompt=" + prompt
 	}

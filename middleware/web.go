@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"html"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,10 +29,21 @@ const (
 	DefaultSessionLifetime = 24 * time.Hour
 	DefaultRefreshLeeway   = time.Minute
 	DefaultSilentRetry     = 2 * time.Minute
-	// refreshTimeout bounds one refresh; it runs to completion even if the
-	// request that started it goes away, so a rotated refresh token is
-	// never lost.
-	refreshTimeout = 30 * time.Second
+	// DefaultRefreshTimeout bounds one refresh, from waiting for the
+	// session's lock to saving the new tokens. It runs detached from the
+	// request that started it, so a rotated refresh token is never lost
+	// because a browser went away, and it replaces the HTTP client's own
+	// timeout for the token request: a slow OP gets the time to answer.
+	DefaultRefreshTimeout = 30 * time.Second
+	// DefaultRefreshWait is how long a request waits for a refresh in
+	// progress before it is served with the current access token (if still
+	// valid) or answered 503 with Retry-After.
+	DefaultRefreshWait = 2 * time.Second
+	// DefaultRefreshBackoff is how long a session is not refreshed again on
+	// an instance after a failed refresh, when the OP gave no Retry-After.
+	DefaultRefreshBackoff = 5 * time.Second
+	// MaxRefreshBackoff caps the OP's Retry-After.
+	MaxRefreshBackoff = 5 * time.Minute
 )
 
 // WebConfig configures the web-app middleware of one app. Client and
@@ -60,17 +71,28 @@ type WebConfig struct {
 	// RefreshLeeway: the access token is refreshed this long before it
 	// expires.
 	RefreshLeeway time.Duration
+	// RefreshTimeout: see DefaultRefreshTimeout. Keep it below the OP's
+	// own patience and above its worst answer time.
+	RefreshTimeout time.Duration
+	// RefreshWait: see DefaultRefreshWait.
+	RefreshWait time.Duration
 	// SilentSSO makes Optional send a visitor without a local session to
 	// the OP with prompt=none first: a user already signed in at another
-	// app is signed in here without seeing a login page; otherwise the
-	// visitor continues anonymously and is not sent again for SilentRetry.
+	// app is signed in here without seeing a login page. When that fails
+	// (no OP session, or any error) the visitor continues anonymously on
+	// the same page and is not sent again for SilentRetry (default
+	// DefaultSilentRetry). A browser that signed out here is never sent
+	// until its user asks to sign in.
 	SilentSSO   bool
 	SilentRetry time.Duration
 	// AuthParams are passed to every authorization request, e.g.
 	// organization_id or connection_id.
 	AuthParams url.Values
-	// AfterLogout is where the browser lands after logout when the OP has
-	// no end-session endpoint (default "/").
+	// AfterLogout is where the browser lands after a logout that does not
+	// go through the OP (default "/"): the OP has no end-session endpoint,
+	// or the session has no ID token to send as id_token_hint (it was
+	// already ended, e.g. by a back-channel logout). The logout
+	// confirmation page links back to it too.
 	AfterLogout string
 	// Logger receives the audit events (login, refresh, logout,
 	// back-channel logout). Nil: slog.Default(). Tokens are never logged.
@@ -99,7 +121,8 @@ type Web struct {
 	origin   string // this app's origin, from its redirect URL
 	opOrigin string // the OP's origin, for CSP form-action
 	now      func() time.Time
-	timeout  time.Duration
+	backoff  backoffs
+	dev      bool // plain-http loopback development: failure pages explain themselves
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -107,9 +130,9 @@ var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // NewWeb checks cfg and returns the middleware.
 func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
-		return nil, errors.New("middleware: WebConfig.Client is nil")
+		return nil, configError("WebConfig.Client is nil: create it with rp.New")
 	}
-	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix, timeout: refreshTimeout}
+	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
 		w.store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	}
@@ -129,6 +152,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	if w.cfg.RefreshLeeway <= 0 {
 		w.cfg.RefreshLeeway = DefaultRefreshLeeway
 	}
+	if w.cfg.RefreshTimeout <= 0 {
+		w.cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	if w.cfg.RefreshWait <= 0 {
+		w.cfg.RefreshWait = DefaultRefreshWait
+	}
 	if w.cfg.SilentRetry <= 0 {
 		w.cfg.SilentRetry = DefaultSilentRetry
 	}
@@ -137,29 +166,30 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	codecs, err := cookie.Codecs(cfg.CookieKeys, w.cfg.SessionLifetime)
 	if err != nil {
-		return nil, fmt.Errorf("middleware: %w", err)
+		return nil, configError("WebConfig.CookieKeys: %v", err)
 	}
 	w.codecs = codecs
 	redirect, err := url.Parse(cfg.Client.RedirectURL())
 	if err != nil || redirect.Host == "" {
-		return nil, errors.New("middleware: the rp.Client has no absolute RedirectURL; set it to this app's " + w.prefix + "/callback")
+		return nil, configError("the rp.Client has no absolute RedirectURL; set it to this app's %s/callback", w.prefix)
 	}
 	if redirect.Path != w.prefix+"/callback" {
-		return nil, fmt.Errorf("middleware: the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
+		return nil, configError("the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
 	}
 	w.origin = redirect.Scheme + "://" + redirect.Host
 	if op, err := url.Parse(cfg.Client.Issuer()); err == nil {
 		w.opOrigin = op.Scheme + "://" + op.Host
 	}
 	// Secure cookies everywhere but plain-http localhost development.
-	w.policy = cookie.Policy{Secure: redirect.Scheme == "https" || !cookie.IsLocalDev(redirect.Host)}
+	w.policy = cookie.PolicyFor(cfg.Client.RedirectURL())
+	w.dev = !w.policy.Secure
 	base := cfg.CookieName
 	if base == "" {
 		base = "ma-" + cookieUnsafe.ReplaceAllString(cfg.Client.ClientID(), "_")
 	}
 	w.name = w.policy.Name(base)
 	w.anon = w.policy.Name(base + "-anon")
-	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, Cookie: w.policy, Replay: w.store, Now: cfg.Now}
+	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
 	return w, nil
 }
@@ -192,6 +222,10 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := "/"
 	if raw := q.Get("return_to"); raw != "" {
+		if len(raw) > pkce.MaxReturnTo {
+			w.returnToTooLong(rw, len(raw))
+			return
+		}
 		rt, ok := safeReturnTo(raw)
 		if !ok {
 			w.page(rw, http.StatusBadRequest, "Invalid return address", "The return_to parameter must be a path on this site.")
@@ -200,13 +234,29 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		returnTo = rt
 	}
 	tx := pkce.NewTransaction(w.client.Issuer(), returnTo)
+	tx.Created = w.now() // the jar judges its age by the same clock
 	params := url.Values{}
 	for k, v := range w.cfg.AuthParams {
 		params[k] = v
 	}
 	switch p := q.Get("prompt"); p {
-	case "":
-	case "none", "login", "select_account":
+	case "", "login", "select_account":
+		if p != "" {
+			params.Set("prompt", p)
+			tx.Prompt = p
+		}
+		// The user asks to sign in: an explicit logout no longer holds
+		// silent sign-ins back.
+		if w.marker(r).signedOut {
+			w.policy.Clear(rw, w.anon)
+		}
+	case "none":
+		if w.marker(r).signedOut {
+			// Signed out on purpose: no silent sign-in until the user asks.
+			noStore(rw)
+			http.Redirect(rw, r, returnTo, http.StatusFound)
+			return
+		}
 		params.Set("prompt", p)
 		tx.Prompt = p
 	default:
@@ -219,7 +269,12 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}
-	if err := w.jar.Save(rw, r, tx); err != nil {
+	switch err := w.jar.Save(rw, r, tx); {
+	case errors.Is(err, pkce.ErrTooLarge):
+		w.returnToTooLong(rw, len(returnTo))
+		return
+	case err != nil:
+		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
 		w.page(rw, http.StatusInternalServerError, "Login failed", "The login transaction could not be saved.")
 		return
 	}
@@ -227,54 +282,55 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, authURL, http.StatusFound)
 }
 
+// returnToTooLong refuses a login whose return path cannot be carried in
+// the transaction cookie: browsers drop cookies over 4 KB, and the login
+// would fail at the callback instead.
+func (w *Web) returnToTooLong(rw http.ResponseWriter, n int) {
+	w.page(rw, http.StatusBadRequest, "Return address too long",
+		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, pkce.MaxReturnTo))
+}
+
 // callback completes a login.
+//
+// A failed silent sign-in (prompt=none), whatever the error, sends the
+// browser back to its page anonymously and is not tried again for
+// SilentRetry: with SilentSSO an error page must never replace a public
+// page. A callback whose transaction is spent or missing while the browser
+// has a live session (a reloaded callback, a login completed in another
+// tab) goes on to the return path. Any other failure shows a page with the
+// reason (and, in plain-http development, the log event to look for).
 func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	resp, err := rp.ParseAuthResponse(r.URL.RawQuery)
 	if err != nil {
-		w.loginFailed(rw, r, http.StatusBadRequest, "bad_response", err)
+		w.loginFailed(rw, r, nil, err)
 		return
 	}
 	tx, err := w.jar.Take(ctx, rw, r, resp.State)
-	switch {
-	case errors.Is(err, tokenstore.ErrUnavailable):
-		w.unavailable(rw, r, err)
-		return
-	case err != nil:
-		w.loginFailed(rw, r, http.StatusBadRequest, "no_transaction", err)
-		return
-	}
-	tokens, err := w.client.Exchange(ctx, tx, resp)
 	if err != nil {
-		if tx.Prompt == "none" && errors.Is(err, rp.ErrLoginRequired) {
-			// Silent SSO found no OP session: continue anonymously.
-			w.policy.Set(rw, w.anon, "1", w.cfg.SilentRetry)
+		switch s, _ := w.load(r); {
+		case s != nil:
 			noStore(rw)
-			http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
-			return
+			http.Redirect(rw, r, returnToOf(tx), http.StatusFound)
+		case (tx != nil && tx.Prompt == "none") || (tx == nil && promptNoneAnswer(resp)):
+			w.silentFailed(rw, r, tx, err)
+		case rp.ClassOf(err) == rp.ClassTemporary:
+			w.unavailable(rw, r, err)
+		default:
+			w.loginFailed(rw, r, tx, err)
 		}
-		status, reason := loginStatus(err)
-		w.loginFailed(rw, r, status, reason, err)
 		return
 	}
-	now := w.now()
-	s := &tokenstore.Session{
-		ID:        tokenstore.NewID(),
-		Issuer:    tokens.Claims.Issuer,
-		Subject:   tokens.Claims.Subject,
-		SID:       tokens.Claims.SessionID,
-		ClientID:  w.client.ClientID(),
-		CreatedAt: now,
-		LastSeen:  now,
-		ExpiresAt: now.Add(w.cfg.SessionLifetime),
-	}
-	setTokens(s, tokens, now)
-	switch err := w.store.Create(ctx, s); {
-	case errors.Is(err, tokenstore.ErrRevoked):
-		w.loginFailed(rw, r, http.StatusUnauthorized, "session_revoked", err)
+	s, err := w.completeLogin(ctx, tx, resp)
+	switch {
+	case err != nil && tx.Prompt == "none":
+		w.silentFailed(rw, r, tx, err)
+		return
+	case err != nil && rp.ClassOf(err) == rp.ClassTemporary && reason(err) == "store_unavailable":
+		w.unavailable(rw, r, err)
 		return
 	case err != nil:
-		w.unavailable(rw, r, err)
+		w.loginFailed(rw, r, tx, err)
 		return
 	}
 	// A new id at every login: whatever session this browser had before
@@ -291,38 +347,116 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
 }
 
-// loginStatus maps a failed exchange to a status and an audit reason.
-func loginStatus(err error) (int, string) {
-	var oe *rp.OPError
-	switch {
-	case errors.Is(err, rp.ErrTemporary):
-		return http.StatusServiceUnavailable, "op_unavailable"
-	case errors.As(err, &oe) && oe.Endpoint == "authorization" && oe.Code == "access_denied":
-		return http.StatusForbidden, "access_denied"
-	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):
-		return http.StatusBadGateway, "client_rejected"
-	case errors.As(err, &oe):
-		return http.StatusBadRequest, "op_error_" + oe.Code
-	default:
-		return http.StatusBadRequest, "invalid_response"
+// completeLogin redeems the authorization response and stores the new
+// session.
+func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.AuthResponse) (*tokenstore.Session, error) {
+	tokens, err := w.client.Exchange(ctx, tx, resp)
+	if err != nil {
+		return nil, err
 	}
+	now := w.now()
+	s := &tokenstore.Session{
+		ID:        tokenstore.NewID(),
+		Issuer:    tokens.Claims.Issuer,
+		Subject:   tokens.Claims.Subject,
+		SID:       tokens.Claims.SessionID,
+		ClientID:  w.client.ClientID(),
+		CreatedAt: now,
+		LastSeen:  now,
+		ExpiresAt: now.Add(w.cfg.SessionLifetime),
+	}
+	setTokens(s, tokens, now)
+	if err := w.store.Create(ctx, s); err != nil {
+		return nil, storeError(err)
+	}
+	return s, nil
 }
 
-func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, status int, reason string, err error) {
+// promptNoneAnswer: an error only a prompt=none request gets (OpenID
+// Connect Core §3.1.2.6), for a callback whose transaction is gone.
+func promptNoneAnswer(resp *rp.AuthResponse) bool {
+	return errors.Is(&rp.OPError{Endpoint: "authorization", Code: resp.Error}, rp.ErrLoginRequired)
+}
+
+func returnToOf(tx *pkce.Transaction) string {
+	if tx != nil && tx.ReturnTo != "" {
+		return tx.ReturnTo
+	}
+	return "/"
+}
+
+// silentFailed sends a browser whose silent sign-in failed back to its
+// page, anonymous, and holds further silent attempts back for SilentRetry.
+func (w *Web) silentFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
+	level := slog.LevelInfo
+	if !errors.Is(err, rp.ErrLoginRequired) {
+		level = slog.LevelWarn // not the usual "no OP session": worth a look
+	}
+	w.log.LogAttrs(r.Context(), level, "multiapp.login.silent_failed", slog.String("client_id", w.client.ClientID()),
+		slog.String("reason", loginReason(err)), slog.String("error", err.Error()))
+	if !w.marker(r).signedOut {
+		w.policy.Set(rw, w.anon, "t"+strconv.FormatInt(w.now().Unix(), 10), w.cfg.SilentRetry)
+	}
+	noStore(rw)
+	http.Redirect(rw, r, returnToOf(tx), http.StatusFound)
+}
+
+// loginStatus maps a failed login to an HTTP status.
+func loginStatus(err error) int {
+	var oe *rp.OPError
+	switch {
+	case rp.ClassOf(err) == rp.ClassTemporary:
+		return http.StatusServiceUnavailable
+	case errors.As(err, &oe) && oe.Endpoint == "authorization" && oe.Code == "access_denied":
+		return http.StatusForbidden
+	case rp.ClassOf(err) == rp.ClassRevoked:
+		return http.StatusUnauthorized
+	case rp.ClassOf(err) == rp.ClassMisconfigured:
+		return http.StatusBadGateway
+	}
+	return http.StatusBadRequest
+}
+
+// loginReason is the reason code of a failed login.
+func loginReason(err error) string {
+	var oe *rp.OPError
+	switch {
+	case errors.Is(err, pkce.ErrNoTransaction):
+		return "no_transaction"
+	case errors.Is(err, pkce.ErrExpired):
+		return "login_expired"
+	case errors.Is(err, pkce.ErrReplayed):
+		return "login_replayed"
+	case errors.Is(err, ErrSignedOut):
+		return "session_revoked"
+	case errors.As(err, &oe) && oe.Endpoint == "authorization":
+		return oe.Code
+	}
+	return reason(err)
+}
+
+func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
+	why := loginReason(err)
 	w.log.LogAttrs(r.Context(), slog.LevelWarn, "multiapp.login.failed",
-		slog.String("client_id", w.client.ClientID()), slog.String("reason", reason), slog.String("error", err.Error()))
+		slog.String("client_id", w.client.ClientID()), slog.String("reason", why), slog.String("class", rp.ClassOf(err).String()), slog.String("error", err.Error()))
 	msg := "Sign-in could not be completed. Please try again."
 	var oe *rp.OPError
-	if errors.As(err, &oe) && oe.Endpoint == "authorization" {
+	switch {
+	case errors.As(err, &oe) && oe.Endpoint == "authorization":
 		msg = "The sign-in service answered: " + oe.Code
 		if oe.Description != "" {
 			msg += " (" + oe.Description + ")"
 		}
+	case rp.ClassOf(err) == rp.ClassMisconfigured:
+		msg = "The sign-in service refused this site's request, so signing in cannot work until the site's operators fix its configuration."
+	case errors.Is(err, pkce.ErrNoTransaction), errors.Is(err, pkce.ErrExpired), errors.Is(err, pkce.ErrReplayed):
+		msg = "This sign-in link is expired or was already used. Please sign in again."
 	}
+	status := loginStatus(err)
 	if status == http.StatusServiceUnavailable {
-		rw.Header().Set("Retry-After", "5")
+		setRetryAfter(rw, err)
 	}
-	w.page(rw, status, "Sign-in failed", msg)
+	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, "multiapp.login.failed"))
 }
 
 // logoutPage answers GET logout with a confirmation form: logging out
@@ -336,12 +470,28 @@ func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 	// (Chromium): the OP's end-session endpoint must be allowed.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self' "+w.opOrigin)
 	rw.WriteHeader(http.StatusOK)
-	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"))
+	fmt.Fprintf(rw, logoutForm, html.EscapeString(w.prefix+"/logout"), html.EscapeString(w.cfg.AfterLogout))
 }
 
-// logout ends the local session, then sends the browser to the OP's
-// end-session endpoint, which ends the shared session and notifies every
-// other app through back-channel logout.
+// logout ends the local session and, when it still has its ID token,
+// sends the browser to the OP's end-session endpoint with that token as
+// id_token_hint (expired or not: RP-Initiated Logout 1.0 §2 has OPs accept
+// it), which ends the shared session, notifies every other app through
+// back-channel logout, and returns the browser to PostLogoutRedirectURL.
+//
+// Without an ID token there is no OP round trip: the browser lands on
+// AfterLogout. That is the case when the local session is already gone (a
+// back-channel logout ended it, so the OP session is over too; a stale tab
+// whose session was signed out earlier; an expired session), or, for a
+// custom store, holds no ID token. A hint-less end-session request could
+// not bring the browser back (OPs refuse post_logout_redirect_uri without
+// id_token_hint, Hydra with an error page), and the user must land on the
+// app.
+//
+// Either way the browser keeps a signed-out marker: no silent sign-in
+// (SilentSSO, prompt=none) until the user asks to sign in, so a surviving
+// OP session (the user cancelled at the OP, or the OP has no end-session
+// endpoint) does not sign them straight back in.
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if crossOrigin(r, w.origin) {
@@ -352,29 +502,60 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var idToken string
+	live := false
 	if id, ok := w.sessionID(r); ok {
 		s, err := w.store.Get(ctx, id)
 		switch {
 		case err == nil:
-			idToken = s.IDToken
+			live, idToken = true, s.IDToken
 			if err := w.store.Delete(ctx, id); err != nil {
-				w.unavailable(rw, r, err)
+				w.unavailable(rw, r, storeError(err))
 				return
 			}
 			w.revokeRefreshToken(ctx, s)
-			w.audit(ctx, slog.LevelInfo, "multiapp.logout", s)
+			w.audit(ctx, slog.LevelInfo, "multiapp.logout", s, slog.Bool("op_logout", idToken != ""))
 		case !errors.Is(err, tokenstore.ErrNotFound):
-			w.unavailable(rw, r, err)
+			w.unavailable(rw, r, storeError(err))
 			return
 		}
 	}
+	if !live {
+		w.log.LogAttrs(ctx, slog.LevelInfo, "multiapp.logout", slog.String("client_id", w.client.ClientID()), slog.Bool("op_logout", false),
+			slog.String("reason", "no_live_session"))
+	}
 	w.policy.Clear(rw, w.name)
+	w.policy.Set(rw, w.anon, markerSignedOut, signedOutFor)
 	noStore(rw)
 	target := w.cfg.AfterLogout
-	if endURL, err := w.client.EndSessionURL(idToken, rand.Text()); err == nil {
-		target = endURL
+	if idToken != "" {
+		if endURL, err := w.client.EndSessionURL(idToken, ""); err == nil {
+			target = endURL
+		}
 	}
 	http.Redirect(rw, r, target, http.StatusSeeOther)
+}
+
+// The marker cookie (w.anon) holds back silent sign-ins: markerSignedOut
+// after an explicit logout, until the user asks to sign in (signedOutFor is
+// the longest browsers keep a cookie); "t<unix time>" after a silent
+// attempt failed, for SilentRetry.
+const (
+	markerSignedOut = "out"
+	signedOutFor    = 400 * 24 * time.Hour
+)
+
+type marker struct{ signedOut, triedRecently bool }
+
+func (w *Web) marker(r *http.Request) marker {
+	c, err := r.Cookie(w.anon)
+	if err != nil {
+		return marker{}
+	}
+	if c.Value == markerSignedOut {
+		return marker{signedOut: true}
+	}
+	at, err := strconv.ParseInt(strings.TrimPrefix(c.Value, "t"), 10, 64)
+	return marker{triedRecently: err == nil && w.now().Before(time.Unix(at, 0).Add(w.cfg.SilentRetry))}
 }
 
 // revokeRefreshToken asks the OP to revoke the refresh token (RFC 7009),
@@ -433,14 +614,31 @@ func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *toke
 	w.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
 }
 
+// unavailable answers 503 with Retry-After to a request that cannot be
+// served now: the session is kept, something it needs is out of reach or
+// refuses. The page (or JSON body) says what happened.
 func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
-	w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
-	rw.Header().Set("Retry-After", "5")
+	why := reason(err)
+	if why == "store_unavailable" {
+		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+	}
+	setRetryAfter(rw, err)
+	msg := unavailableText(why)
 	if wantsJSON(r) {
-		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are temporarily unavailable")
+		jsonError(rw, http.StatusServiceUnavailable, "temporarily_unavailable", msg)
 		return
 	}
-	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a few seconds.")
+	w.page(rw, http.StatusServiceUnavailable, "Temporarily unavailable", msg, w.devDetails(why, failureEvent(err)))
+}
+
+// setRetryAfter tells the client when to come back: the error's
+// RetryAfter (rounded up to whole seconds), or DefaultRefreshBackoff.
+func setRetryAfter(rw http.ResponseWriter, err error) {
+	retry := DefaultRefreshBackoff
+	if te := (*rp.TemporaryError)(nil); errors.As(err, &te) && te.RetryAfter > 0 {
+		retry = te.RetryAfter
+	}
+	rw.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
@@ -463,4 +661,9 @@ func crossOrigin(r *http.Request, origin string) bool {
 	}
 	o := r.Header.Get("Origin")
 	return o != "" && o != origin
+}
+
+// configError is a ClassMisconfigured error of NewWeb.
+func configError(format string, args ...any) error {
+	return fmt.Errorf("middleware: %w: "+format, append([]any{rp.ErrConfig}, args...)...)
 }

@@ -12,8 +12,9 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // DefaultAccessTokenCacheSize is the number of verified access tokens an
@@ -24,8 +25,9 @@ const DefaultAccessTokenCacheSize = 4096
 // ErrRevocationUnavailable: the revocation check could not be made (the
 // store behind AccessTokenConfig.Revocations failed). The token may be
 // fine; answer 503 and let the client retry. See
-// AccessTokenConfig.InsecureIgnoreRevocationErrors.
-var ErrRevocationUnavailable = errors.New("rp: revocation check unavailable")
+// AccessTokenConfig.InsecureIgnoreRevocationErrors. Its class is
+// ClassTemporary.
+var ErrRevocationUnavailable error = errclass.New("rp: revocation check unavailable", errclass.Temporary)
 
 // RevocationChecker reports whether an OP session was ended by a
 // back-channel logout. tokenstore.Store satisfies it.
@@ -264,7 +266,7 @@ func checkIssuerURL(issuer string, insecureHTTP bool) error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return configError("issuer %q must not have a query or fragment (OpenID Connect Discovery §3)", issuer)
 	}
-	if u.Scheme == "http" && !cookie.IsLocalDev(u.Host) && !insecureHTTP {
+	if u.Scheme == "http" && !loopback.Host(u.Host) && !insecureHTTP {
 		return configError("issuer %q uses plain http outside localhost: use https (or InsecureAllowHTTPIssuer for a test network)", issuer)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -28,16 +30,18 @@ var reservedParams = map[string]bool{
 // ui_locales, or a "scope" that replaces the configured scopes. Parameters
 // that carry the protocol's own state (state, nonce, PKCE, client_id,
 // redirect_uri, response_type) cannot be overridden: passing one is an
-// error.
+// error. A max_age (a number of seconds) is recorded in tx, so Exchange then
+// requires the ID token's auth_time and checks it (OpenID Connect Core
+// §3.1.2.1): save tx after this call.
 func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, error) {
 	if c.cfg.RedirectURL == "" {
 		return "", configError("RedirectURL is empty: the login flow needs the callback URL registered at the OP")
 	}
 	if tx == nil || tx.State == "" || tx.Nonce == "" || !pkce.ValidVerifier(tx.Verifier) {
-		return "", errors.New("rp: AuthCodeURL needs a transaction from pkce.NewTransaction")
+		return "", fmt.Errorf("%w: AuthCodeURL needs a transaction from pkce.NewTransaction", ErrConfig)
 	}
 	if tx.Issuer != c.meta.Issuer {
-		return "", fmt.Errorf("rp: transaction was started for issuer %q, not %q", tx.Issuer, c.meta.Issuer)
+		return "", fmt.Errorf("%w: the transaction was started for issuer %q, not %q", ErrConfig, tx.Issuer, c.meta.Issuer)
 	}
 	opts := []oauth2.AuthCodeOption{
 		oauth2.SetAuthURLParam("nonce", tx.Nonce),
@@ -46,10 +50,17 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 	}
 	for k, vs := range extra {
 		if reservedParams[k] {
-			return "", fmt.Errorf("rp: parameter %q is set by the library and cannot be overridden", k)
+			return "", fmt.Errorf("%w: parameter %q is set by the library and cannot be overridden", ErrConfig, k)
 		}
 		if len(vs) != 1 {
-			return "", fmt.Errorf("rp: parameter %q must have exactly one value", k)
+			return "", fmt.Errorf("%w: parameter %q must have exactly one value", ErrConfig, k)
+		}
+		if k == "max_age" {
+			n, err := strconv.ParseInt(vs[0], 10, 64)
+			if err != nil || n < 0 {
+				return "", fmt.Errorf("%w: max_age %q is not a number of seconds", ErrConfig, vs[0])
+			}
+			tx.MaxAge = &n
 		}
 		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
 	}
@@ -70,8 +81,24 @@ type AuthResponse struct {
 	ErrorURI         string
 }
 
+// maxAuthParam bounds code, state and iss in an authorization response:
+// OPs send a few dozen to a few hundred bytes; anything of several KB is an
+// attack or a broken proxy, and is never forwarded to the token endpoint.
+const maxAuthParam = 4096
+
+// oversized refuses code, state or iss values longer than maxAuthParam.
+func (r *AuthResponse) oversized() error {
+	for _, p := range []struct{ name, v string }{{"code", r.Code}, {"state", r.State}, {"iss", r.Iss}} {
+		if len(p.v) > maxAuthParam {
+			return invalid(whatAuthResp, CodeMalformed, "%s is %d bytes, more than the %d an OP sends", p.name, len(p.v), maxAuthParam)
+		}
+	}
+	return nil
+}
+
 // ParseAuthResponse parses the query of the redirect URI. A parameter that
-// appears more than once makes the whole response invalid (RFC 6749 §3.1).
+// appears more than once makes the whole response invalid (RFC 6749 §3.1),
+// and so does a code, state or iss longer than 4 KiB.
 func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -82,19 +109,25 @@ func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 			return nil, invalid(whatAuthResp, CodeDuplicate, "parameter %q appears %d times", k, len(vs))
 		}
 	}
-	return &AuthResponse{
+	r := &AuthResponse{
 		Code:             q.Get("code"),
 		State:            q.Get("state"),
 		Iss:              q.Get("iss"),
 		Error:            q.Get("error"),
 		ErrorDescription: q.Get("error_description"),
 		ErrorURI:         q.Get("error_uri"),
-	}, nil
+	}
+	if err := r.oversized(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Exchange completes a login. It checks resp against the transaction (state,
 // RFC 9207 iss, an OP error), redeems the code with the PKCE verifier and
-// validates the ID token fully, including nonce and at_hash. An OP error
+// validates the ID token fully, including nonce, at_hash and, when tx asked
+// for a max_age, auth_time. A code, state or iss longer than 4 KiB is
+// refused before any request to the OP. An OP error
 // response comes back as *OPError (errors.Is ErrLoginRequired after a
 // prompt=none request without OP session).
 //
@@ -103,6 +136,9 @@ func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthResponse) (*Tokens, error) {
 	if tx == nil || resp == nil {
 		return nil, invalid(whatAuthResp, CodeState, "no login transaction")
+	}
+	if err := resp.oversized(); err != nil {
+		return nil, err
 	}
 	if resp.State == "" || subtle.ConstantTimeCompare([]byte(resp.State), []byte(tx.State)) != 1 {
 		return nil, invalid(whatAuthResp, CodeState, "state does not match the login started in this browser")
@@ -122,18 +158,51 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 	if resp.Code == "" {
 		return nil, invalid(whatAuthResp, CodeMissingCode, "neither code nor error in the response")
 	}
-	ot, err := c.oauth.Exchange(c.ctx(ctx), resp.Code, oauth2.VerifierOption(tx.Verifier))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code}, "code_verifier": {tx.Verifier}}
+	if c.cfg.RedirectURL != "" {
+		form.Set("redirect_uri", c.cfg.RedirectURL)
+	}
+	ot, err := c.redeem(ctx, form)
 	if err != nil {
 		return nil, c.tokenError(err, "authorization_code")
 	}
-	return c.tokens(ctx, ot, tx.Nonce, nil)
+	t, err := c.tokens(ctx, ot, tx.Nonce, nil)
+	if err != nil {
+		return nil, err
+	}
+	if tx.MaxAge != nil {
+		if err := c.checkAuthTime(t.Claims, *tx.MaxAge); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// checkAuthTime applies max_age (OpenID Connect Core §3.1.2.1, §3.1.3.7):
+// auth_time is required, not in the future, and no older than maxAge
+// seconds, with the clock skew.
+func (c *Client) checkAuthTime(cl *Claims, maxAge int64) error {
+	if cl.AuthTime == 0 {
+		return invalid(whatIDToken, CodeAuthTime, "auth_time is missing, but max_age was requested (OpenID Connect Core §2: then it is REQUIRED)")
+	}
+	now, at := c.now(), cl.AuthTime.Time()
+	switch {
+	case at.After(now.Add(c.skew)):
+		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), c.skew)
+	case now.Sub(at) > time.Duration(maxAge)*time.Second+c.skew:
+		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", at.UTC().Format(time.RFC3339), maxAge)
+	}
+	return nil
 }
 
 // tokenError sorts a token endpoint failure: the OP's answer becomes
 // *OPError; anything that is not a proper OAuth answer is ErrTemporary.
 func (c *Client) tokenError(err error, grant string) error {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
+	switch {
+	case errors.Is(err, ErrConfig), errors.Is(err, ErrTemporary):
+		return err
+	case !errors.As(err, &re):
 		return temporary(err) // network, timeout, cancelled, unparsable 2xx body
 	}
 	status := 0
@@ -141,7 +210,7 @@ func (c *Client) tokenError(err error, grant string) error {
 		status = re.Response.StatusCode
 	}
 	if re.ErrorCode == "" || status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error" {
-		return temporary(fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
+		return temporaryAnswer(re.Response, fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
 	}
 	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.hintContext(grant))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
@@ -55,9 +57,12 @@ type Claims struct {
 // custom claims.
 func (c *Claims) Decode(v any) error {
 	if c.Raw == nil {
-		return errors.New("rp: claims have no raw payload")
+		return fmt.Errorf("%w: Claims.Decode on claims without a raw payload (use ParseClaims)", ErrConfig)
 	}
-	return json.Unmarshal(c.Raw, v)
+	if err := json.Unmarshal(c.Raw, v); err != nil {
+		return &ValidationError{What: "claims", Code: CodeMalformed, Detail: "the claims do not fit the value to decode into", Err: err}
+	}
+	return nil
 }
 
 // ParseClaims decodes a JSON payload into Claims. It validates nothing.
@@ -80,7 +85,7 @@ const (
 	flagCnf claimFlags = 1 << iota
 )
 
-var errClaims = errors.New("rp: claims are not a JSON object of the expected claim types")
+var errClaims error = errclass.New("rp: claims are not a JSON object of the expected claim types", errclass.Invalid)
 
 // parseClaimsFlags decodes payload, which it keeps as Raw and whose memory
 // the string claims share (the caller must never write to it again). It is the bearer hot path's decoder: one pass, no

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // Token endpoint client authentication methods (RFC 7591 names).
@@ -53,14 +53,22 @@ type Config struct {
 	// Scopes requested at login. Empty: DefaultScopes. "openid" is added
 	// when missing.
 	Scopes []string
-	// AuthMethod is the token endpoint authentication: AuthClientSecretBasic,
-	// AuthClientSecretPost or AuthNone. It must be the method the client is
-	// registered with: some OPs (Ory Hydra) refuse any other. Empty: AuthNone
-	// without a secret; otherwise client_secret_basic when the OP lists it or
-	// lists nothing (RFC 6749 §2.3.1: every OP must support it, and it is the
-	// RFC 7591 registration default), client_secret_post when only that is
-	// listed.
+	// AuthMethod is the client authentication at the token and revocation
+	// endpoints: AuthClientSecretBasic, AuthClientSecretPost or AuthNone. It
+	// must be the method the client is registered with: some OPs (Ory Hydra)
+	// refuse any other with invalid_client, the answer to a wrong secret.
+	// Empty: AuthNone without a secret; otherwise client_secret_basic when
+	// the OP lists it or lists nothing (RFC 6749 §2.3.1: every OP must
+	// support it, and it is the RFC 7591 registration default),
+	// client_secret_post when only that is listed. When the OP lists both,
+	// a check before the first token request keeps the one the OP accepts
+	// (see Client.CheckClientAuth).
 	AuthMethod string
+	// OnClientAuth, when set, is told the outcome of every client
+	// authentication check (Client.CheckClientAuth, or the automatic one):
+	// the method in use and why, and nil, or the *ClientAuthError the OP's
+	// refusal produced. Log it as an audit event; it must not block.
+	OnClientAuth func(ClientAuth, error)
 	// SigningAlgs is the allow-list of JWS algorithms for every token.
 	// Empty: the asymmetric algorithms the OP advertises for ID tokens, or
 	// RS256 when it advertises none. "none" and HMAC are never accepted.
@@ -105,7 +113,7 @@ func (c *Config) check() error {
 	if iu.RawQuery != "" || iu.Fragment != "" {
 		return configError("Issuer %q must not have a query or fragment (OpenID Connect Discovery §3)", c.Issuer)
 	}
-	if iu.Scheme == "http" && !cookie.IsLocalDev(iu.Host) && !c.InsecureAllowHTTPIssuer {
+	if iu.Scheme == "http" && !loopback.Host(iu.Host) && !c.InsecureAllowHTTPIssuer {
 		return configError("Issuer %q uses plain http outside localhost: use https (or InsecureAllowHTTPIssuer for a test network)", c.Issuer)
 	}
 	if c.ClientID == "" {
@@ -156,7 +164,7 @@ func checkAbsolute(field, raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return configError("%s %q must not contain a fragment", field, raw)
 	}
-	if u.Scheme == "http" && !cookie.IsLocalDev(u.Host) {
+	if u.Scheme == "http" && !loopback.Host(u.Host) {
 		return configError("%s %q uses plain http outside localhost: use https", field, raw)
 	}
 	return nil

@@ -4,45 +4,58 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // EndSessionURL returns the OP's RP-initiated logout URL (OpenID Connect
-// RP-Initiated Logout 1.0; /oidc/logout at Scalekit) with id_token_hint,
-// client_id, post_logout_redirect_uri (Config.PostLogoutRedirectURL, when
-// set) and state (when not empty). Send the browser there with a top-level
-// redirect: the OP finds its session by its own cookie. ErrNotSupported when
-// the OP advertises no end_session_endpoint.
+// RP-Initiated Logout 1.0; /oidc/logout at Scalekit). Send the browser
+// there with a top-level redirect: the OP finds its session by its own
+// cookie. ErrNotSupported when the OP advertises no end_session_endpoint.
+//
+// With idTokenHint (the ID token of the session being ended) it carries
+// id_token_hint, client_id, post_logout_redirect_uri
+// (Config.PostLogoutRedirectURL, when set) and state (when not empty): the
+// OP can tell which client asks and send the browser back to the app. Keep
+// the ID token for this after it expires: §2 says the OP SHOULD accept an
+// expired ID token as the hint when the RP has, or recently had, a session
+// at the OP.
+//
+// Without idTokenHint it carries client_id only (§2: client_id identifies
+// the client when there is no hint). post_logout_redirect_uri and state are
+// left out: §2 recommends id_token_hint whenever post_logout_redirect_uri
+// is sent, and OPs refuse them without one (Ory Hydra shows the user an
+// error page). The OP then ends its session, usually after asking the
+// user, and shows its own page rather than returning to the app. The web
+// middleware never sends a browser there: without an ID token it ends the
+// local session only (see middleware.Web).
 func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 	if c.meta.EndSessionEndpoint == "" {
 		return "", fmt.Errorf("%w: the OP advertises no end_session_endpoint, so it cannot end its session from here; clear the local session only", ErrNotSupported)
 	}
 	u, err := url.Parse(c.meta.EndSessionEndpoint)
 	if err != nil {
-		return "", fmt.Errorf("rp: end_session_endpoint: %w", err)
+		return "", fmt.Errorf("%w: the OP advertises an unusable end_session_endpoint: %v", ErrConfig, err)
 	}
 	q := u.Query()
+	q.Set("client_id", c.cfg.ClientID)
 	if idTokenHint != "" {
 		q.Set("id_token_hint", idTokenHint)
-	}
-	q.Set("client_id", c.cfg.ClientID)
-	if c.cfg.PostLogoutRedirectURL != "" {
-		q.Set("post_logout_redirect_uri", c.cfg.PostLogoutRedirectURL)
-	}
-	if state != "" {
-		q.Set("state", state)
+		if c.cfg.PostLogoutRedirectURL != "" {
+			q.Set("post_logout_redirect_uri", c.cfg.PostLogoutRedirectURL)
+		}
+		if state != "" {
+			q.Set("state", state)
+		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
-// Revoke revokes a token at the OP (RFC 7009). hint is "refresh_token",
-// "access_token" or "". ErrNotSupported when the OP has no
-// revocation_endpoint.
+// Revoke revokes a token at the OP (RFC 7009), authenticated as the token
+// requests are. hint is "refresh_token", "access_token" or "".
+// ErrNotSupported when the OP has no revocation_endpoint.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if c.meta.RevocationEndpoint == "" {
 		return fmt.Errorf("%w: no revocation_endpoint", ErrNotSupported)
@@ -51,7 +64,7 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := c.post(ctx, c.meta.RevocationEndpoint, form)
+	resp, body, err := c.auth.send(ctx, c.http, c.meta.RevocationEndpoint, form)
 	if err != nil {
 		return err
 	}
@@ -70,7 +83,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: userinfo request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
@@ -94,42 +107,9 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	return cl, nil
 }
 
-// post sends a client-authenticated form to an OP endpoint.
-func (c *Client) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, []byte, error) {
-	switch c.authMethod {
-	case AuthClientSecretPost:
-		form.Set("client_id", c.cfg.ClientID)
-		form.Set("client_secret", c.cfg.ClientSecret)
-	case AuthNone:
-		form.Set("client_id", c.cfg.ClientID)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.authMethod == AuthClientSecretBasic {
-		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
-		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
-	}
-	return c.do(req)
-}
-
 // do sends req with the capped client and reads the whole body. Transport
 // failures are ErrTemporary.
-func (c *Client) do(req *http.Request) (*http.Response, []byte, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, nil, temporary(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, temporary(err)
-	}
-	return resp, body, nil
-}
+func (c *Client) do(req *http.Request) (*http.Response, []byte, error) { return doRequest(c.http, req) }
 
 // answerError turns a non-success answer into *OPError, or ErrTemporary
 // when it is not a proper OAuth error.
@@ -144,7 +124,7 @@ func (c *Client) answerError(endpoint string, resp *http.Response, body []byte) 
 		return &OPError{Endpoint: endpoint, Code: "invalid_token", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil || e.Error == "" {
-		return temporary(fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
+		return temporaryAnswer(resp, fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
 	}
 	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, Status: resp.StatusCode}
 }

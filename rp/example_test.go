@@ -101,19 +101,25 @@ func ExampleClient_Refresh() {
 	client, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret"})
 	op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("webc_dashboard", "usr_42", ""), RefreshToken: "rt-2"})
 
-	tokens, err := client.Refresh(context.Background(), &rp.Tokens{RefreshToken: "rt-1"})
-	fmt.Println(tokens.RefreshToken, err)
-
-	// rt-1 was rotated out: the OP refuses it, the shared session is over.
-	_, err = client.Refresh(context.Background(), &rp.Tokens{RefreshToken: "rt-1"})
-	switch {
-	case errors.Is(err, rp.ErrSessionRevoked):
-		fmt.Println("signed out everywhere: clear the local session")
-	case errors.Is(err, rp.ErrTemporary):
-		fmt.Println("OP unreachable: keep the session, retry later")
+	stored := &rp.Tokens{RefreshToken: "rt-1"}
+	refresh := func() {
+		next, err := client.Refresh(context.Background(), stored)
+		if rp.ClassOf(err) == rp.ClassRevoked {
+			fmt.Println("signed out everywhere: clear the local session")
+			return
+		}
+		// Success or not, store what Refresh hands back: after a failure
+		// it is the session with the refresh token to use next time.
+		stored = next
+		fmt.Println(stored.RefreshToken, rp.ClassOf(err))
 	}
+	refresh()
+	// Another instance presents the rotated-out rt-1: the OP refuses it,
+	// the shared session is over.
+	stored = &rp.Tokens{RefreshToken: "rt-1"}
+	refresh()
 	// Output:
-	// rt-2 <nil>
+	// rt-2 none
 	// signed out everywhere: clear the local session
 }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +27,10 @@ const (
 	DefaultIntrospectionCacheTTL = time.Minute
 	// DefaultIntrospectionCacheSize bounds the cached answers.
 	DefaultIntrospectionCacheSize = 4096
+	// DefaultIntrospectionRefusalTTL is how long a refused token (not
+	// active, or failing a claim rule) is refused without asking the OP
+	// again (at most CacheTTL).
+	DefaultIntrospectionRefusalTTL = 10 * time.Second
 )
 
 // CodeInactive: the OP's introspection endpoint says the token is not
@@ -42,10 +46,15 @@ type IntrospectionConfig struct {
 	ClientSecret string
 	// AuthMethod is AuthClientSecretBasic or AuthClientSecretPost. Empty:
 	// picked from the OP's introspection_endpoint_auth_methods_supported
-	// (basic first), basic when it advertises none.
+	// (basic first), basic when it advertises none; when it lists both, a
+	// check before the first introspection (a made-up token) keeps the one
+	// the OP accepts, as Config.AuthMethod does for the token endpoint.
 	AuthMethod string
+	// OnClientAuth: see Config.OnClientAuth.
+	OnClientAuth func(ClientAuth, error)
 	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
-	// the token (tokens themselves are not kept). Zero:
+	// the token (tokens themselves are not kept), and, separately, the
+	// cache of refusals (DefaultIntrospectionRefusalTTL). Zero:
 	// DefaultIntrospectionCacheSize; negative: no cache.
 	CacheSize int
 	// CacheTTL is the longest an answer is reused. Zero:
@@ -60,13 +69,12 @@ type IntrospectionConfig struct {
 
 type introspector struct {
 	endpoint   string
-	clientID   string
-	secret     string
-	basic      bool
+	auth       *clientAuth
 	allowNoAud bool
 	ttl        time.Duration
 	http       *http.Client
 	cache      *tokenCache
+	refused    *refusals
 	group      singleflight.Group
 	calls      atomic.Int64
 }
@@ -85,31 +93,37 @@ func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider)
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, configError("IntrospectionConfig needs ClientID and ClientSecret: the API's own credentials at the OP")
 	}
+	switch cfg.AuthMethod {
+	case "", AuthClientSecretBasic, AuthClientSecretPost:
+	default:
+		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
+	}
+	if err := checkTransport("introspection_endpoint", meta.Endpoint, AuthClientSecretBasic); err != nil {
+		return nil, err
+	}
 	in := &introspector{
 		endpoint:   meta.Endpoint,
-		clientID:   cfg.ClientID,
-		secret:     cfg.ClientSecret,
 		allowNoAud: cfg.InsecureAllowNoAudience,
 		ttl:        cfg.CacheTTL,
 		http:       hc,
 	}
-	switch cfg.AuthMethod {
-	case AuthClientSecretBasic:
-		in.basic = true
-	case AuthClientSecretPost:
-	case "":
-		in.basic = len(meta.Methods) == 0 || slices.Contains(meta.Methods, AuthClientSecretBasic) || !slices.Contains(meta.Methods, AuthClientSecretPost)
-	default:
-		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
-	}
+	in.auth = newClientAuth(authSetup{
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, listed: meta.Methods,
+		endpoint: "introspection", checkURL: meta.Endpoint, observe: cfg.OnClientAuth,
+		checkForm: func() url.Values {
+			return url.Values{"token": {madeUp("multiapp-client-auth-check-")}, "token_type_hint": {"access_token"}}
+		},
+	})
 	if in.ttl <= 0 {
 		in.ttl = DefaultIntrospectionCacheTTL
 	}
-	switch {
-	case cfg.CacheSize == 0:
-		in.cache = newTokenCache(DefaultIntrospectionCacheSize)
-	case cfg.CacheSize > 0:
-		in.cache = newTokenCache(cfg.CacheSize)
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultIntrospectionCacheSize
+	}
+	if size > 0 {
+		in.cache = newTokenCache(size)
+		in.refused = &refusals{max: size, ttl: min(in.ttl, DefaultIntrospectionRefusalTTL), m: map[string]refusal{}}
 	}
 	return in, nil
 }
@@ -123,21 +137,31 @@ func (v *AccessTokenVerifier) Introspections() int64 {
 	return v.intro.calls.Load()
 }
 
-// introspect validates an opaque token at the OP, through the cache.
-// Concurrent requests with the same token share one call.
+// introspect validates an opaque token at the OP, through the caches of
+// answers and of refusals. Concurrent requests with the same token share
+// one call.
 func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, raw string) (*Claims, error) {
 	sum := sha256.Sum256([]byte(raw))
 	key := string(sum[:])
 	h := binary.LittleEndian.Uint64(sum[:8])
 	if in.cache != nil {
-		if cl := in.cache.get(h, key, v.now().Unix()); cl != nil {
+		now := v.now()
+		if cl := in.cache.get(h, key, now.Unix()); cl != nil {
 			return cl, nil
+		}
+		if err := in.refused.get(key, now); err != nil {
+			return nil, err
 		}
 	}
 	ch := in.group.DoChan(key, func() (any, error) {
 		// Shared by every waiter: bounded by the HTTP client's timeout,
 		// not by the first caller's request.
-		return in.call(context.WithoutCancel(ctx), v, raw, h, key)
+		cl, err := in.call(context.WithoutCancel(ctx), v, raw, h, key)
+		var ve *ValidationError
+		if in.refused != nil && errors.As(err, &ve) {
+			in.refused.put(key, ve, v.now())
+		}
+		return cl, err
 	})
 	select {
 	case r := <-ch:
@@ -153,28 +177,9 @@ func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, 
 func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw string, h uint64, key string) (*Claims, error) {
 	in.calls.Add(1)
 	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
-	if !in.basic {
-		form.Set("client_id", in.clientID)
-		form.Set("client_secret", in.secret)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
+	resp, body, err := in.auth.send(ctx, in.http, in.endpoint, form)
 	if err != nil {
-		return nil, fmt.Errorf("rp: introspection request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if in.basic {
-		// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
-		req.SetBasicAuth(url.QueryEscape(in.clientID), url.QueryEscape(in.secret))
-	}
-	resp, err := in.http.Do(req)
-	if err != nil {
-		return nil, temporary(fmt.Errorf("introspection: %w", err))
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, temporary(fmt.Errorf("introspection: %w", err))
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, (&Client{}).answerError("introspection", resp, body)
@@ -247,4 +252,47 @@ func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFla
 		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, v.issuer)
 	}
 	return nil
+}
+
+// refusals remembers briefly the tokens introspection refused, keyed like
+// the answer cache (tokens themselves are not kept). Bounded: when full,
+// expired entries go first, then arbitrary ones.
+type refusals struct {
+	mu  sync.Mutex
+	m   map[string]refusal
+	max int
+	ttl time.Duration
+}
+
+type refusal struct {
+	err   *ValidationError
+	until time.Time
+}
+
+func (r *refusals) get(key string, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[key]; ok && now.Before(e.until) {
+		return e.err
+	}
+	return nil
+}
+
+func (r *refusals) put(key string, err *ValidationError, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= r.max {
+		for k, e := range r.m {
+			if !now.Before(e.until) {
+				delete(r.m, k)
+			}
+		}
+		for k := range r.m {
+			if len(r.m) < r.max {
+				break
+			}
+			delete(r.m, k)
+		}
+	}
+	r.m[key] = refusal{err: err, until: now.Add(r.ttl)}
 }

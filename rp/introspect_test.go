@@ -68,6 +68,35 @@ func (in *introspectionOP) set(token string, answer map[string]any) {
 	in.mu.Unlock()
 }
 
+// concurrently runs f n times at once while the endpoint holds its first
+// answer back, so the requests pile up; it returns how many calls the
+// endpoint received.
+func (in *introspectionOP) concurrently(n int, f func()) int64 {
+	in.mu.Lock()
+	in.release = make(chan struct{})
+	release := in.release
+	in.mu.Unlock()
+	before := in.calls.Load()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	for in.calls.Load() == before {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	in.mu.Lock()
+	in.release = nil
+	in.mu.Unlock()
+	return in.calls.Load() - before
+}
+
 func activeAnswer(op *oidctest.OP, now time.Time) map[string]any {
 	return map[string]any{
 		"active": true, "token_type": "Bearer", "iss": op.Issuer, "aud": apiAud, "sub": "usr_1",
@@ -166,31 +195,11 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("concurrent requests share one call", func(t *testing.T) {
 		in.set("popular", activeAnswer(op, clk.Now()))
-		in.mu.Lock()
-		in.release = make(chan struct{})
-		release := in.release
-		in.mu.Unlock()
-		before := in.calls.Load()
-		var wg sync.WaitGroup
-		for range 30 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := v.Verify(ctx, "popular"); err != nil {
-					t.Error(err)
-				}
-			}()
-		}
-		for in.calls.Load() == before {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(20 * time.Millisecond)
-		close(release)
-		wg.Wait()
-		in.mu.Lock()
-		in.release = nil
-		in.mu.Unlock()
-		if n := in.calls.Load() - before; n != 1 {
+		if n := in.concurrently(30, func() {
+			if _, err := v.Verify(ctx, "popular"); err != nil {
+				t.Error(err)
+			}
+		}); n != 1 {
 			t.Fatalf("%d calls, want 1", n)
 		}
 	})
@@ -272,5 +281,71 @@ func TestMultiIssuerRoutesOpaqueTokensToTheIntrospectingIssuer(t *testing.T) {
 	})
 	if _, err := rp.NewMultiIssuerVerifier(va2, vb); !errors.Is(err, rp.ErrConfig) {
 		t.Fatalf("two introspecting issuers: %v", err)
+	}
+}
+
+// TestIntrospectionRefusalsAreCachedBriefly (issue 12.7): a token the OP
+// says is not active (or that fails a claim rule) is refused from a short
+// cache, so a client retrying a revoked or garbage token does not cost one
+// OP call per request; concurrent requests share one call. Failures to ask
+// (503) are not cached: the next request asks again.
+func TestIntrospectionRefusalsAreCachedBriefly(t *testing.T) {
+	op := oidctest.New(t)
+	in := newIntrospectionOP(t, op)
+	clk := newClock()
+	ctx := context.Background()
+	v := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret", AuthMethod: rp.AuthClientSecretBasic}
+	})
+	in.set("other-api", func() map[string]any { a := activeAnswer(op, clk.Now()); a["aud"] = "https://other"; return a }())
+	for _, c := range []struct {
+		token string
+		code  rp.Code
+	}{{"revoked", rp.CodeInactive}, {"other-api", rp.CodeAudience}} {
+		before := in.calls.Load()
+		for range 5 {
+			_, err := v.Verify(ctx, c.token)
+			wantCode(t, err, c.code)
+		}
+		if n := in.calls.Load() - before; n != 1 {
+			t.Fatalf("%s: %d calls for 5 requests, want 1", c.token, n)
+		}
+	}
+	before := in.calls.Load()
+	clk.Add(rp.DefaultIntrospectionRefusalTTL)
+	_, err := v.Verify(ctx, "revoked")
+	wantCode(t, err, rp.CodeInactive)
+	if n := in.calls.Load() - before; n != 1 {
+		t.Fatalf("%d calls after the refusal TTL, want 1", n)
+	}
+
+	// Concurrent requests with one refused token: one call.
+	if n := in.concurrently(20, func() {
+		if _, err := v.Verify(ctx, "garbage"); !errors.Is(err, rp.ErrInvalidToken) {
+			t.Error(err)
+		}
+	}); n != 1 {
+		t.Fatalf("%d calls for 20 concurrent requests, want 1", n)
+	}
+
+	// The OP cannot answer: not remembered.
+	in.mu.Lock()
+	in.status = http.StatusServiceUnavailable
+	in.mu.Unlock()
+	before = in.calls.Load()
+	for range 2 {
+		if _, err := v.Verify(ctx, "during-outage"); !errors.Is(err, rp.ErrTemporary) {
+			t.Fatal(err)
+		}
+	}
+	if n := in.calls.Load() - before; n != 2 {
+		t.Fatalf("%d calls, want 2: a failure to ask is not a refusal", n)
+	}
+	in.mu.Lock()
+	in.status = 0
+	in.mu.Unlock()
+	in.set("during-outage", activeAnswer(op, clk.Now()))
+	if _, err := v.Verify(ctx, "during-outage"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,16 @@ type KeySetOptions struct {
 // and shared by every verifier of that issuer (ID, logout and access
 // tokens). It is safe for concurrent use.
 //
-// An unknown kid triggers a refetch at most once per cooldown window;
-// concurrent misses share one fetch; fetches are bounded in time and size;
-// when the OP's JWKS cannot be fetched, the keys already known keep working.
+// An unknown kid triggers a refetch at most once per cooldown window, and so
+// does a token without kid whose signature fails with every cached key (an
+// OP that rotates a single kid-less key), which is then retried once with
+// the fresh set. Concurrent misses share one fetch; fetches are bounded in
+// time and size; when the OP's JWKS cannot be fetched, the keys already
+// known keep working, and a token whose key is not cached fails with
+// ErrTemporary (not ErrInvalidToken: the key may be new). A kid missing
+// from a set fetched within the cooldown is refused as CodeUnknownKey with
+// "not refetched: cooldown until T". Only keys whose use is "sig" and whose
+// key_ops allow "verify" (when present) are used.
 //
 // KeySet implements go-oidc's oidc.KeySet, so it can also feed an
 // oidc.IDTokenVerifier.
@@ -66,8 +74,9 @@ type KeySet struct {
 
 	keys    atomic.Pointer[keyTable]
 	group   singleflight.Group
-	mu      sync.Mutex // guards lastTry
+	mu      sync.Mutex // guards lastTry and lastErr
 	lastTry time.Time
+	lastErr error // the last fetch's failure, nil after a success
 	fetches atomic.Int64
 	// headers caches the protected headers of this issuer's access tokens
 	// (an OP uses a handful).
@@ -116,10 +125,20 @@ func (ks *KeySet) URL() string { return ks.url }
 // metrics).
 func (ks *KeySet) Fetches() int64 { return ks.fetches.Load() }
 
+// errUnknownKey: the kid is not in a JWKS fetched just now.
 var errUnknownKey = errors.New("no key in the OP's JWKS fits the token's kid and alg")
 
+// cooldownError: the JWKS was fetched less than a cooldown ago, so it was
+// not fetched again.
+type cooldownError struct{ until time.Time }
+
+func (e *cooldownError) Error() string {
+	return "not refetched: cooldown until " + e.until.UTC().Format(time.RFC3339)
+}
+
 // candidates returns the keys that may have signed a token with kid and
-// alg, fetching the JWKS when none is known and the cooldown allows.
+// alg, fetching the JWKS when none is known and the cooldown allows. Its
+// errors: errUnknownKey, *cooldownError, or the fetch's failure (temporary).
 func (ks *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, error) {
 	t := ks.keys.Load()
 	if found := t.match(kid, alg); len(found) > 0 {
@@ -159,20 +178,30 @@ func (t *keyTable) match(kid, alg string) []publicKey {
 }
 
 // refresh fetches the JWKS unless one was tried within the cooldown.
-// Concurrent callers share one fetch.
-// A caller that arrives while a fetch is in flight waits for it.
+// Concurrent callers share one fetch: a caller that arrives while a fetch is
+// in flight waits for it. It returns nil after a successful fetch, the
+// fetch's error, or, within the cooldown, the last fetch's error when it
+// failed (the OP's JWKS is still taken as unreachable) and a
+// *cooldownError when it succeeded.
 func (ks *KeySet) refresh(ctx context.Context) error {
 	ch := ks.group.DoChan("jwks", func() (any, error) {
 		ks.mu.Lock()
 		if !ks.lastTry.IsZero() && ks.now().Sub(ks.lastTry) < ks.cooldown {
+			until, lastErr := ks.lastTry.Add(ks.cooldown), ks.lastErr
 			ks.mu.Unlock()
-			return nil, nil
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, &cooldownError{until: until}
 		}
 		ks.lastTry = ks.now()
 		ks.mu.Unlock()
 		// Shared by every waiter: not cancelled with the first caller's
 		// request, bounded by the client's timeout instead.
 		t, err := ks.fetch(context.WithoutCancel(ctx))
+		ks.mu.Lock()
+		ks.lastErr = err
+		ks.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +220,7 @@ func (ks *KeySet) fetch(ctx context.Context) (*keyTable, error) {
 	ks.fetches.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("rp: JWKS request: %w", err)
+		return nil, fmt.Errorf("%w: JWKS request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := ks.client.Do(req)
@@ -228,6 +257,10 @@ func parseJWKS(body []byte, now time.Time) (*keyTable, error) {
 			continue
 		}
 		if use := k.KeyUsage(); use != "" && use != "sig" {
+			continue
+		}
+		// RFC 7517 §4.3: key_ops, when present, must allow "verify".
+		if ops := k.KeyOps(); ops != nil && !slices.Contains(ops, jwk.KeyOpVerify) {
 			continue
 		}
 		var pub any
@@ -300,16 +333,62 @@ func (ks *KeySet) verifyToken(ctx context.Context, what string, tok *jws.Token, 
 	if !contains(allowed, tok.Header.Alg) {
 		return invalid(what, CodeAlgorithm, "alg %q is not in the allow-list %v", tok.Header.Alg, allowed)
 	}
-	keys, err := ks.candidates(ctx, tok.Header.Kid, tok.Header.Alg)
+	kid, alg := tok.Header.Kid, tok.Header.Alg
+	keys, err := ks.candidates(ctx, kid, alg)
 	if err != nil {
-		return &ValidationError{What: what, Code: CodeUnknownKey, Detail: fmt.Sprintf("kid %q", tok.Header.Kid), Err: err}
+		return keyError(what, kid, err)
 	}
-	for _, k := range keys {
-		if jws.Verify(tok.Header.Alg, k.pub, tok.SigningInput, tok.Signature) == nil {
+	if verifiesWithAny(tok, keys) {
+		return nil
+	}
+	sigErr := &ValidationError{What: what, Code: CodeSignature, Err: jws.ErrSignature}
+	if kid != "" {
+		return sigErr // the key the token names does not verify it: forged or corrupt
+	}
+	// Without a kid, a signature that fails with every cached key may come
+	// from a key the OP has rotated in: refetch as for an unknown kid (same
+	// cooldown), then retry once with the fresh set.
+	switch err := ks.refresh(ctx); {
+	case err == nil:
+		if verifiesWithAny(tok, ks.keys.Load().match("", alg)) {
 			return nil
 		}
+		sigErr.Detail = "no key of the OP's JWKS, fetched just now, verifies this token without kid"
+	case isCooldown(err):
+		sigErr.Detail = "no cached key verifies this token without kid; JWKS " + err.Error()
+	default:
+		return keyError(what, kid, err)
 	}
-	return &ValidationError{What: what, Code: CodeSignature, Err: jws.ErrSignature}
+	return sigErr
+}
+
+func verifiesWithAny(tok *jws.Token, keys []publicKey) bool {
+	for _, k := range keys {
+		if jws.Verify(tok.Header.Alg, k.pub, tok.SigningInput, tok.Signature) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func isCooldown(err error) bool {
+	var ce *cooldownError
+	return errors.As(err, &ce)
+}
+
+// keyError sorts a failure to find the token's key: the key is unknown
+// (invalid), or the OP's JWKS could not be fetched (temporary: the key may
+// be one the OP has just published, so nothing can be said about the token).
+func keyError(what, kid string, err error) error {
+	switch {
+	case errors.Is(err, errUnknownKey):
+		return invalid(what, CodeUnknownKey, "kid %q is not in the OP's JWKS, fetched just now", kid)
+	case isCooldown(err):
+		return invalid(what, CodeUnknownKey, "kid %q is not in the OP's JWKS, %v (a key the OP has just published is found after that)", kid, err)
+	case errors.Is(err, ErrTemporary):
+		return fmt.Errorf("rp: the %s's key (kid %q) is not cached and the OP's JWKS could not be fetched: %w", what, kid, err)
+	}
+	return temporary(fmt.Errorf("the %s's key (kid %q) is not cached and the OP's JWKS could not be fetched: %w", what, kid, err))
 }
 
 // VerifySignature implements go-oidc's oidc.KeySet: it verifies jwt with

@@ -2,9 +2,10 @@ package rp
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // ExplainURLMismatch says how two URLs that must be identical differ, in
@@ -41,7 +42,7 @@ func ExplainURLMismatch(want, got string) string {
 	wh, gh := strings.ToLower(w.Hostname()), strings.ToLower(g.Hostname())
 	switch {
 	case wh == gh:
-	case isLoopbackName(wh) && isLoopbackName(gh):
+	case loopback.Host(wh) && loopback.Host(gh):
 		diffs = append(diffs, fmt.Sprintf("the host differs (%s vs %s: the same machine, but different names to the OP and to browsers)", wh, gh))
 	default:
 		diffs = append(diffs, fmt.Sprintf("the host differs (%s vs %s: another environment, tenant or domain?)", wh, gh))
@@ -71,14 +72,6 @@ func ExplainURLMismatch(want, got string) string {
 		return fmt.Sprintf("%q and %q differ", want, got)
 	}
 	return strings.Join(diffs, "; ")
-}
-
-func isLoopbackName(h string) bool {
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func effectivePort(u *url.URL) string {

@@ -51,16 +51,16 @@ type Metadata struct {
 
 // Client is one app registered at one OP. It is safe for concurrent use.
 type Client struct {
-	cfg        Config
-	meta       Metadata
-	provider   *oidc.Provider
-	http       *http.Client
-	keys       *KeySet
-	oauth      oauth2.Config
-	authMethod string
-	algs       []string
-	skew       time.Duration
-	now        func() time.Time
+	cfg      Config
+	meta     Metadata
+	provider *oidc.Provider
+	http     *http.Client
+	keys     *KeySet
+	oauth    oauth2.Config
+	auth     *clientAuth
+	algs     []string
+	skew     time.Duration
+	now      func() time.Time
 }
 
 // New discovers the OP at cfg.Issuer and returns a Client for cfg.ClientID.
@@ -116,12 +116,17 @@ func (c *Client) settle() error {
 	if len(m.CodeChallengeMethods) > 0 && !slices.Contains(m.CodeChallengeMethods, "S256") {
 		return configError("the OP advertises PKCE methods %v without S256; multiapp never sends plain: enable S256 at the OP", m.CodeChallengeMethods)
 	}
-	c.authMethod = c.cfg.AuthMethod
-	if c.authMethod == "" {
-		c.authMethod = pickAuthMethod(c.cfg.ClientSecret, m.TokenEndpointAuthMethods)
+	c.auth = newClientAuth(authSetup{
+		id: c.cfg.ClientID, secret: c.cfg.ClientSecret, method: c.cfg.AuthMethod,
+		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
+		checkForm: c.madeUpExchange, observe: c.cfg.OnClientAuth, now: c.now,
+	})
+	method := c.auth.current().Method
+	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {
+		return configError("the OP does not accept token endpoint auth method %q (it supports %v)", method, m.TokenEndpointAuthMethods)
 	}
-	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, c.authMethod) {
-		return configError("the OP does not accept token endpoint auth method %q (it supports %v)", c.authMethod, m.TokenEndpointAuthMethods)
+	if err := checkTransport("token_endpoint", m.TokenEndpoint, method); err != nil {
+		return err
 	}
 	c.algs = c.cfg.SigningAlgs
 	if len(c.algs) == 0 {
@@ -141,37 +146,15 @@ func (c *Client) settle() error {
 	if !slices.Contains(scopes, "openid") {
 		scopes = append([]string{"openid"}, scopes...)
 	}
-	style := oauth2.AuthStyleInParams
-	if c.authMethod == AuthClientSecretBasic {
-		style = oauth2.AuthStyleInHeader
-	}
+	// x/oauth2 builds the authorization URL only: token requests carry the
+	// client authentication of c.auth (see redeem).
 	c.oauth = oauth2.Config{
-		ClientID:     c.cfg.ClientID,
-		ClientSecret: c.cfg.ClientSecret,
-		RedirectURL:  c.cfg.RedirectURL,
-		Scopes:       slices.Clone(scopes),
-		Endpoint: oauth2.Endpoint{
-			AuthURL:   m.AuthorizationEndpoint,
-			TokenURL:  m.TokenEndpoint,
-			AuthStyle: style,
-		},
+		ClientID:    c.cfg.ClientID,
+		RedirectURL: c.cfg.RedirectURL,
+		Scopes:      slices.Clone(scopes),
+		Endpoint:    oauth2.Endpoint{AuthURL: m.AuthorizationEndpoint, TokenURL: m.TokenEndpoint},
 	}
 	return nil
-}
-
-func pickAuthMethod(secret string, supported []string) string {
-	if secret == "" {
-		return AuthNone
-	}
-	if len(supported) == 0 {
-		return AuthClientSecretBasic // the RFC 6749 §2.3.1 default every OP must support
-	}
-	for _, m := range []string{AuthClientSecretBasic, AuthClientSecretPost} {
-		if slices.Contains(supported, m) {
-			return m
-		}
-	}
-	return AuthClientSecretBasic
 }
 
 // Issuer returns the OP's issuer URL.
@@ -199,10 +182,59 @@ func (c *Client) WithRedirectURL(redirectURL string) (*Client, error) {
 func (c *Client) RedirectURL() string { return c.cfg.RedirectURL }
 
 // Public reports whether this is a public client (no secret).
-func (c *Client) Public() bool { return c.authMethod == AuthNone }
+func (c *Client) Public() bool { return c.cfg.ClientSecret == "" }
 
-// AuthMethod returns the token endpoint authentication method in use.
-func (c *Client) AuthMethod() string { return c.authMethod }
+// AuthMethod returns the client authentication method in use at the token
+// and revocation endpoints. It may change once, from the discovery default
+// to the method the OP accepts (see CheckClientAuth).
+func (c *Client) AuthMethod() string { return c.auth.current().Method }
+
+// ClientAuth returns the client authentication method in use and how it was
+// chosen.
+func (c *Client) ClientAuth() ClientAuth { return c.auth.current() }
+
+// CheckClientAuth asks the OP whether it accepts this client's credentials,
+// with one token request that carries a made-up authorization code (the OP
+// can only refuse it). invalid_grant (or any OAuth error other than
+// invalid_client) means the OP authenticated the client: RFC 6749 §5.2
+// reserves invalid_client for failed client authentication. When the OP
+// answers invalid_client, the other secret method is tried the same way, so
+// a method the OP rejects (it enforces the one the client is registered
+// with, as Ory Hydra does) is told apart from credentials it rejects.
+//
+// It returns nil when the OP accepts the credentials, a *ClientAuthError
+// (errors.Is ErrConfig) when it refuses them, and ErrTemporary when it did
+// not answer properly. When Config.AuthMethod is empty, the method the OP
+// accepts is kept for the client's lifetime (ClientAuth says so, Source
+// AuthDetected) and Config.OnClientAuth is told.
+//
+// Apps may call it at start, to warn about a client the OP rejects before a
+// user signs in. Otherwise, when the method was not configured and the OP
+// lists both secret methods, the same check runs once by itself before the
+// first request that needs the method. A check, not a retry, decides
+// because the first token request of a web app is nearly always a code
+// exchange: a code is single-use (RFC 6749 §4.1.2) and an OP may consume it
+// even when the request fails, so it is never sent twice, and retrying
+// later requests would leave every login failing until some request without
+// a code came along. A made-up code costs one request and risks nothing.
+// An OP that judged the code before the client would make the check
+// conclude "accepted": the method then stays the default.
+func (c *Client) CheckClientAuth(ctx context.Context) error {
+	return c.auth.check(ctx, c.http, false)
+}
+
+// madeUpExchange is the check's token request: a code no OP issued.
+func (c *Client) madeUpExchange() url.Values {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {madeUp("multiapp-client-auth-check-")},
+		"code_verifier": {madeUp("")},
+	}
+	if c.cfg.RedirectURL != "" {
+		form.Set("redirect_uri", c.cfg.RedirectURL)
+	}
+	return form
+}
 
 // Metadata returns the OP's discovery metadata.
 func (c *Client) Metadata() Metadata { return c.meta }
@@ -212,8 +244,3 @@ func (c *Client) KeySet() *KeySet { return c.keys }
 
 // SigningAlgs returns the JWS algorithm allow-list in use.
 func (c *Client) SigningAlgs() []string { return slices.Clone(c.algs) }
-
-// ctx attaches this client's HTTP client for x/oauth2 and go-oidc.
-func (c *Client) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.http)
-}

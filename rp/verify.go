@@ -100,6 +100,9 @@ func checkTimes(what string, cl *Claims, requireExp bool, now time.Time, skew ti
 	return nil
 }
 
+// maxSubject is the longest sub (OpenID Connect Core §2).
+const maxSubject = 255
+
 // nonceRule says how idToken treats the nonce claim.
 type nonceRule int
 
@@ -125,6 +128,9 @@ func (c *Client) idToken(ctx context.Context, raw, nonce string, rule nonceRule)
 	}
 	if cl.Subject == "" {
 		return nil, nil, invalid(whatIDToken, CodeSubject, "sub is missing")
+	}
+	if len(cl.Subject) > maxSubject {
+		return nil, nil, invalid(whatIDToken, CodeSubject, "sub is %d bytes long; OpenID Connect Core §2 allows at most %d ASCII characters", len(cl.Subject), maxSubject)
 	}
 	if cl.AuthorizedParty != "" && cl.AuthorizedParty != c.cfg.ClientID {
 		return nil, nil, invalid(whatIDToken, CodeAuthorizedBy, "azp is %q, expected %q", cl.AuthorizedParty, c.cfg.ClientID)

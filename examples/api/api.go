@@ -7,6 +7,8 @@
 //
 // Without a token it answers 401 with `WWW-Authenticate: Bearer
 // realm="api"`, with an invalid one 401 error="invalid_token" (RFC 6750).
+// With Config.Revocations, a token of an OP session that has ended (a
+// sign-out in any app) is refused too, before it expires.
 // Browser apps on the allowed origins may call it cross-origin (CORS,
 // without credentials: a bearer token needs no cookies).
 package api
@@ -47,6 +49,13 @@ type Config struct {
 	// AllowedOrigins are the browser origins (scheme://host:port) allowed to
 	// call the API cross-origin, e.g. the SPA's. Never "*".
 	AllowedOrigins []string
+	// Revocations, when set, makes the API refuse (401) the access tokens
+	// of OP sessions that have ended, before their exp: it is the store the
+	// web apps' back-channel logout routes write the ended sessions to (in
+	// the demo one in-memory store in the same process; in production the
+	// apps' shared Redis). Nil: a token stays valid until its exp (5 minutes
+	// at the development OP and at Scalekit).
+	Revocations rp.RevocationChecker
 	// HTTPClient fetches the OP's discovery document and keys. Nil: defaults.
 	HTTPClient *http.Client
 	// Logger receives refused requests. Nil: discarded.
@@ -98,8 +107,9 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	}
 	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
 		Issuer:     cfg.Issuer,
-		Audiences:  []string{cfg.Audience},
-		HTTPClient: cfg.HTTPClient,
+		Audiences:   []string{cfg.Audience},
+		Revocations: cfg.Revocations,
+		HTTPClient:  cfg.HTTPClient,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)

@@ -8,11 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/multiapp-go/multiapp/examples/api"
 	"github.com/multiapp-go/multiapp/examples/devop"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/examples/internal/testbrowser"
+	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 const spaOrigin = "http://localhost:8083"
@@ -20,12 +23,17 @@ const spaOrigin = "http://localhost:8083"
 // setup starts a development OP that adds the API's audience to access
 // tokens, and the API in front of it.
 func setup(t *testing.T, audiences ...string) (*devop.OP, *httptest.Server) {
+	return setupWith(t, nil, audiences...)
+}
+
+// setupWith is setup with the API's revocation store.
+func setupWith(t *testing.T, revocations rp.RevocationChecker, audiences ...string) (*devop.OP, *httptest.Server) {
 	t.Helper()
 	o := devop.Start(t, devop.Config{
 		Clients:             []devop.Client{{ID: "cli", Native: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}},
 		AccessTokenAudience: audiences,
 	})
-	a, err := api.New(context.Background(), api.Config{Issuer: o.Issuer(), Audience: devop.DemoAPIAudience, AllowedOrigins: []string{spaOrigin}})
+	a, err := api.New(context.Background(), api.Config{Issuer: o.Issuer(), Audience: devop.DemoAPIAudience, AllowedOrigins: []string{spaOrigin}, Revocations: revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +105,37 @@ func TestRoutes(t *testing.T) {
 	resp, body = call(t, srv, "/api/admin", "Bearer "+alice)
 	if resp.StatusCode != 200 || !strings.Contains(body, "usr_alice") {
 		t.Errorf("/api/admin as alice: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestRevocations: with the store the web apps' back-channel routes write
+// to, a token of an ended OP session is refused at once, long before its
+// exp; other sessions' tokens still pass.
+func TestRevocations(t *testing.T) {
+	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	defer store.Close()
+	o, srv := setupWith(t, store, devop.DemoAPIAudience)
+	alice, bob := token(t, o, "alice@example.com"), token(t, o, "bob@example.com")
+	for _, tok := range []string{alice, bob} {
+		if resp, body := call(t, srv, "/api/me", "Bearer "+tok); resp.StatusCode != 200 {
+			t.Fatalf("before logout: %d %s", resp.StatusCode, body)
+		}
+	}
+	var me api.Caller
+	_, body := call(t, srv, "/api/me", "Bearer "+alice)
+	if err := json.Unmarshal([]byte(body), &me); err != nil || me.SessionID == "" {
+		t.Fatalf("no sid: %v %s", err, body)
+	}
+	// What backchannel.Handler does with a valid logout token for alice's session.
+	if err := store.RevokeSID(context.Background(), o.Issuer(), me.SessionID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := call(t, srv, "/api/me", "Bearer "+alice)
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("a token of an ended session: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	if resp, body := call(t, srv, "/api/me", "Bearer "+bob); resp.StatusCode != 200 {
+		t.Errorf("another session's token after alice's logout: %d %s", resp.StatusCode, body)
 	}
 }
 

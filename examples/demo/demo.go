@@ -1,6 +1,6 @@
 // Package demo starts the whole multi-app demo in one process: the
 // development OP and every example app, each on its own port, sharing one
-// sign-in. The command in ../multiapp runs it until Ctrl-C; tests start it
+// sign-in. The command in ../multiapp-demo runs it until Ctrl-C; tests start it
 // the same way, with [Start].
 package demo
 
@@ -21,6 +21,7 @@ import (
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/examples/spa"
 	"github.com/multiapp-go/multiapp/examples/webapp"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 // Config says where the demo listens. Each address is host:port; port 0
@@ -37,6 +38,11 @@ type Config struct {
 	// OP is on 127.0.0.1, a different cookie host, as the devop README
 	// explains.
 	AppHost string
+	// YourApp is the origin (scheme://host:port) of your own app, which
+	// the demo does not run: the OP registers the spare client "yourapp"
+	// (secret "yourapp-secret") with its redirect, post-logout and
+	// back-channel logout URLs there (default http://localhost:8085).
+	YourApp string
 	// Logger receives the logs of the OP and the apps. Nil: discarded.
 	Logger *slog.Logger
 }
@@ -52,6 +58,7 @@ func DefaultConfig() Config {
 		SPA:       "127.0.0.1:8083",
 		API:       "127.0.0.1:8084",
 		AppHost:   "localhost",
+		YourApp:   DefaultYourApp,
 	}
 }
 
@@ -62,6 +69,8 @@ type URLs struct {
 	Docs      string
 	SPA       string
 	API       string
+	// YourApp is the origin registered for the spare client "yourapp".
+	YourApp string
 }
 
 // Demo is the running demo.
@@ -70,6 +79,12 @@ type Demo struct {
 	OP *devop.OP
 	// URLs of the OP and the apps.
 	URLs URLs
+	// Clients are the clients registered at the OP, with the URLs the apps
+	// listen on (see [Clients]).
+	Clients []devop.Client
+	// Audiences are added to the aud of every access token the OP issues
+	// (devop.DemoAPIAudience: the API's).
+	Audiences []string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -82,14 +97,22 @@ type Demo struct {
 // background until ctx is done or Close is called. It returns once every
 // app is ready to serve. The OP's clients are the demo clients
 // (devop.DefaultClients) with the URLs the apps really listen on.
-func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
+//
+// The web apps and the API share one session store: the web apps'
+// back-channel logout routes record there the OP sessions that ended, and
+// the API refuses the access tokens of those sessions (revocation
+// awareness). In production that store is the apps' shared Redis.
+//
+// Any error (a port already taken, the OP unreachable) stops what was
+// started and is returned; it starts with "demo: ".
+func Start(ctx context.Context, cfg Config) (*Demo, error) {
 	def := DefaultConfig()
 	for _, f := range []struct {
 		v   *string
 		def string
 	}{
 		{&cfg.OP, def.OP}, {&cfg.Dashboard, def.Dashboard}, {&cfg.Docs, def.Docs},
-		{&cfg.SPA, def.SPA}, {&cfg.API, def.API}, {&cfg.AppHost, def.AppHost},
+		{&cfg.SPA, def.SPA}, {&cfg.API, def.API}, {&cfg.AppHost, def.AppHost}, {&cfg.YourApp, def.YourApp},
 	} {
 		if *f.v == "" {
 			*f.v = f.def
@@ -101,19 +124,22 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	d = &Demo{cancel: cancel}
+	d := &Demo{cancel: cancel}
 	lns := make([]net.Listener, 5)
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			d.Close()
 			for _, l := range lns {
 				if l != nil {
 					l.Close() // those not served yet
 				}
 			}
-			d = nil
 		}
 	}()
+	fail := func(what string, err error) (*Demo, error) {
+		return nil, fmt.Errorf("demo: %s: %w", what, err)
+	}
 
 	// Listen first: with port 0 the URLs are known only then.
 	names := []string{"OP", "dashboard", "docs", "SPA", "API"}
@@ -121,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			return nil, fmt.Errorf("demo: the %s cannot listen on %s: %w (is the demo already running? choose other ports with the flags)", names[i], a, err)
+			return nil, fmt.Errorf("demo: the %s cannot listen on %s: %w\n(is the demo already running, or another program on that port? stop it, or choose other ports with the flags: -help lists them)", names[i], a, err)
 		}
 		lns[i] = ln
 	}
@@ -136,6 +162,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 		Docs:      "http://" + cfg.AppHost + ":" + port(lns[2]),
 		SPA:       "http://" + cfg.AppHost + ":" + port(lns[3]),
 		API:       "http://" + cfg.AppHost + ":" + port(lns[4]),
+		YourApp:   strings.TrimSuffix(cfg.YourApp, "/"),
 	}
 	u := d.URLs
 
@@ -144,37 +171,45 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	opCfg.Issuer = u.Issuer
 	opCfg.Clients = Clients(u)
 	opCfg.Logger = log.With("app", "op")
-	d.OP, err = devop.New(opCfg)
+	d.Clients = opCfg.Clients
+	d.Audiences = opCfg.AccessTokenAudience
+	op, err := devop.New(opCfg)
 	if err != nil {
-		return nil, err
+		return fail("the development OP", err)
 	}
-	d.serve(ctx, "op", func(ctx context.Context) error { return d.OP.Serve(ctx, lns[0]) })
+	d.OP = op
+	d.serve(ctx, "op", func(ctx context.Context) error { return op.Serve(ctx, lns[0]) })
+
+	// One store for the web apps and the API (see above).
+	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	d.onClose(func() { store.Close() })
 
 	// One random cookie key per run: the sessions live in memory anyway.
 	cookieKey := make([]byte, 32)
 	rand.Read(cookieKey)
 	links := []webapp.Link{{Name: "Dashboard", URL: u.Dashboard + "/"}, {Name: "Docs", URL: u.Docs + "/"}, {Name: "SPA", URL: u.SPA + "/"}, {Name: "OP", URL: u.Issuer + "/"}}
 	// The web apps discover the OP, which is serving now.
-	for i, w := range []struct{ id, name, secret, origin string }{
-		{"dashboard", "Dashboard", "dashboard-secret", u.Dashboard},
-		{"docs", "Docs", "docs-secret", u.Docs},
+	for i, w := range []struct{ id, name, origin string }{
+		{"dashboard", "Dashboard", u.Dashboard},
+		{"docs", "Docs", u.Docs},
 	} {
 		discover, stop := context.WithTimeout(ctx, 10*time.Second)
 		app, err := webapp.New(discover, webapp.Config{
 			Name:                  w.name,
 			Issuer:                u.Issuer,
 			ClientID:              w.id,
-			ClientSecret:          w.secret,
+			ClientSecret:          clientSecret(d.Clients, w.id),
 			RedirectURL:           w.origin + "/auth/callback",
 			PostLogoutRedirectURL: w.origin + "/",
 			APIURL:                u.API,
 			CookieKey:             cookieKey,
+			Store:                 store,
 			Links:                 links,
 			Logger:                log.With("app", w.id),
 		})
 		stop()
 		if err != nil {
-			return nil, err
+			return fail("the "+w.id+" app", err)
 		}
 		d.onClose(app.Close)
 		ln := lns[1+i]
@@ -194,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 		Links:                 spaLinks,
 	})
 	if err != nil {
-		return nil, err
+		return fail("the SPA", err)
 	}
 	d.serve(ctx, "spa", func(ctx context.Context) error { return appenv.Serve(ctx, lns[3], spaHandler, log.With("app", "spa")) })
 
@@ -203,24 +238,45 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 		Issuer:         u.Issuer,
 		Audience:       devop.DemoAPIAudience,
 		AllowedOrigins: []string{u.SPA},
+		Revocations:    store,
 		Logger:         log.With("app", "api"),
 	})
 	stop()
 	if err != nil {
-		return nil, err
+		return fail("the API", err)
 	}
 	d.serve(ctx, "api", func(ctx context.Context) error { return appenv.Serve(ctx, lns[4], apiHandler, log.With("app", "api")) })
+	started = true
 	return d, nil
 }
 
+// clientSecret returns the secret of the client id among cs.
+func clientSecret(cs []devop.Client, id string) string {
+	for _, c := range cs {
+		if c.ID == id {
+			return c.Secret
+		}
+	}
+	return ""
+}
+
+// DefaultYourApp is where devop.DefaultClients registers the spare client
+// "yourapp", for a newcomer's own app.
+const DefaultYourApp = "http://localhost:8085"
+
 // Clients returns the demo clients of devop.DefaultClients with the URLs of
-// u: the web apps' and the SPA's redirect, post-logout and back-channel
-// logout URLs follow where they listen.
+// u: the web apps', the SPA's and yourapp's redirect, post-logout and
+// back-channel logout URLs follow where they listen.
 func Clients(u URLs) []devop.Client {
+	your := u.YourApp
+	if your == "" {
+		your = DefaultYourApp
+	}
 	repl := strings.NewReplacer(
 		"http://localhost:8081", u.Dashboard,
 		"http://localhost:8082", u.Docs,
 		"http://localhost:8083", u.SPA,
+		DefaultYourApp, your,
 	)
 	cs := devop.DefaultClients()
 	for i := range cs {

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // Demo defaults. The demo apps of this repository listen on these addresses; the
@@ -448,6 +449,5 @@ func loopbackURL(raw string) (*url.URL, bool) {
 	if err != nil || u.Scheme != "http" {
 		return nil, false
 	}
-	ip := net.ParseIP(u.Hostname())
-	return u, u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+	return u, loopback.Host(u.Host)
 }

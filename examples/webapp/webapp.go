@@ -55,6 +55,10 @@ type Config struct {
 	// Scopes requested at login. Empty: rp.DefaultScopes (with
 	// offline_access, for a refresh token).
 	Scopes []string
+	// AuthMethod is the client authentication registered at the OP
+	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost, rp.AuthNone).
+	// Empty: the library's choice (see rp.Config.AuthMethod).
+	AuthMethod string
 	// CookieKey seals the session and login cookies: at least 32 random
 	// bytes. Nil: a random key, so sessions do not survive a restart.
 	CookieKey []byte
@@ -84,7 +88,9 @@ type Link struct {
 // MULTIAPP_CLIENT_ID, MULTIAPP_CLIENT_SECRET (empty: public client with
 // PKCE), MULTIAPP_REDIRECT_URL, MULTIAPP_POST_LOGOUT_REDIRECT_URL,
 // MULTIAPP_COOKIE_KEY (hex or base64, 32 bytes or more; empty: a random
-// key), MULTIAPP_APP_NAME, MULTIAPP_API_URL and MULTIAPP_SCOPES. It also
+// key), MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or
+// none; empty: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
+// MULTIAPP_SCOPES. It also
 // returns the listen address: MULTIAPP_ADDR, or the redirect URL's host and
 // port.
 func ConfigFromEnv(env appenv.Env) (Config, string, error) {
@@ -97,6 +103,7 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		PostLogoutRedirectURL: env.Get(appenv.PostLogoutRedirectURL, ""),
 		APIURL:                env.Get(appenv.APIURL, ""),
 		Scopes:                env.List(appenv.Scopes),
+		AuthMethod:            env.Get(appenv.AuthMethod, ""),
 	}
 	var missing []string
 	for name, v := range map[string]string{appenv.Issuer: cfg.Issuer, appenv.ClientID: cfg.ClientID, appenv.RedirectURL: cfg.RedirectURL} {
@@ -141,7 +148,10 @@ type App struct {
 	owns   *tokenstore.Memory
 }
 
-// New discovers the OP and returns the app. ctx bounds the discovery.
+// New discovers the OP and returns the app. ctx bounds the discovery and a
+// check of the app's client credentials at the OP (rp.Client.CheckClientAuth):
+// when the OP rejects them, New logs a warning that says what to fix, since
+// every sign-in would fail, but still returns the app.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.ClientID
@@ -159,10 +169,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		RedirectURL:           cfg.RedirectURL,
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
 		Scopes:                cfg.Scopes,
+		AuthMethod:            cfg.AuthMethod,
 		HTTPClient:            cfg.HTTPClient,
+		OnClientAuth:          clientAuthLogger(cfg.Logger, cfg.ClientID),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
+	}
+	// The outcome is logged by OnClientAuth; only a check the OP could not
+	// answer is left to say here.
+	if err := client.CheckClientAuth(ctx); errors.Is(err, rp.ErrTemporary) {
+		cfg.Logger.Warn("could not check the client's credentials at the OP; sign-ins will tell", "client_id", cfg.ClientID, "err", err)
 	}
 	key := cfg.CookieKey
 	if key == nil {
@@ -193,6 +210,23 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle("GET /{$}", a.web.Optional(http.HandlerFunc(a.home)))
 	a.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return a, nil
+}
+
+// clientAuthLogger logs the outcome of each client authentication check:
+// an audit line for the method in use, a warning when the OP rejects the
+// client (every sign-in would fail).
+func clientAuthLogger(log *slog.Logger, clientID string) func(rp.ClientAuth, error) {
+	return func(a rp.ClientAuth, err error) {
+		var ce *rp.ClientAuthError
+		switch {
+		case errors.As(err, &ce) && ce.Accepted != "":
+			log.Warn("the OP rejects this client authentication method: sign-ins will fail", "client_id", clientID, "auth_method", a.Method, "registered", ce.Accepted, "fix", "set "+appenv.AuthMethod+"="+ce.Accepted+" or leave it empty", "err", err)
+		case err != nil:
+			log.Warn("the OP rejects this client's credentials: sign-ins will fail", "client_id", clientID, "auth_method", a.Method, "err", err)
+		default:
+			log.Info("client authentication", "event", "client_auth", "client_id", clientID, "auth_method", a.Method, "source", string(a.Source), "why", a.Why)
+		}
+	}
 }
 
 // ServeHTTP serves the app's routes.

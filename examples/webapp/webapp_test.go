@@ -3,10 +3,12 @@ package webapp_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,6 +223,13 @@ func TestConfigFromEnv(t *testing.T) {
 	if addr != "localhost:8081" || cfg.ClientSecret != "s3cret" || len(cfg.CookieKey) != 32 || cfg.PostLogoutRedirectURL != "http://localhost:8081/" {
 		t.Errorf("%q %+v", addr, cfg)
 	}
+	if cfg.AuthMethod != "" {
+		t.Errorf("AuthMethod %q without %s", cfg.AuthMethod, appenv.AuthMethod)
+	}
+	env["MULTIAPP_AUTH_METHOD"] = "client_secret_post"
+	if cfg, _, _ := webapp.ConfigFromEnv(appenv.Map(env)); cfg.AuthMethod != "client_secret_post" {
+		t.Errorf("MULTIAPP_AUTH_METHOD ignored: %q", cfg.AuthMethod)
+	}
 	env["MULTIAPP_ADDR"] = ":9999"
 	if _, addr, _ := webapp.ConfigFromEnv(appenv.Map(env)); addr != ":9999" {
 		t.Errorf("MULTIAPP_ADDR ignored: %q", addr)
@@ -233,5 +242,74 @@ func TestConfigFromEnv(t *testing.T) {
 	delete(env, "MULTIAPP_CLIENT_ID")
 	if _, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err == nil || !strings.Contains(err.Error(), "MULTIAPP_CLIENT_ID, MULTIAPP_ISSUER") {
 		t.Errorf("missing variables: %v", err)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStartChecksTheClient: at start the app asks the OP whether it accepts
+// its credentials (a made-up code, no user needed) and logs what it learnt:
+// a warning naming the registered method when the configured one is
+// rejected, a warning about the credentials when the secret is wrong, and
+// the detected method when none was configured (the sign-in then works).
+func TestStartChecksTheClient(t *testing.T) {
+	for _, c := range []struct {
+		name, method, secret string
+		want                 []string
+		signIn               bool
+	}{
+		{"method rejected", "client_secret_basic", "dashboard-secret", []string{"level=WARN", "rejects this client authentication method", "registered=client_secret_post", "MULTIAPP_AUTH_METHOD=client_secret_post"}, false},
+		{"wrong secret", "", "not-the-secret", []string{"level=WARN", "rejects this client's credentials"}, false},
+		{"detected", "", "dashboard-secret", []string{"level=INFO", "event=client_auth", "auth_method=client_secret_post", "source=detected"}, true},
+		{"configured", "client_secret_post", "dashboard-secret", []string{"level=INFO", "auth_method=client_secret_post", "source=config"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs syncBuffer
+			a := &app{id: "dashboard", srv: httptest.NewUnstartedServer(nil)}
+			a.url = "http://" + a.srv.Listener.Addr().String()
+			reg := a.client()
+			reg.AuthMethod = devop.AuthMethodPost
+			o := devop.Start(t, devop.Config{Clients: []devop.Client{reg}})
+			app, err := webapp.New(context.Background(), webapp.Config{
+				Issuer: o.Issuer(), ClientID: a.id, ClientSecret: c.secret, AuthMethod: c.method,
+				RedirectURL: a.url + "/auth/callback", CookieKey: []byte("0123456789abcdef0123456789abcdef"),
+				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.srv.Config.Handler = app
+			a.srv.Start()
+			t.Cleanup(func() { a.srv.Close(); app.Close() })
+			for _, w := range c.want {
+				if !strings.Contains(logs.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, logs.String())
+				}
+			}
+			if strings.Contains(logs.String(), c.secret) {
+				t.Errorf("the secret is in the log")
+			}
+			br := testbrowser.New("alice@example.com", devop.DemoPassword)
+			p, err := br.Get(a.url + "/auth/login?return_to=/")
+			if got := err == nil && strings.Contains(p.Body, `id="signed-in"`); got != c.signIn {
+				t.Errorf("signed in: %v, want %v (%v)", got, c.signIn, err)
+			}
+		})
 	}
 }

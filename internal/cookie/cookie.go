@@ -1,6 +1,7 @@
 // Package cookie writes the cookies of multiapp (session handle, login
 // transactions) with one policy: HttpOnly, SameSite=Lax, Secure and the
-// __Host- prefix except on plain-http localhost development.
+// __Host- prefix except on plain-http loopback development (see
+// internal/loopback for what counts as loopback).
 package cookie
 
 import (
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
 // Policy holds the attributes shared by every cookie of one app.
@@ -20,6 +23,14 @@ type Policy struct {
 	// Secure marks cookies Secure (https only). Name adds the __Host- prefix
 	// when it is set.
 	Secure bool
+}
+
+// PolicyFor derives the policy from the app's public URL (its redirect
+// URL): Secure everywhere except a plain-http URL on a loopback host, where
+// browsers would not send Secure cookies back. An empty or unparsable URL
+// gets the strict policy.
+func PolicyFor(appURL string) Policy {
+	return Policy{Secure: !loopback.PlainHTTP(appURL)}
 }
 
 // Name returns the cookie name for base under this policy: "__Host-"+base
@@ -61,17 +72,6 @@ func (p Policy) Clear(w http.ResponseWriter, name string) {
 		MaxAge:   -1,
 		Expires:  time.Unix(0, 0),
 	})
-}
-
-// IsLocalDev reports whether a plain-http URL host is a loopback name, where
-// browsers do not send Secure cookies and development must still work.
-func IsLocalDev(host string) bool {
-	h := host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
-	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "::1" || strings.HasPrefix(h, "127.")
 }
 
 // MinKeyLen is the shortest cookie key accepted: 32 bytes of entropy.

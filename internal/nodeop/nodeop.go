@@ -61,6 +61,12 @@ type Config struct {
 	// ClockTolerance is the skew the OP accepts (e.g. for id_token_hint).
 	// Default 2 s; set a negative value for zero.
 	ClockTolerance time.Duration
+	// AcceptAnySecretMethod restores stock node-oidc-provider behaviour: a
+	// client registered for client_secret_basic may also authenticate with
+	// client_secret_post and the reverse. By default the OP enforces each
+	// client's registered AuthMethod (invalid_client otherwise), as Ory Hydra
+	// does.
+	AcceptAnySecretMethod bool
 }
 
 // Client is one registered client (relying party).
@@ -70,7 +76,9 @@ type Client struct {
 	Secret string
 	// AuthMethod is the token_endpoint_auth_method: "client_secret_post",
 	// "client_secret_basic" or "none" (public client). Default:
-	// client_secret_basic when Secret is set, none otherwise.
+	// client_secret_basic when Secret is set, none otherwise. It is enforced
+	// at the token, introspection and revocation endpoints unless
+	// Config.AcceptAnySecretMethod.
 	AuthMethod             string
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
@@ -556,6 +564,7 @@ type wireConfig struct {
 	RefreshTokenTTL     int           `json:"refresh_token_ttl,omitempty"`
 	SessionTTL          int           `json:"session_ttl,omitempty"`
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
+	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
 }
 
 func seconds(d time.Duration) int {
@@ -574,6 +583,7 @@ func (cfg Config) wire() ([]byte, error) {
 		IDTokenTTL:          seconds(cfg.IDTokenTTL),
 		RefreshTokenTTL:     seconds(cfg.RefreshTokenTTL),
 		SessionTTL:          seconds(cfg.SessionTTL),
+		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
 	}
 	if cfg.ClockTolerance != 0 {
 		ct := seconds(cfg.ClockTolerance)

@@ -357,6 +357,7 @@ func TestFixture(t *testing.T) {
 		{"Introspection", f.introspection},
 		{"RefreshRotates", f.refresh},
 		{"AddClientAtRuntime", f.addClient},
+		{"RegisteredAuthMethodEnforced", f.authMethodEnforced},
 		{"WrongPassword", f.wrongPassword},
 		{"CancelLogin", f.cancelLogin},
 		{"PromptNone", f.promptNone},
@@ -643,6 +644,66 @@ func (f *fixture) addClient(t *testing.T) {
 	})
 	if status != http.StatusBadRequest || got.Error != "invalid_grant" {
 		t.Errorf("refresh after revocation: %d %q, want 400 invalid_grant", status, got.Error)
+	}
+}
+
+// authMethodEnforced: a client authenticates only with the method it was
+// registered with (as at Ory Hydra), at the token, introspection and
+// revocation endpoints; the answer to another method is invalid_client,
+// exactly like a wrong secret. A made-up code with the right credentials is
+// invalid_grant: the client is authenticated first. In Basic, id and secret
+// are form-urlencoded (RFC 6749 §2.3.1), so secrets with ':' '%' '+' and
+// spaces work.
+func (f *fixture) authMethodEnforced(t *testing.T) {
+	const odd = "s:e%c+r e/t=="
+	if err := f.op.AddClient(nodeop.Client{ID: "odd:id", Secret: odd, AuthMethod: "client_secret_basic", RedirectURIs: []string{f.redirectURI("odd")}}); err != nil {
+		t.Fatal(err)
+	}
+	madeUp := url.Values{"grant_type": {"authorization_code"}, "code": {"made-up"}, "redirect_uri": {f.redirectURI("web")}, "code_verifier": {strings.Repeat("v", 43)}}
+	for _, c := range []struct {
+		id, secret, auth string
+		status           int
+		err              string
+	}{
+		{"web", webSecret, "post", 400, "invalid_grant"},
+		{"web", webSecret, "basic", 401, "invalid_client"},
+		{"web", "wrong", "post", 401, "invalid_client"},
+		{"web2", web2Secret, "basic", 400, "invalid_grant"},
+		{"web2", web2Secret, "post", 401, "invalid_client"},
+		{"odd:id", odd, "basic", 400, "invalid_grant"},
+		{"odd:id", odd, "post", 401, "invalid_client"},
+	} {
+		if status, got := f.token(t, c.id, c.secret, c.auth, madeUp); status != c.status || got.Error != c.err {
+			t.Errorf("%s with %s: %d %q, want %d %q", c.id, c.auth, status, got.Error, c.status, c.err)
+		}
+	}
+	for _, ep := range []string{"introspection_endpoint", "revocation_endpoint"} {
+		if status, _ := f.postForm(t, f.endpoint(ep), "web", webSecret, "basic", url.Values{"token": {"made-up"}}); status != http.StatusUnauthorized {
+			t.Errorf("%s with the unregistered method: %d, want 401", ep, status)
+		}
+		if status, _ := f.postForm(t, f.endpoint(ep), "web", webSecret, "post", url.Values{"token": {"made-up"}}); status != http.StatusOK {
+			t.Errorf("%s with the registered method: %d, want 200", ep, status)
+		}
+	}
+	if _, ok := f.op.WaitFor(time.Second, func(ev nodeop.Event) bool {
+		return ev.Route == "token" && ev.Error == "invalid_client" && strings.Contains(ev.Detail, "registered for client_secret_post")
+	}); !ok {
+		t.Errorf("no event saying which method the client is registered for")
+	}
+}
+
+// TestAcceptAnySecretMethod: stock node-oidc-provider accepts either secret
+// method whatever was registered, which is why the fixture enforces it by
+// default.
+func TestAcceptAnySecretMethod(t *testing.T) {
+	op := nodeop.Start(t, nodeop.Config{
+		Clients:               []nodeop.Client{{ID: "web", Secret: webSecret, AuthMethod: "client_secret_post", RedirectURIs: []string{"http://127.0.0.1:1/cb"}}},
+		AcceptAnySecretMethod: true,
+	})
+	f := &fixture{op: op, meta: map[string]any{"token_endpoint": op.Issuer + "/token"}}
+	madeUp := url.Values{"grant_type": {"authorization_code"}, "code": {"made-up"}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "code_verifier": {strings.Repeat("v", 43)}}
+	if status, got := f.token(t, "web", webSecret, "basic", madeUp); status != 400 || got.Error != "invalid_grant" {
+		t.Fatalf("basic for a client_secret_post client: %d %q, want the stock 400 invalid_grant", status, got.Error)
 	}
 }
 

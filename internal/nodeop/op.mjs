@@ -371,6 +371,25 @@ const provider = new Provider(issuer, providerConfiguration());
 // only for clients with backchannel_logout_session_required), as hosted OPs do.
 provider.Client.prototype.includeSid = function includeSid() { return true; };
 
+// The registered token_endpoint_auth_method is enforced, as Ory Hydra and the
+// development OP do: stock v9 accepts client_secret_basic and
+// client_secret_post alike for a client registered with either
+// (lib/shared/client_auth.js), so an RP that sends the secret the other way
+// would pass here and fail there. The check runs where the stock code compares
+// the secret (token, introspection and revocation endpoints alike), so the
+// answer is the provider's own invalid_client.
+const stockCompareClientSecret = provider.Client.prototype.compareClientSecret;
+provider.Client.prototype.compareClientSecret = function compareClientSecret(actual) {
+  const params = Provider.ctx?.oidc?.params;
+  if (params && cfg.accept_any_secret_method !== true) {
+    const used = params.client_secret ? 'client_secret_post' : 'client_secret_basic';
+    if (used !== this.clientAuthMethod) {
+      throw new oidcErrors.InvalidClientAuth(`the client is registered for ${this.clientAuthMethod}, the request used ${used}`);
+    }
+  }
+  return stockCompareClientSecret.call(this, actual);
+};
+
 // One event per request to the routes tests care about, written before the
 // response leaves (stdout to a pipe is synchronous on Linux, and the parent
 // uses a sync command as a barrier anyway).

@@ -187,12 +187,17 @@ type OP struct {
 	signer    *Key
 	meta      map[string]any
 	tokenHook func(form url.Values) (status int, body any)
+	introHook func(token string) (status int, body any)
 	grants    map[string]Grant
+	clients   map[string]Client
 
 	// JWKSFetches counts JWKS requests; TokenRequests counts token
-	// endpoint requests.
-	JWKSFetches   atomic.Int64
-	TokenRequests atomic.Int64
+	// endpoint requests, IntrospectionRequests and RevocationRequests those
+	// endpoints' (refused ones included).
+	JWKSFetches           atomic.Int64
+	TokenRequests         atomic.Int64
+	IntrospectionRequests atomic.Int64
+	RevocationRequests    atomic.Int64
 	// JWKSDown makes the JWKS endpoint answer 503.
 	JWKSDown atomic.Bool
 }
@@ -203,6 +208,46 @@ type Grant struct {
 	Challenge    string         // PKCE S256 challenge expected with the code
 	RefreshToken string         // issued refresh token ("" for none)
 	NoIDToken    bool
+}
+
+// Client is a registered client. The token, introspection and revocation
+// endpoints authenticate a registered client before anything else, as Ory
+// Hydra does: exactly one method (RFC 6749 §2.3), the registered one, with
+// the right secret; in HTTP Basic the id and secret must be form-urlencoded
+// (RFC 6749 §2.3.1). Anything else is 401 invalid_client (400
+// invalid_request for two methods at once). A client id that was never
+// registered is not checked, so tests about other things need no
+// registration.
+type Client struct {
+	ID     string
+	Secret string
+	// AuthMethod: "client_secret_basic", "client_secret_post" or "none".
+	// Empty: client_secret_basic with a Secret (the RFC 7591 default), none
+	// without.
+	AuthMethod string
+}
+
+// AddClient registers c (replacing a client with the same id).
+func (op *OP) AddClient(c Client) {
+	if c.AuthMethod == "" {
+		c.AuthMethod = "client_secret_basic"
+		if c.Secret == "" {
+			c.AuthMethod = "none"
+		}
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.clients[c.ID] = c
+}
+
+// SetIntrospectionHook makes the introspection endpoint (at
+// Issuer+"/oauth/introspect", not advertised unless a test sets the
+// introspection_endpoint metadata) answer with hook's
+// result for the token. Nil (the default): {"active": false}.
+func (op *OP) SetIntrospectionHook(hook func(token string) (status int, body any)) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.introHook = hook
 }
 
 // TB is the part of testing.TB that New needs (examples have no *testing.T).
@@ -227,7 +272,7 @@ func (c *cleanups) run() {
 // New starts a test OP with one RS256 key ("k1") and a discovery document
 // advertising the usual endpoints.
 func New(t TB) *OP {
-	op := &OP{grants: make(map[string]Grant)}
+	op := &OP{grants: make(map[string]Grant), clients: make(map[string]Client)}
 	op.Server = httptest.NewServer(http.HandlerFunc(op.serve))
 	t.Cleanup(op.Server.Close)
 	op.Issuer = op.Server.URL
@@ -288,8 +333,16 @@ func (op *OP) SetKeys(keys ...*Key) {
 	op.signer = keys[0]
 }
 
-// SetTokenHook makes the token endpoint answer with hook's result. A nil
-// hook restores the default behaviour (grants registered with AddGrant).
+// Reply is a token hook's body with response headers, e.g. Retry-After.
+type Reply struct {
+	Header http.Header
+	Body   any
+}
+
+// SetTokenHook makes the token endpoint answer with hook's result: a
+// string body is sent as HTML, a Reply adds headers, anything else is sent
+// as JSON. A nil hook restores the default behaviour (grants registered
+// with AddGrant).
 func (op *OP) SetTokenHook(hook func(form url.Values) (status int, body any)) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
@@ -317,18 +370,52 @@ func (op *OP) IDClaims(clientID, subject, nonce string) map[string]any {
 }
 
 func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
-	op.mu.Lock()
-	hook := op.tokenHook
-	op.mu.Unlock()
-	if r.URL.Path == "/oauth/token" && hook != nil {
-		// Called without the lock: a hook may change the OP.
+	switch r.URL.Path {
+	case "/oauth/token":
 		op.TokenRequests.Add(1)
+	case "/oauth/introspect":
+		op.IntrospectionRequests.Add(1)
+	case "/oauth/revoke":
+		op.RevocationRequests.Add(1)
+	}
+	switch r.URL.Path {
+	case "/oauth/token", "/oauth/introspect", "/oauth/revoke":
 		_ = r.ParseForm()
+		if status, body := op.authenticate(r); status != 0 {
+			if _, _, basic := r.BasicAuth(); basic && status == 401 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="oidctest"`) // RFC 6749 §5.2
+			}
+			writeJSON(w, status, body)
+			return
+		}
 		if id, secret, ok := r.BasicAuth(); ok {
 			r.PostForm.Set("basic_client_id", id)
 			r.PostForm.Set("basic_client_secret", secret)
 		}
-		status, body := hook(r.PostForm)
+	}
+	op.mu.Lock()
+	tokenHook, introHook := op.tokenHook, op.introHook
+	op.mu.Unlock()
+	// Hooks are called without the lock: a hook may change the OP.
+	var status int
+	var body any
+	switch {
+	case r.URL.Path == "/oauth/token" && tokenHook != nil:
+		status, body = tokenHook(r.PostForm)
+	case r.URL.Path == "/oauth/introspect" && introHook != nil:
+		status, body = introHook(r.PostForm.Get("token"))
+	case r.URL.Path == "/oauth/introspect":
+		status, body = 200, map[string]any{"active": false}
+	case r.URL.Path == "/oauth/revoke":
+		status, body = 200, map[string]any{}
+	}
+	if status != 0 {
+		if rep, ok := body.(Reply); ok {
+			for k, v := range rep.Header {
+				w.Header()[k] = v
+			}
+			body = rep.Body
+		}
 		if s, ok := body.(string); ok {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(status)
@@ -355,17 +442,52 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, map[string]any{"keys": keys})
 	case "/oauth/token":
-		op.TokenRequests.Add(1)
-		_ = r.ParseForm()
-		form := r.PostForm
-		if id, secret, ok := r.BasicAuth(); ok {
-			form.Set("basic_client_id", id)
-			form.Set("basic_client_secret", secret)
-		}
-		op.token(w, form)
+		op.token(w, r.PostForm)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// authenticate applies the registered client's authentication method; it
+// returns status 0 when the request may go on.
+func (op *OP) authenticate(r *http.Request) (int, any) {
+	fail := func(status int, code, format string, args ...any) (int, any) {
+		return status, map[string]any{"error": code, "error_description": fmt.Sprintf(format, args...)}
+	}
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	_, hasPost := r.PostForm["client_secret"]
+	var used, id, secret string
+	switch {
+	case hasBasic && hasPost:
+		return fail(400, "invalid_request", "client authentication must use one method only (RFC 6749 section 2.3)")
+	case hasBasic:
+		var err1, err2 error
+		used = "client_secret_basic"
+		id, err1 = url.QueryUnescape(basicID)
+		secret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return fail(401, "invalid_client", "the Basic credentials are not form-urlencoded (RFC 6749 section 2.3.1)")
+		}
+		if fid := r.PostForm.Get("client_id"); fid != "" && fid != id {
+			return fail(400, "invalid_request", "client_id mismatch")
+		}
+	case hasPost:
+		used, id, secret = "client_secret_post", r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	default:
+		used, id = "none", r.PostForm.Get("client_id")
+	}
+	op.mu.Lock()
+	c, registered := op.clients[id]
+	op.mu.Unlock()
+	switch {
+	case !registered:
+		return 0, nil
+	case used != c.AuthMethod:
+		return fail(401, "invalid_client", "client %q is registered for %s, the request used %s", id, c.AuthMethod, used)
+	case used != "none" && secret != c.Secret:
+		return fail(401, "invalid_client", "wrong secret for client %q", id)
+	}
+	return 0, nil
 }
 
 func (op *OP) token(w http.ResponseWriter, form url.Values) {

@@ -12,6 +12,10 @@ import (
 // Options.LockPoll.
 const firstPoll = 2 * time.Millisecond
 
+// MaxLockHold bounds how long a lock outlives a crashed holder because of
+// its context's deadline (see Lock).
+const MaxLockHold = 5 * time.Minute
+
 // Lock implements tokenstore.Store with a lease in Redis, shared by every
 // Store with the same Prefix.
 //
@@ -22,7 +26,13 @@ const firstPoll = 2 * time.Millisecond
 // refresh that takes longer than the lease keeps the lock; the unlock
 // function stops it and deletes the key, again only if it still holds the
 // token, so a late unlock never releases another holder's lock. A holder
-// that dies stops renewing, and its lock ends LockLease later.
+// that dies stops renewing, and its lock ends LockLease later, or at ctx's
+// deadline when that is later (at most MaxLockHold after it was set): the
+// work a lock protects may outlive its holder. A refresh holder that dies
+// after sending the refresh token leaves a request the OP may still answer
+// (and rotate the token) until that request's deadline, which is the
+// deadline of the ctx the lock was taken with; until then no other
+// instance may present the same token.
 //
 // A Lock that finds the lock taken tries again after a pause that starts at
 // a few milliseconds and doubles up to LockPoll (with jitter), until it gets
@@ -47,8 +57,19 @@ func (s *Store) Lock(ctx context.Context, id string) (func(), error) {
 type heldLock struct {
 	s          *Store
 	key, token string
+	deadline   time.Time // the holder's deadline; zero: none
 	stop, done chan struct{}
 	once       sync.Once
+}
+
+// leaseMillis is the lease to set now: LockLease, or the time left until
+// the holder's deadline when that is longer (at most MaxLockHold).
+func (l *heldLock) leaseMillis() int64 {
+	d := l.s.lease
+	if !l.deadline.IsZero() {
+		d = max(d, min(time.Until(l.deadline), MaxLockHold))
+	}
+	return d.Milliseconds()
 }
 
 func (s *Store) acquire(ctx context.Context, id string) (*heldLock, error) {
@@ -56,6 +77,7 @@ func (s *Store) acquire(ctx context.Context, id string) (*heldLock, error) {
 		return nil, err
 	}
 	l := &heldLock{s: s, key: s.lockKey(id), token: rand.Text()}
+	l.deadline, _ = ctx.Deadline()
 	pause := firstPoll
 	for {
 		ok, err := l.try(ctx)
@@ -89,7 +111,7 @@ func (s *Store) acquire(ctx context.Context, id string) (*heldLock, error) {
 func (l *heldLock) try(ctx context.Context) (bool, error) {
 	setCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.lease)
 	defer cancel()
-	n, err := setOnceScript.Run(setCtx, l.s.c, []string{l.key}, l.token, l.s.lease.Milliseconds()).Int()
+	n, err := setOnceScript.Run(setCtx, l.s.c, []string{l.key}, l.token, l.leaseMillis()).Int()
 	if err != nil {
 		return false, err
 	}
@@ -116,7 +138,7 @@ func (l *heldLock) renew(stop <-chan struct{}, done chan<- struct{}) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		n, err := renewScript.Run(ctx, l.s.c, []string{l.key}, l.token, l.s.lease.Milliseconds()).Int()
+		n, err := renewScript.Run(ctx, l.s.c, []string{l.key}, l.token, l.leaseMillis()).Int()
 		cancel()
 		if err == nil && n == 0 {
 			return // lost: the key expired or belongs to another holder

@@ -30,6 +30,10 @@ const (
 	CORSOrigins           = "MULTIAPP_CORS_ORIGINS"
 	AdminPermission       = "MULTIAPP_ADMIN_PERMISSION"
 	Scopes                = "MULTIAPP_SCOPES"
+	// AuthMethod chooses the client authentication at the OP:
+	// client_secret_basic, client_secret_post or none. Empty: the library's
+	// choice (see rp.Config.AuthMethod).
+	AuthMethod = "MULTIAPP_AUTH_METHOD"
 )
 
 // Env reads variables through a getenv function (os.Getenv in a main, a map

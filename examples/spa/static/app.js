@@ -11,8 +11,12 @@
 //    exchanged at the token endpoint with the verifier; the ID token's
 //    signature is verified with the OP's JWKS, then iss, aud, azp, exp, iat
 //    and nonce are checked;
-//  - silent sign-in (prompt=none) once in a while, so a user signed in at
-//    another app is signed in here without a login form;
+//  - on every full page load, a silent sign-in (prompt=none): the OP's
+//    session is the truth, shared by every app, so a user signed in at
+//    another app is signed in here without a login form, and a user signed
+//    out everywhere is signed out here, whatever this tab still holds
+//    (except right after signing out here: no silent sign-in in this tab
+//    until "Sign in" is pressed, so a sign-out sticks);
 //  - refresh with the refresh_token grant before the access token expires;
 //    a refusal (invalid_grant) means the shared session ended: sign out here;
 //  - calls the API with Authorization: Bearer;
@@ -20,7 +24,6 @@
 'use strict';
 
 const SKEW = 60; // seconds of clock tolerance
-const SILENT_RETRY = 120; // seconds between two silent sign-in attempts
 const $ = (id) => document.getElementById(id);
 
 let cfg = null; // /config.json
@@ -175,7 +178,7 @@ function setTokens(body, claims) {
 // ---- login ---------------------------------------------------------------
 
 async function login(prompt) {
-  const tx = { state: randomString(), nonce: randomString(), verifier: randomString(), prompt: prompt || '' };
+  const tx = { state: randomString(), nonce: randomString(), verifier: randomString(), prompt: prompt || '', had_tokens: !!tokens };
   sessionStorage.setItem('tx', JSON.stringify(tx));
   const u = new URL(meta.authorization_endpoint);
   const q = u.searchParams;
@@ -204,7 +207,11 @@ async function callback() {
     const silent = tx.prompt === 'none';
     const e = q.get('error');
     if (silent && ['login_required', 'interaction_required', 'consent_required', 'account_selection_required'].includes(e)) {
-      return showSignedOut('');
+      tokens = null;
+      save();
+      return showSignedOut(tx.had_tokens
+        ? 'Your session at the OP has ended (a sign-out in another app, an administrator, or its expiry): this page asked the OP when it loaded.'
+        : 'Not signed in at the OP: this page asked it when it loaded (prompt=none). Sign in at any app of the demo, then reload this page.');
     }
     throw new Error(`the OP answered ${e}${q.get('error_description') ? ': ' + q.get('error_description') : ''}`);
   }
@@ -303,7 +310,10 @@ function signOut() {
   const idToken = tokens && tokens.id_token;
   tokens = null;
   save();
-  sessionStorage.setItem('silent_at', String(now())); // no silent sign-in on the way back
+  // The sign-out sticks in this tab: no silent sign-in until "Sign in" is
+  // pressed, even if the OP session survives (no end-session endpoint, the
+  // user cancelled at the OP).
+  sessionStorage.setItem('signed_out', '1');
   if (!meta.end_session_endpoint) return showSignedOut('Signed out of this app (the OP has no end-session endpoint).');
   const u = new URL(meta.end_session_endpoint);
   if (idToken) u.searchParams.set('id_token_hint', idToken);
@@ -358,7 +368,10 @@ async function signedIn() {
 // ---- start ---------------------------------------------------------------------
 
 async function main() {
-  $('sign-in').addEventListener('click', () => login('').catch(showError));
+  $('sign-in').addEventListener('click', () => {
+    sessionStorage.removeItem('signed_out');
+    login('').catch(showError);
+  });
   $('retry').addEventListener('click', () => {
     sessionStorage.clear();
     location.assign('/');
@@ -381,13 +394,14 @@ async function main() {
 
   if (location.pathname === '/auth/callback') return callback();
   tokens = load();
-  if (tokens) return signedIn();
-  const last = Number(sessionStorage.getItem('silent_at') || 0);
-  if (now() - last > SILENT_RETRY) {
-    sessionStorage.setItem('silent_at', String(now()));
-    return login('none'); // signed in at another app? then no login form here
+  if (sessionStorage.getItem('signed_out')) {
+    tokens = null;
+    save();
+    return showSignedOut('You signed out of this app: it will not sign you in silently in this tab until you press “Sign in”.');
   }
-  showSignedOut('');
+  // Every full page load asks the OP, without a form (prompt=none): signed
+  // in at another app, or signed out everywhere since the last load?
+  return login('none');
 }
 
 main().catch(showError);

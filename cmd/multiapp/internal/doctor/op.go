@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/multiapp-go/multiapp/internal/loopback"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -212,14 +213,7 @@ func (r *appRun) https() {
 	r.add("https", OK, "the issuer and the endpoints it advertises use https", "")
 }
 
-func isLoopbackHost(h string) bool {
-	h = strings.ToLower(strings.Trim(h, "[]"))
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopbackHost(h string) bool { return loopback.Host(h) }
 
 func isPrivateHost(h string) bool {
 	if isLoopbackHost(h) {

@@ -385,6 +385,9 @@ func (r *appRun) postLogout(ctx context.Context) {
 		r.add("post_logout_url", OK, raw+" (registration not checked: "+err.Error()+")", "")
 		return
 	}
+	// rp sends post_logout_redirect_uri only with an id_token_hint; the
+	// probe has no ID token, so it adds the URL itself.
+	endURL = withParam(endURL, "post_logout_redirect_uri", raw)
 	res := r.send(ctx, endURL, raw)
 	switch {
 	case res.outcome == backToApp:

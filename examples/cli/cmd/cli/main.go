@@ -2,7 +2,7 @@
 // browser with an RFC 8252 loopback redirect and PKCE, keeps its tokens in a
 // 0600 file, refreshes them and logs out.
 //
-//	go run ./examples/cli/cmd/cli login       # against the demo OP (go run ./examples/multiapp)
+//	go run ./examples/cli/cmd/cli login       # against the demo OP (go run ./examples/multiapp-demo)
 //	go run ./examples/cli/cmd/cli whoami
 //	go run ./examples/cli/cmd/cli call http://localhost:8084/api/me
 //	go run ./examples/cli/cmd/cli logout --everywhere

@@ -2,14 +2,17 @@
 // environment variables:
 //
 //	MULTIAPP_ISSUER=https://yourenv.scalekit.com \
-//	MULTIAPP_CLIENT_ID=skc_... MULTIAPP_CLIENT_SECRET=... \
+//	MULTIAPP_CLIENT_ID=webc_... MULTIAPP_CLIENT_SECRET=... \
 //	MULTIAPP_REDIRECT_URL=http://localhost:8081/auth/callback \
 //	MULTIAPP_POST_LOGOUT_REDIRECT_URL=http://localhost:8081/ \
 //	MULTIAPP_COOKIE_KEY=$(openssl rand -hex 32) \
 //	go run ./webapp/cmd/webapp
 //
 // Also read: MULTIAPP_ADDR (default: the redirect URL's host and port),
-// MULTIAPP_APP_NAME, MULTIAPP_API_URL, MULTIAPP_SCOPES. Register
+// MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or none;
+// default: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL,
+// MULTIAPP_SCOPES. At start it checks the client's credentials at the OP and
+// warns when the OP rejects them. Register
 // <origin>/auth/backchannel-logout as the app's back-channel logout URL at
 // the OP. It stops on SIGINT or SIGTERM.
 package main

@@ -3,43 +3,21 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/multiapp-go/multiapp/examples/demo"
 	"github.com/multiapp-go/multiapp/examples/devop"
+	"github.com/multiapp-go/multiapp/examples/internal/testbrowser/chrome"
 )
 
-// chromiumPath finds Debian's chromium. Without it the browser test skips,
-// except in CI (CI=true), where it fails: scripts/test installs it.
-func chromiumPath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (scripts/test installs it)")
-	}
-	t.Skip("chromium is not installed; run ./scripts/test, which installs it")
-	return ""
-}
-
 // startDemo starts the demo with the command's own configuration, so the
-// test runs it exactly as `go run ./examples/multiapp` does; when one of its
+// test runs it exactly as `go run ./examples/multiapp-demo` does; when one of its
 // ports is taken (a demo already running, another test), the same code on
 // free ports.
 func startDemo(t *testing.T, ctx context.Context) *demo.Demo {
@@ -68,39 +46,18 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// navLog records every page the browser showed (top-level navigations).
-type navLog struct {
-	mu   sync.Mutex
-	urls []string
-}
-
-func (n *navLog) add(u string) {
-	n.mu.Lock()
-	n.urls = append(n.urls, u)
-	n.mu.Unlock()
-}
-
-// loginForms counts the OP's login pages the browser showed.
-func (n *navLog) loginForms(issuer string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c := 0
-	for _, u := range n.urls {
-		if strings.HasPrefix(u, issuer+"/login") {
-			c++
-		}
-	}
-	return c
-}
-
 // TestBrowserStory runs the demo as the command starts it and tells its
-// whole story in a real headless Chromium: sign in on the dashboard (one
-// login form), open docs (no login form), the SPA gets tokens and calls the
-// API (/api/me 200, /api/admin 403 for bob), sign out on docs, and within
-// one second the dashboard's /me is signed out (back-channel logout) and
-// the SPA's next refresh is refused.
+// whole story in a real headless Chromium, including the two paths of the
+// "everywhere" promise a newcomer tries first:
+//
+//   - the SPA opened first is signed out (no session at the OP); sign in on
+//     the dashboard (the one login form), open docs (no form), reload the
+//     SPA: signed in, without a form, and it calls the API (/api/me 200,
+//     /api/admin 403 for bob);
+//   - sign out on docs: within one second the dashboard's /me is signed out
+//     (back-channel logout), the API refuses the SPA's access token (401:
+//     revocation awareness), and a reload of the SPA shows it signed out.
 func TestBrowserStory(t *testing.T) {
-	chromium := chromiumPath(t)
 	shots := screenshotDir(t)
 	start := time.Now()
 
@@ -115,73 +72,10 @@ func TestBrowserStory(t *testing.T) {
 	u := d.URLs
 	t.Logf("demo started in %v: %+v", time.Since(start), u)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 940),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil { // starts the browser, without a step timeout
-		t.Fatalf("start chromium: %v", err)
-	}
-
-	var nav navLog
-	tab := func() (context.Context, context.CancelFunc) {
-		c, cancel := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
-			if e, ok := ev.(*page.EventFrameNavigated); ok && e.Frame.ParentID == "" {
-				nav.add(e.Frame.URL)
-			}
-		}))
-		// Open the tab now: the first Do binds the tab's life to its context,
-		// which must not be a step's timeout.
-		if err := chromedp.Do(c); err != nil {
-			t.Fatalf("open a tab: %v", err)
-		}
-		return c, cancel
-	}
-	fail := func(c context.Context, step string, err error) {
-		t.Helper()
-		lc, cancel := context.WithTimeout(c, 2*time.Second)
-		defer cancel()
-		where, _ := chromedp.Run(lc, chromedp.Location())
-		nav.mu.Lock()
-		t.Logf("pages shown: %s", strings.Join(nav.urls, "\n  "))
-		nav.mu.Unlock()
-		t.Fatalf("%s: %v (page: %s)", step, err, where)
-	}
-	// do runs the steps of one part of the story, with a timeout.
-	do := func(c context.Context, step string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sc, steps...); err != nil {
-			fail(c, step, err)
-		}
-	}
-	text := func(c context.Context, id string) string {
-		t.Helper()
-		sc, cancel := context.WithTimeout(c, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sc, chromedp.Text(chromedp.ID(id)))
-		if err != nil {
-			fail(c, "read #"+id, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	br := chrome.Start(t, ctx)
+	do := br.Do
+	text := func(c context.Context, id string) string { t.Helper(); return br.Text(c, "#"+id) }
+	loginForms := func() int { return br.Pages(u.Issuer + "/login") }
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
 			png, err := chromedp.CaptureScreenshot()(c, tg)
@@ -201,14 +95,20 @@ func TestBrowserStory(t *testing.T) {
 		defer cancel()
 		n, err := chromedp.Run(sc, chromedp.Evaluate[int](meFetch, chromedp.EvalAwaitPromise))
 		if err != nil {
-			fail(c, "fetch /me", err)
+			br.Fail(c, "fetch /me", err)
 		}
 		return n
 	}
 
-	// Tab A tells the story; tab B keeps the dashboard open; tab C the SPA.
-	a, cancelA := tab()
-	defer cancelA()
+	// Tab C is the SPA, opened first; tab A tells the story; tab B keeps the
+	// dashboard open.
+	c := br.Tab()
+	do(c, "open the SPA first", chromedp.Navigate(u.SPA+"/"), visible("signed-out"), visible("no-password"))
+	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "Not signed in at the OP") {
+		t.Fatalf("SPA before any sign-in: %q", reason)
+	}
+
+	a := br.Tab()
 	do(a, "open the dashboard",
 		chromedp.Navigate(u.Dashboard+"/"),
 		visible("signed-out"), // silent SSO found no session at the OP
@@ -235,11 +135,9 @@ func TestBrowserStory(t *testing.T) {
 		t.Fatalf("docs shows %q", e)
 	}
 
-	// 3. The SPA signs in silently, then calls the API with its token.
-	c, cancelC := tab()
-	defer cancelC()
-	do(c, "open the SPA",
-		chromedp.Navigate(u.SPA+"/"),
+	// 3. The SPA, reloaded, signs in silently, then calls the API with its token.
+	do(c, "reload the SPA",
+		chromedp.Reload(),
 		visible("signed-in"),
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Poll[bool](`document.getElementById('api-admin-status').textContent !== ''`, chromedp.WithPollingTimeout(10*time.Second))(ctx, tg)
@@ -253,13 +151,27 @@ func TestBrowserStory(t *testing.T) {
 	if body := text(c, "api-admin-body"); !strings.Contains(body, "insufficient_scope") {
 		t.Errorf("/api/admin's 403 does not say insufficient_scope: %s", body)
 	}
-	if n := nav.loginForms(u.Issuer); n != 1 {
+	if n := loginForms(); n != 1 {
 		t.Fatalf("%d login forms shown, want exactly 1", n)
+	}
+	// The SPA's access token, as its page holds it, for the API call below.
+	apiStatus := func(c context.Context) int {
+		t.Helper()
+		sc, cancel := context.WithTimeout(c, 5*time.Second)
+		defer cancel()
+		js := `fetch(` + strconv.Quote(u.API+"/api/me") + `, {headers: {Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('tokens')).access_token}}).then(r => r.status)`
+		n, err := chromedp.Run(sc, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+		if err != nil {
+			br.Fail(c, "fetch the API with the SPA's token", err)
+		}
+		return n
+	}
+	if n := apiStatus(c); n != 200 {
+		t.Fatalf("the API with the SPA's token before the sign-out: %d", n)
 	}
 
 	// 4. Tab B: the dashboard, signed in; the page's own fetch of /me says so.
-	b, cancelB := tab()
-	defer cancelB()
+	b := br.Tab()
 	do(b, "dashboard in a second tab", chromedp.Navigate(u.Dashboard+"/"), visible("signed-in"))
 	if n := meStatus(b); n != 200 {
 		t.Fatalf("dashboard /me before logout: %d", n)
@@ -284,12 +196,16 @@ func TestBrowserStory(t *testing.T) {
 	do(a, "docs after logout", visible("signed-out"))
 	do(b, "dashboard after logout", chromedp.Reload(), visible("signed-out"), shot("dashboard-signed-out.png"))
 
-	// 6. The SPA's next refresh is refused: the OP session is over.
-	do(c, "SPA refresh after logout", chromedp.Click(chromedp.ID("refresh")), visible("signed-out"), shot("spa-signed-out.png"))
-	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "invalid_grant") {
+	// 6. The API refuses the token the SPA still holds (its OP session
+	// ended), and a reload of the SPA shows it signed out.
+	if n := apiStatus(c); n != 401 {
+		t.Fatalf("the API with the SPA's token after the sign-out on docs: %d, want 401", n)
+	}
+	do(c, "reload the SPA after the sign-out", chromedp.Reload(), visible("signed-out"), shot("spa-signed-out.png"))
+	if reason := text(c, "signed-out-reason"); !strings.Contains(reason, "session at the OP has ended") {
 		t.Fatalf("SPA after logout: %q", reason)
 	}
-	if n := nav.loginForms(u.Issuer); n != 1 {
+	if n := loginForms(); n != 1 {
 		t.Fatalf("%d login forms shown, want exactly 1", n)
 	}
 	t.Logf("OP stats: %+v", d.OP.Stats())

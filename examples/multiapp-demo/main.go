@@ -1,11 +1,14 @@
-// Command multiapp runs the whole multi-app demo in one process: a
+// Command multiapp-demo runs the whole multi-app demo in one process: a
 // development OpenID Provider and every example app, sharing one sign-in.
 // No accounts, no configuration, no Docker:
 //
-//	go run ./examples/multiapp
+//	go run ./examples/multiapp-demo
 //
-// It prints the apps' URLs and a short tour, and runs until Ctrl-C. Flags
-// move the apps to other addresses (the OP's clients follow).
+// It prints the apps' URLs, every client registered at the OP (id, secret,
+// redirect URI), the API's audience, the demo users and a short tour, and
+// runs until Ctrl-C. Flags move the apps to other addresses (the OP's
+// clients follow). When it cannot start (a port taken, ...) it prints why
+// and exits with status 1.
 package main
 
 import (
@@ -43,7 +46,7 @@ func main() {
 // the logs to stderr, and runs until ctx is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	def := demo.DefaultConfig()
-	fs := flag.NewFlagSet("multiapp", flag.ContinueOnError)
+	fs := flag.NewFlagSet("multiapp-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := def
 	fs.StringVar(&cfg.OP, "op", def.OP, "address of the development OP (its issuer is http://ADDR)")
@@ -51,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Docs, "docs", def.Docs, "address of the docs web app")
 	fs.StringVar(&cfg.SPA, "spa", def.SPA, "address of the single-page app")
 	fs.StringVar(&cfg.API, "api", def.API, "address of the API")
+	fs.StringVar(&cfg.YourApp, "yourapp", def.YourApp, `origin of your own app, where the OP registers the spare client "yourapp"`)
 	quiet := fs.Bool("quiet", false, "log warnings only (default: every login, refresh and logout)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -1,0 +1,365 @@
+package rp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/multiapp-go/multiapp/internal/loopback"
+)
+
+// AuthSource says how a client authentication method was chosen.
+type AuthSource string
+
+// How the client authentication method was chosen.
+const (
+	// AuthFromConfig: Config.AuthMethod (or IntrospectionConfig.AuthMethod).
+	AuthFromConfig AuthSource = "config"
+	// AuthFromDiscovery: no method was configured. Without a secret the
+	// client is public (none); with one, client_secret_basic when the OP
+	// lists it or lists nothing (RFC 6749 §2.3.1: every OP must support
+	// it; it is the RFC 7591 registration default), client_secret_post when
+	// the OP lists only that.
+	AuthFromDiscovery AuthSource = "discovery"
+	// AuthDetected: the OP refused the method from discovery with
+	// invalid_client and accepted the other secret method, so the client is
+	// registered for that one (see Client.CheckClientAuth).
+	AuthDetected AuthSource = "detected"
+)
+
+// authCheckCooldown is how long a check the OP could not answer (network
+// error, 5xx) waits before it is tried again: an outage never doubles the
+// requests sent to the OP.
+const authCheckCooldown = time.Minute
+
+// ClientAuth is how a Client (or an introspecting verifier) authenticates
+// to the OP, and why. It contains no secret.
+type ClientAuth struct {
+	// Method is AuthClientSecretBasic, AuthClientSecretPost or AuthNone.
+	Method string
+	// Source says how Method was chosen.
+	Source AuthSource
+	// Why explains the choice in one sentence, for logs and `multiapp
+	// doctor`.
+	Why string
+	// Confirmed reports that a check saw the OP accept Method.
+	Confirmed bool
+}
+
+// ClientAuthError reports that the OP refused the client's credentials
+// (invalid_client) in a check. It is a configuration error: errors.Is
+// ErrConfig; errors.As also finds the OP's answer (*OPError).
+type ClientAuthError struct {
+	ClientID string
+	// Method is the method the OP refused.
+	Method string
+	// Accepted is the other secret method, when the OP accepted it: the OP
+	// enforces the method the client is registered with, and that is
+	// Accepted ("this method is rejected"). Empty: the OP refused the other
+	// method too, or there is no secret to try it with ("these credentials
+	// are rejected": a wrong secret, a client unknown in this OP
+	// environment, or one registered for another kind of authentication).
+	Accepted string
+	// OP is the OP's answer to Method.
+	OP *OPError
+}
+
+func (e *ClientAuthError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rp: the OP refuses client %q with %s (%s", e.ClientID, e.Method, e.OP.Code)
+	if e.OP.Description != "" {
+		fmt.Fprintf(&b, ": %q", e.OP.Description)
+	}
+	b.WriteString(")")
+	switch {
+	case e.Accepted != "":
+		fmt.Fprintf(&b, " but accepts %s: the client is registered for %s; set the auth method to %s, or leave it empty so the library detects it", e.Accepted, e.Accepted, e.Accepted)
+	case e.Method == AuthNone:
+		b.WriteString(": the client is registered as a confidential client (set ClientSecret), or is unknown in this OP environment")
+	default:
+		b.WriteString(" and with the other secret method too: check that ClientSecret is the client's current secret in this OP environment (secrets differ per environment and change when rotated) and that the client id exists there")
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrConfig and the OP's answer.
+func (e *ClientAuthError) Unwrap() []error { return []error{ErrConfig, e.OP} }
+
+// clientAuth authenticates the client on every request this package sends
+// to the OP with its credentials: code exchange and refresh (RFC 6749
+// §2.3), revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1). It
+// is the one place where the method is chosen and applied (and where
+// private_key_jwt assertions and DPoP proofs will be added).
+//
+// When no method was configured and the OP lists both secret methods, the
+// method is settled by a check before the first request that needs it
+// (see Client.CheckClientAuth for why a check and not a retry).
+type clientAuth struct {
+	id, secret string
+	// endpoint names the endpoint the check goes to, for OPError.
+	endpoint string
+	// checkURL and checkForm make the check request: a made-up code (token
+	// endpoint) or token (introspection endpoint), which the OP can only
+	// refuse.
+	checkURL  string
+	checkForm func() url.Values
+	// detect: the method may change after a check (not configured, a
+	// secret, two secret methods to choose from).
+	detect  bool
+	observe func(ClientAuth, error)
+	now     func() time.Time
+
+	sem     chan struct{} // one check at a time
+	mu      sync.Mutex
+	state   ClientAuth
+	settled bool      // a check concluded: no automatic check any more
+	retryAt time.Time // after an inconclusive check
+}
+
+// authSetup is what newClientAuth needs.
+type authSetup struct {
+	id, secret, method string
+	// listed is the OP's *_endpoint_auth_methods_supported.
+	listed    []string
+	endpoint  string
+	checkURL  string
+	checkForm func() url.Values
+	observe   func(ClientAuth, error)
+	now       func() time.Time
+}
+
+func newClientAuth(s authSetup) *clientAuth {
+	a := &clientAuth{
+		id: s.id, secret: s.secret, endpoint: s.endpoint, checkURL: s.checkURL, checkForm: s.checkForm,
+		observe: s.observe, now: s.now, sem: make(chan struct{}, 1),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	switch {
+	case s.method != "":
+		a.state = ClientAuth{Method: s.method, Source: AuthFromConfig, Why: s.method + " is configured"}
+	case s.secret == "":
+		a.state = ClientAuth{Method: AuthNone, Source: AuthFromDiscovery, Why: "no client secret is configured: a public client, protected by PKCE"}
+	default:
+		var secretMethods []string
+		for _, m := range s.listed {
+			if m == AuthClientSecretBasic || m == AuthClientSecretPost {
+				secretMethods = append(secretMethods, m)
+			}
+		}
+		a.state = ClientAuth{Method: AuthClientSecretBasic, Source: AuthFromDiscovery}
+		switch {
+		case len(s.listed) == 0:
+			a.state.Why = "the OP lists no authentication methods: client_secret_basic, the default every OP must support (RFC 6749 §2.3.1, RFC 8414)"
+		case slices.Contains(secretMethods, AuthClientSecretBasic):
+			a.state.Why = "the OP lists client_secret_basic, the method every OP must support (RFC 6749 §2.3.1) and the RFC 7591 registration default"
+		case slices.Contains(secretMethods, AuthClientSecretPost):
+			a.state.Method = AuthClientSecretPost
+			a.state.Why = "the OP lists client_secret_post and not client_secret_basic"
+		default:
+			a.state.Why = fmt.Sprintf("the OP lists no secret method (%v): client_secret_basic, the method every OP must support (RFC 6749 §2.3.1)", s.listed)
+		}
+		a.detect = len(secretMethods) != 1
+	}
+	return a
+}
+
+// current returns the method in use and why.
+func (a *clientAuth) current() ClientAuth {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+// due reports whether the method still has to be settled by a check.
+func (a *clientAuth) due() bool {
+	if !a.detect {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.settled && !a.now().Before(a.retryAt)
+}
+
+// sendsSecret reports whether method puts the secret on the wire.
+func sendsSecret(method string) bool { return method != AuthNone }
+
+// checkTransport refuses to send a secret over plain http to anything but a
+// loopback OP.
+func checkTransport(field, endpoint, method string) error {
+	if !sendsSecret(method) {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return configError("the OP's %s %q is not an absolute URL", field, endpoint)
+	}
+	if u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Host)) {
+		return nil
+	}
+	return configError("the OP's %s %q is plain http outside loopback: the client secret would cross the network in clear text, so it is never sent there; serve the OP over https", field, endpoint)
+}
+
+// send POSTs form to endpoint, authenticated with the client's method,
+// settling the method first when it is due. Transport failures are
+// ErrTemporary.
+func (a *clientAuth) send(ctx context.Context, hc *http.Client, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	if a.due() {
+		// Whatever the check concludes is in a.current(); one the OP could
+		// not answer leaves the method as it was, and the request itself
+		// then tells the caller about the outage.
+		_ = a.check(ctx, hc, true)
+	}
+	return a.sendWith(ctx, hc, endpoint, form, a.current().Method)
+}
+
+// sendWith sends form to endpoint authenticated with method.
+func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint string, form url.Values, method string) (*http.Response, []byte, error) {
+	if err := checkTransport("endpoint", endpoint, method); err != nil {
+		return nil, nil, err
+	}
+	body := url.Values{}
+	for k, vs := range form {
+		body[k] = vs
+	}
+	switch method {
+	case AuthClientSecretPost:
+		body.Set("client_id", a.id)
+		body.Set("client_secret", a.secret)
+	case AuthNone:
+		body.Set("client_id", a.id)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body.Encode()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if method == AuthClientSecretBasic {
+		// RFC 6749 §2.3.1: both are form-urlencoded before the Basic
+		// encoding, so ':' '%' '+' and spaces survive.
+		req.SetBasicAuth(url.QueryEscape(a.id), url.QueryEscape(a.secret))
+	}
+	return doRequest(hc, req)
+}
+
+// doRequest sends req and reads the whole (capped) body. Transport failures
+// are ErrTemporary.
+func doRequest(hc *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, temporary(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, temporary(err)
+	}
+	return resp, body, nil
+}
+
+// verdict is what a check request says about a method.
+type verdict int
+
+const (
+	inconclusive verdict = iota // the OP did not answer properly
+	accepted                    // the OP authenticated the client
+	refused                     // invalid_client
+)
+
+// probe sends the made-up request with method. Any OAuth answer other than
+// invalid_client means the client was authenticated: RFC 6749 §5.2 reserves
+// invalid_client for failed client authentication, and the other errors
+// (invalid_grant for the made-up code, unauthorized_client: "the
+// authenticated client is not authorized...") come after it.
+func (a *clientAuth) probe(ctx context.Context, hc *http.Client, method string) (verdict, *OPError, error) {
+	resp, body, err := a.sendWith(ctx, hc, a.checkURL, a.checkForm(), method)
+	if err != nil {
+		return inconclusive, nil, err
+	}
+	var e struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	isJSON := json.Unmarshal(body, &e) == nil
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || e.Error == "invalid_client":
+		if e.Error == "" {
+			e.Error = "invalid_client"
+		}
+		return refused, &OPError{Endpoint: a.endpoint, Code: e.Error, Description: e.ErrorDescription, Status: resp.StatusCode}, nil
+	case resp.StatusCode >= 200 && resp.StatusCode < 300,
+		resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && isJSON && e.Error != "":
+		return accepted, nil, nil
+	}
+	return inconclusive, nil, temporary(fmt.Errorf("the %s endpoint answered the client authentication check with HTTP %d", a.endpoint, resp.StatusCode))
+}
+
+// check asks the OP whether it accepts the client's credentials with the
+// current method and, when it refuses them, with the other secret method.
+// When the method was not configured, the one the OP accepts is kept. auto:
+// the check runs because a request needs the method (skip it if another
+// check settled the method meanwhile).
+func (a *clientAuth) check(ctx context.Context, hc *http.Client, auto bool) error {
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.sem }()
+	if auto && !a.due() {
+		return nil
+	}
+	state := a.current()
+	v, answer, err := a.probe(ctx, hc, state.Method)
+	if v == refused && a.secret != "" {
+		other := AuthClientSecretPost
+		if state.Method == AuthClientSecretPost {
+			other = AuthClientSecretBasic
+		}
+		v2, _, err2 := a.probe(ctx, hc, other)
+		switch {
+		case v2 == accepted && a.detect:
+			state = ClientAuth{
+				Method: other, Source: AuthDetected, Confirmed: true,
+				Why: fmt.Sprintf("the OP refused %s with invalid_client and accepted %s: the client is registered for %s", state.Method, other, other),
+			}
+			v, err = accepted, nil
+		case v2 == accepted:
+			err = &ClientAuthError{ClientID: a.id, Method: state.Method, Accepted: other, OP: answer}
+		case v2 == refused:
+			err = &ClientAuthError{ClientID: a.id, Method: state.Method, OP: answer}
+		default:
+			v, err = inconclusive, err2
+		}
+	} else if v == refused {
+		err = &ClientAuthError{ClientID: a.id, Method: state.Method, OP: answer}
+	}
+	a.mu.Lock()
+	switch v {
+	case inconclusive:
+		a.retryAt = a.now().Add(authCheckCooldown)
+	case accepted:
+		state.Confirmed = true
+		fallthrough
+	default:
+		a.state, a.settled = state, true
+	}
+	a.mu.Unlock()
+	if v != inconclusive && a.observe != nil {
+		a.observe(state, err)
+	}
+	return err
+}
+
+// madeUp returns a random value no OP has issued.
+func madeUp(prefix string) string { return prefix + rand.Text() + rand.Text() }
