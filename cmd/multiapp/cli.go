@@ -29,7 +29,8 @@ Environment (flags override):
   MULTIAPP_CLIENT_ID                the app's client id
   MULTIAPP_CLIENT_SECRET            its secret; empty for a public client (SPA, mobile, CLI)
   MULTIAPP_AUTH_METHOD              how it sends the secret: client_secret_basic, client_secret_post
-                                    (or none); empty: the library's default (basic when the OP lists it)
+                                    (or none); empty: the library's default (basic when the OP lists it,
+                                    the other secret method when the OP refuses it)
   MULTIAPP_REDIRECT_URL             the callback URL registered at the OP
   MULTIAPP_POST_LOGOUT_REDIRECT_URL where the OP sends users after logout
   MULTIAPP_ADDR                     where the app listens (its port is compared with the redirect URL's)

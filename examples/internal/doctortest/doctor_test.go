@@ -208,7 +208,7 @@ func TestDoctorAgainstDevOP(t *testing.T) {
 		if p := r.problems(); len(p) != 1 || p[0] != "web/https=WARN" {
 			t.Errorf("problems %v, want only the plain-http WARN", p)
 		}
-		r.want(t, "web", "auth_method", "OK", "client_secret_basic: the library's default")
+		r.want(t, "web", "auth_method", "OK", "client_secret_basic (the library's default)")
 		r.want(t, "web", "authorize", "OK", "are registered", "login_required")
 		r.want(t, "web", "post_logout_url", "OK", "is registered")
 		r.want(t, "web", "client_auth", "OK", "accepts the secret of client web with client_secret_basic", "deliberately wrong secret got invalid_client")
@@ -220,7 +220,7 @@ func TestDoctorAgainstDevOP(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("exit %d", code)
 		}
-		r.want(t, "web", "client_auth", "FAIL", "refuses the secret of client web", "wrong client secret", "set MULTIAPP_CLIENT_SECRET")
+		r.want(t, "web", "client_auth", "FAIL", "refuses the secret of client web with both secret methods", "wrong client secret", "registered for client_secret_basic", "set MULTIAPP_CLIENT_SECRET")
 	})
 
 	t.Run("a confidential client without its secret", func(t *testing.T) {
@@ -237,9 +237,16 @@ func TestDoctorAgainstDevOP(t *testing.T) {
 	t.Run("a client registered for client_secret_post", func(t *testing.T) {
 		post := with(env, "MULTIAPP_CLIENT_ID", "post", "MULTIAPP_CLIENT_SECRET", postSecret,
 			"MULTIAPP_REDIRECT_URL", postURL+"/auth/callback", "MULTIAPP_POST_LOGOUT_REDIRECT_URL", postURL+"/")
-		r, _ := doctor(t, post)
-		r.want(t, "post", "client_auth", "FAIL", "refuses client_secret_basic for client post", "accepts the same secret with client_secret_post", "MULTIAPP_AUTH_METHOD=client_secret_post")
-		r, code := doctor(t, post, "--auth-method", "client_secret_post")
+		// Not chosen: the library detects the method the OP accepts.
+		r, code := doctor(t, post)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, r.out)
+		}
+		r.want(t, "post", "client_auth", "OK", "refuses client_secret_basic for client post", "accepts the secret with client_secret_post", "the library detects it", "MULTIAPP_AUTH_METHOD=client_secret_post skips")
+		// Chosen wrong: the app fails, and the doctor names the method.
+		r, _ = doctor(t, post, "--auth-method", "client_secret_basic")
+		r.want(t, "post", "client_auth", "FAIL", "refuses client_secret_basic for client post", "accepts the same secret with client_secret_post", "--auth-method client_secret_post")
+		r, code = doctor(t, post, "--auth-method", "client_secret_post")
 		if code != 0 {
 			t.Fatalf("exit %d\n%s", code, r.out)
 		}
@@ -255,7 +262,7 @@ func TestDoctorAgainstDevOP(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d\n%s", code, r.out)
 		}
-		r.want(t, "spa", "auth_method", "OK", "none: a public client")
+		r.want(t, "spa", "auth_method", "OK", "none (the library's default)", "public client")
 		r.want(t, "spa", "authorize", "OK", "login_required")
 		r.want(t, "spa", "client_auth", "OK", "as a public client", "unknown client id got invalid_client")
 		// A secret the SPA does not have.

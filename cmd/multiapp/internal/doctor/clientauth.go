@@ -24,30 +24,27 @@ const (
 )
 
 // authMethod reports which token endpoint authentication method the
-// library uses for the app, and why.
+// library uses for the app, and why, as the library says it
+// (rp.Client.ClientAuth).
 func (r *appRun) authMethod() {
 	if r.client == nil {
 		r.add("auth_method", Skip, "not run: the library refused the configuration", "")
 		return
 	}
-	m := r.client.AuthMethod()
-	listed := r.meta.TokenEndpointAuthMethods
-	switch {
-	case r.app.AuthMethod != "":
+	a := r.client.ClientAuth()
+	if a.Source == rp.AuthFromConfig {
 		from := r.app.AuthMethodFrom
 		if from == "" {
 			from = "MULTIAPP_AUTH_METHOD"
 		}
-		r.add("auth_method", OK, fmt.Sprintf("%s, chosen with %s", m, from), "")
-	case r.client.Public():
-		r.add("auth_method", OK, "none: a public client (no secret configured), protected by PKCE", "")
-	case m == rp.AuthClientSecretBasic && len(listed) == 0:
-		r.add("auth_method", OK, "client_secret_basic: the library's default (RFC 6749 §2.3.1: every OP must support it; this OP lists no methods); set MULTIAPP_AUTH_METHOD to choose another", "")
-	case m == rp.AuthClientSecretBasic:
-		r.add("auth_method", OK, "client_secret_basic: the library's default, and the OP lists it in token_endpoint_auth_methods_supported; set MULTIAPP_AUTH_METHOD=client_secret_post if the client is registered for that", "")
-	default:
-		r.add("auth_method", OK, fmt.Sprintf("%s: the library's choice, as the OP does not list client_secret_basic (it lists %s)", m, strings.Join(listed, ", ")), "")
+		r.add("auth_method", OK, fmt.Sprintf("%s, chosen with %s", a.Method, from), "")
+		return
 	}
+	msg := fmt.Sprintf("%s (the library's default): %s", a.Method, a.Why)
+	if !r.client.Public() {
+		msg += "; MULTIAPP_AUTH_METHOD chooses another"
+	}
+	r.add("auth_method", OK, msg, "")
 }
 
 // tokenProbe redeems madeUpCode through the library, as clientID with
@@ -141,11 +138,15 @@ func (r *appRun) refusedCredentials(ctx context.Context, method string, first *r
 		code, oe := opCode(err)
 		switch code {
 		case "invalid_grant":
+			if !chosen && r.libraryDetects(ctx, other) {
+				r.add("client_auth", OK, fmt.Sprintf("the token endpoint refuses %s for client %s (%s) but accepts the secret with %s: the client is registered for %s, and the library detects it with one check before its first token request (MULTIAPP_AUTH_METHOD=%s skips that check)", method, id, firstText, other, other, other), "")
+				return
+			}
 			r.add("client_auth", Fail, fmt.Sprintf("the token endpoint refuses %s for client %s (%s), but accepts the same secret with %s: the client is registered for %s", method, id, firstText, other, other),
 				methodFix(other))
 			return
 		case "invalid_client":
-			msg := fmt.Sprintf("the token endpoint refuses the secret of client %s with %s (%s) and with %s (%s)", id, method, firstText, other, errorText(oe.Code, oe.Description))
+			msg := fmt.Sprintf("the token endpoint refuses the secret of client %s with both secret methods (%s: %s; %s: %s)", id, method, firstText, other, errorText(oe.Code, oe.Description))
 			switch a, b := mentionsMethod(first.Description), mentionsMethod(oe.Description); {
 			case a && b:
 				r.add("client_auth", Fail, msg+": the client is registered for neither secret method (private_key_jwt?)",
@@ -201,6 +202,19 @@ func (r *appRun) publicClientAuth(ctx context.Context) {
 	default:
 		r.otherTokenAnswer(err, oe)
 	}
+}
+
+// libraryDetects asks the library, as the app would run it, whether it
+// settles on method by itself: with no method configured, rp checks the
+// client's credentials once before its first token request and keeps the
+// secret method the OP accepts (rp.Client.CheckClientAuth).
+func (r *appRun) libraryDetects(ctx context.Context, method string) bool {
+	c, err := rp.New(ctx, r.rpConfig())
+	if err != nil || c.CheckClientAuth(ctx) != nil {
+		return false
+	}
+	a := c.ClientAuth()
+	return a.Source == rp.AuthDetected && a.Method == method
 }
 
 // otherTokenAnswer reports a probe answer that is neither invalid_grant

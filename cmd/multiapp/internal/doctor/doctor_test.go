@@ -358,9 +358,11 @@ func TestClientAuth(t *testing.T) {
 		{name: "right secret", secret: testSecret, appSecret: testSecret, status: OK,
 			says: []string{"accepts the secret of client " + testClient + " with client_secret_basic", "deliberately wrong secret got invalid_client"}},
 		{name: "wrong secret", secret: testSecret, appSecret: "rotated", status: Fail,
-			says: []string{"refuses the secret of client " + testClient, "with client_secret_basic (invalid_client: client authentication failed)", "and with client_secret_post", "current secret in this environment"}},
-		{name: "registered for post, the library's default basic", secret: testSecret, method: post, appSecret: testSecret, status: Fail,
-			says: []string{"refuses client_secret_basic for client " + testClient, "accepts the same secret with client_secret_post", "MULTIAPP_AUTH_METHOD=client_secret_post", "or register the client for client_secret_basic"}},
+			says: []string{"refuses the secret of client " + testClient, "with both secret methods (client_secret_basic: invalid_client: client authentication failed; client_secret_post:", "current secret in this environment"}},
+		{name: "registered for post, the library detects it", secret: testSecret, method: post, appSecret: testSecret, status: OK,
+			says: []string{"refuses client_secret_basic for client " + testClient, "accepts the secret with client_secret_post", "the library detects it", "MULTIAPP_AUTH_METHOD=client_secret_post skips"}},
+		{name: "registered for post, the OP lists basic only: nothing to detect", secret: testSecret, method: post, appSecret: testSecret, only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses client_secret_basic for client " + testClient, "another token endpoint auth method"}},
 		{name: "registered for post, chosen post", secret: testSecret, method: post, appSecret: testSecret, appMethod: post, status: OK,
 			says: []string{"with client_secret_post"}},
 		{name: "registered for basic, chosen post", secret: testSecret, appSecret: testSecret, appMethod: post, status: Fail,
@@ -449,11 +451,11 @@ func TestAuthMethodLine(t *testing.T) {
 		only                       []string
 		says                       []string
 	}{
-		{"default", testSecret, "", "", nil, []string{"client_secret_basic: the library's default", "lists it", "MULTIAPP_AUTH_METHOD"}},
+		{"default", testSecret, "", "", nil, []string{"client_secret_basic (the library's default): the OP lists client_secret_basic", "MULTIAPP_AUTH_METHOD chooses another"}},
 		{"chosen", testSecret, "client_secret_post", "MULTIAPP_AUTH_METHOD", nil, []string{"client_secret_post, chosen with MULTIAPP_AUTH_METHOD"}},
 		{"chosen by the apps file", testSecret, "client_secret_post", `"auth_method" in the apps file`, nil, []string{`chosen with "auth_method" in the apps file`}},
-		{"basic not listed", testSecret, "", "", []string{"client_secret_post"}, []string{"client_secret_post: the library's choice", "does not list client_secret_basic"}},
-		{"public", "", "", "", nil, []string{"none: a public client"}},
+		{"basic not listed", testSecret, "", "", []string{"client_secret_post"}, []string{"client_secret_post (the library's default)", "not client_secret_basic"}},
+		{"public", "", "", "", nil, []string{"none (the library's default)", "public client"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
