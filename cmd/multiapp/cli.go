@@ -28,6 +28,9 @@ Environment (flags override):
   MULTIAPP_ISSUER                   the OP's issuer URL (for Scalekit, the environment URL)
   MULTIAPP_CLIENT_ID                the app's client id
   MULTIAPP_CLIENT_SECRET            its secret; empty for a public client (SPA, mobile, CLI)
+  MULTIAPP_AUTH_METHOD              how it sends the secret: client_secret_basic, client_secret_post
+                                    (or none); empty: the library's default (basic when the OP lists it,
+                                    the other secret method when the OP refuses it)
   MULTIAPP_REDIRECT_URL             the callback URL registered at the OP
   MULTIAPP_POST_LOGOUT_REDIRECT_URL where the OP sends users after logout
   MULTIAPP_ADDR                     where the app listens (its port is compared with the redirect URL's)
@@ -102,10 +105,12 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 		appsFile       string
 		backchannel    bool
 		backchannelURL string
+		problemsOnly   bool
 	)
 	c.register(fs)
 	fs.StringVar(&app.Issuer, "issuer", getenv("MULTIAPP_ISSUER"), "the OP's issuer URL (MULTIAPP_ISSUER)")
 	fs.StringVar(&app.ClientID, "client-id", getenv("MULTIAPP_CLIENT_ID"), "the app's client id (MULTIAPP_CLIENT_ID)")
+	fs.StringVar(&app.AuthMethod, "auth-method", getenv("MULTIAPP_AUTH_METHOD"), "the token endpoint auth method the app uses: client_secret_basic, client_secret_post or none (MULTIAPP_AUTH_METHOD; empty: the library's default)")
 	fs.StringVar(&secretEnv, "client-secret-env", "MULTIAPP_CLIENT_SECRET", "the environment variable holding the client secret (never a flag: flags show in ps and shell history)")
 	fs.StringVar(&app.RedirectURL, "redirect-url", getenv("MULTIAPP_REDIRECT_URL"), "the redirect URL (MULTIAPP_REDIRECT_URL)")
 	fs.StringVar(&app.PostLogoutRedirectURL, "post-logout-redirect-url", getenv("MULTIAPP_POST_LOGOUT_REDIRECT_URL"), "the post-logout redirect URL (MULTIAPP_POST_LOGOUT_REDIRECT_URL)")
@@ -114,6 +119,7 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&scopes, "scopes", "", "the scopes the app requests, space or comma separated (default: "+strings.Join(rp.DefaultScopes, " ")+")")
 	fs.BoolVar(&backchannel, "backchannel", false, "also check the app's back-channel logout endpoint (default URL: the redirect URL's origin + "+doctor.DefaultBackchannelPath+")")
 	fs.StringVar(&backchannelURL, "backchannel-url", getenv("MULTIAPP_BACKCHANNEL_URL"), "the back-channel logout URL to check (MULTIAPP_BACKCHANNEL_URL; implies --backchannel)")
+	fs.BoolVar(&problemsOnly, "problems-only", false, "print only the WARN and FAIL checks (and the summary of all)")
 	fs.StringVar(&appsFile, "apps", "", "a JSON file listing several apps to check together (see the README)")
 	rest, err := parse(fs, args)
 	if err != nil {
@@ -125,10 +131,14 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	var apps []doctor.App
 	if appsFile != "" {
-		explicit := false
-		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "backchannel-url" })
-		if explicit {
-			fmt.Fprintln(stderr, "multiapp doctor: --backchannel-url names one app's URL: with --apps, put backchannel_url in the file")
+		var perApp string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "backchannel-url" || f.Name == "auth-method" {
+				perApp = f.Name
+			}
+		})
+		if perApp != "" {
+			fmt.Fprintf(stderr, "multiapp doctor: --%s is one app's setting: with --apps, put %s in the file\n", perApp, strings.ReplaceAll(perApp, "-", "_"))
 			return 2
 		}
 		f, err := os.Open(appsFile)
@@ -150,12 +160,23 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 		if secretEnv != "MULTIAPP_CLIENT_SECRET" {
 			app.SecretEnv = secretEnv
 		}
+		if app.AuthMethod != "" {
+			app.AuthMethodFrom = "MULTIAPP_AUTH_METHOD"
+			fs.Visit(func(f *flag.Flag) {
+				if f.Name == "auth-method" {
+					app.AuthMethodFrom = "--auth-method"
+				}
+			})
+		}
 		app.Scopes = splitScopes(scopes)
 		app.BackchannelURL = backchannelURL
 		app.CheckBackchannel = backchannel
 		apps = []doctor.App{app}
 	}
 	report := doctor.Diagnose(ctx, apps, c.options())
+	if problemsOnly {
+		report = report.Problems()
+	}
 	if c.json {
 		err = report.WriteJSON(stdout)
 	} else {

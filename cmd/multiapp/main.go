@@ -9,7 +9,8 @@
 //
 // doctor reads the same MULTIAPP_* environment variables as the example
 // apps (MULTIAPP_ISSUER, MULTIAPP_CLIENT_ID, MULTIAPP_CLIENT_SECRET,
-// MULTIAPP_REDIRECT_URL, MULTIAPP_POST_LOGOUT_REDIRECT_URL, MULTIAPP_ADDR;
+// MULTIAPP_AUTH_METHOD, MULTIAPP_REDIRECT_URL,
+// MULTIAPP_POST_LOGOUT_REDIRECT_URL, MULTIAPP_ADDR;
 // MULTIAPP_AUDIENCE for token decode); flags override them. It prints one
 // line per check, OK, WARN or FAIL, with a fix under each WARN and FAIL
 // (--json for scripts), and exits 1 when a check fails, 2 on a usage

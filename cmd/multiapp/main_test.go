@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -95,6 +96,12 @@ func TestDoctorCommand(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
+	t.Run("problems only", func(t *testing.T) {
+		code, out, _ := cli(t, env, "", "doctor", "-problems-only", "--redirect-url", redirect+"/")
+		if code != 1 || !strings.Contains(out, "FAIL  authorize") || strings.Contains(out, "OK  ") || !regexp.MustCompile(`\n1 FAIL, \d+ WARN, \d+ OK`).MatchString(out) {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
 	t.Run("json", func(t *testing.T) {
 		code, out, _ := cli(t, env, "", "doctor", "--json", "--issuer", op.Issuer+"/")
 		var rep struct {
@@ -128,6 +135,24 @@ func TestDoctorCommand(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
+	t.Run("the auth method, from the environment or a flag", func(t *testing.T) {
+		e := map[string]string{"MULTIAPP_AUTH_METHOD": "client_secret_post"}
+		for k, v := range env {
+			e[k] = v
+		}
+		code, out, _ := cli(t, e, "", "doctor")
+		if code != 0 || !strings.Contains(out, "OK    auth_method") || !strings.Contains(out, "client_secret_post, chosen with MULTIAPP_AUTH_METHOD") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		code, out, _ = cli(t, e, "", "doctor", "--auth-method", "client_secret_basic")
+		if code != 0 || !strings.Contains(out, "client_secret_basic, chosen with --auth-method") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		code, out, _ = cli(t, e, "", "doctor", "--auth-method", "private_key_jwt")
+		if code != 1 || !strings.Contains(out, `AuthMethod "private_key_jwt" is not supported`) {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
 	t.Run("nothing configured", func(t *testing.T) {
 		code, out, _ := cli(t, nil, "", "doctor")
 		if code != 1 || !strings.Contains(out, "FAIL  config  no issuer configured") {
@@ -153,13 +178,16 @@ func TestDoctorApps(t *testing.T) {
 		return p
 	}
 	file := write("apps.json", `{"apps": [
-		{"name": "web", "client_id": "webc_app", "client_secret_env": "WEB_SECRET", "redirect_url": "`+web+`"},
+		{"name": "web", "client_id": "webc_app", "client_secret_env": "WEB_SECRET", "auth_method": "client_secret_post", "redirect_url": "`+web+`"},
 		{"name": "spa", "client_id": "spac_2", "redirect_url": "`+spa+`"}]}`)
 	env := map[string]string{"MULTIAPP_ISSUER": op.Issuer, "WEB_SECRET": "s"}
 	code, out, errOut := cli(t, env, "", "doctor", "--apps", file)
 	if code != 1 || !strings.Contains(out, "== web") || !strings.Contains(out, "== spa") || !strings.Contains(out, "== across apps") ||
 		!strings.Contains(out, "OK    shared_issuer") || !strings.Contains(out, "share the cookies of host localhost") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `client_secret_post, chosen with "auth_method" in the apps file`) {
+		t.Fatalf("the apps file's auth_method is not used:\n%s", out)
 	}
 	// spac_2 is not registered at this OP.
 	if !strings.Contains(out, "FAIL  authorize") {
@@ -171,6 +199,9 @@ func TestDoctorApps(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if code, _, errOut := cli(t, env, "", "doctor", "--apps", file, "--backchannel-url", "http://x/y"); code != 2 || !strings.Contains(errOut, "backchannel_url in the file") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, env, "", "doctor", "--apps", file, "--auth-method", "client_secret_post"); code != 2 || !strings.Contains(errOut, "auth_method in the file") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if code, _, _ := cli(t, env, "", "doctor", "--apps", filepath.Join(dir, "missing.json")); code != 2 {

@@ -183,26 +183,11 @@ type User struct {
 // /auth/backchannel-logout (back-channel logout), and are registered for
 // client_secret_basic (the RFC 7591 default), which the OP enforces.
 func DefaultClients() []Client {
-	web := func(id, name, secret, origin string) Client {
-		return Client{
-			ID:                     id,
-			Secret:                 secret,
-			Name:                   name,
-			RedirectURIs:           []string{origin + "/auth/callback"},
-			PostLogoutRedirectURIs: []string{origin + "/"},
-			BackChannelLogoutURI:   origin + "/auth/backchannel-logout",
-		}
-	}
 	return []Client{
-		web("dashboard", "Dashboard", "dashboard-secret", "http://localhost:8081"),
-		web("docs", "Docs", "docs-secret", "http://localhost:8082"),
-		web("yourapp", "Your app", "yourapp-secret", "http://localhost:8085"),
-		{
-			ID:                     "spa",
-			Name:                   "Single-page app",
-			RedirectURIs:           []string{"http://localhost:8083/auth/callback"},
-			PostLogoutRedirectURIs: []string{"http://localhost:8083/"},
-		},
+		webClient("dashboard", "Dashboard", "dashboard-secret", "http://localhost:8081"),
+		webClient("docs", "Docs", "docs-secret", "http://localhost:8082"),
+		webClient("yourapp", "Your app", "yourapp-secret", "http://localhost:8085"),
+		webClient("spa", "Single-page app", "", "http://localhost:8083"),
 		{
 			ID:           "cli",
 			Name:         "Command-line tool",
@@ -210,6 +195,23 @@ func DefaultClients() []Client {
 			RedirectURIs: []string{"http://127.0.0.1/callback"},
 		},
 	}
+}
+
+// webClient is a web app at origin with the routes of multiapp's web
+// middleware: /auth/callback (redirect), / (post-logout) and, for a
+// confidential client, /auth/backchannel-logout (back-channel logout).
+func webClient(id, name, secret, origin string) Client {
+	c := Client{
+		ID:                     id,
+		Secret:                 secret,
+		Name:                   name,
+		RedirectURIs:           []string{origin + "/auth/callback"},
+		PostLogoutRedirectURIs: []string{origin + "/"},
+	}
+	if secret != "" {
+		c.BackChannelLogoutURI = origin + "/auth/backchannel-logout"
+	}
+	return c
 }
 
 // DefaultUsers returns the demo users, freshly allocated. Both have the
@@ -324,52 +326,11 @@ func (c Config) validate() error {
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		name := fmt.Sprintf("client %d (%q)", i, cl.ID)
-		if cl.ID == "" || strings.ContainsAny(cl.ID, ": \t\r\n") {
-			bad("%s: id must be non-empty without spaces or colons", name)
-		}
 		if seen[cl.ID] {
 			bad("%s: duplicate id", name)
 		}
 		seen[cl.ID] = true
-		if cl.Native && !cl.Public() {
-			bad("%s: a native client must be public (no secret)", name)
-		}
-		switch m := cl.AuthMethod; {
-		case m == "":
-		case cl.Public() && m != AuthMethodNone:
-			bad("%s: a public client (no secret) authenticates with token_endpoint_auth_method %q, not %q", name, AuthMethodNone, m)
-		case !cl.Public() && m != AuthMethodBasic && m != AuthMethodPost:
-			bad("%s: token_endpoint_auth_method %q: a confidential client uses %q or %q", name, m, AuthMethodBasic, AuthMethodPost)
-		}
-		if len(cl.RedirectURIs) == 0 {
-			bad("%s: no redirect_uris", name)
-		}
-		for _, r := range cl.RedirectURIs {
-			u, err := url.Parse(r)
-			switch {
-			case err != nil || u.Scheme == "" || u.Fragment != "":
-				bad("%s: redirect URI %q must be absolute without fragment", name, r)
-			case (u.Scheme == "http" || u.Scheme == "https") && u.Host == "":
-				bad("%s: redirect URI %q has no host", name, r)
-			case u.Scheme != "http" && u.Scheme != "https" && !cl.Native:
-				bad("%s: redirect URI %q: custom schemes need a native client", name, r)
-			}
-		}
-		for _, r := range cl.PostLogoutRedirectURIs {
-			if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
-				bad("%s: post-logout redirect URI %q must be absolute without fragment", name, r)
-			}
-		}
-		if b := cl.BackChannelLogoutURI; b != "" {
-			if u, err := url.Parse(b); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-				bad("%s: back-channel logout URI %q must be an absolute http(s) URL without fragment", name, b)
-			}
-		}
-		for _, s := range cl.Scopes {
-			if s == "" || strings.ContainsAny(s, " \t\r\n") {
-				bad("%s: invalid scope %q", name, s)
-			}
-		}
+		errs = append(errs, cl.problems(name)...)
 	}
 	seenUser, seenLogin := map[string]bool{}, map[string]bool{}
 	for i, u := range c.Users {
@@ -400,6 +361,56 @@ func (c Config) validate() error {
 		return fmt.Errorf("devop: invalid config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// problems lists what is wrong with the client on its own, each error
+// starting with name.
+func (cl Client) problems(name string) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(name+": "+format, args...)) }
+	if cl.ID == "" || strings.ContainsAny(cl.ID, ": \t\r\n") {
+		bad("id must be non-empty without spaces or colons")
+	}
+	if cl.Native && !cl.Public() {
+		bad("a native client must be public (no secret)")
+	}
+	switch m := cl.AuthMethod; {
+	case m == "":
+	case cl.Public() && m != AuthMethodNone:
+		bad("a public client (no secret) authenticates with token_endpoint_auth_method %q, not %q", AuthMethodNone, m)
+	case !cl.Public() && m != AuthMethodBasic && m != AuthMethodPost:
+		bad("token_endpoint_auth_method %q: a confidential client uses %q or %q", m, AuthMethodBasic, AuthMethodPost)
+	}
+	if len(cl.RedirectURIs) == 0 {
+		bad("no redirect_uris")
+	}
+	for _, r := range cl.RedirectURIs {
+		u, err := url.Parse(r)
+		switch {
+		case err != nil || u.Scheme == "" || u.Fragment != "":
+			bad("redirect URI %q must be absolute without fragment", r)
+		case (u.Scheme == "http" || u.Scheme == "https") && u.Host == "":
+			bad("redirect URI %q has no host", r)
+		case u.Scheme != "http" && u.Scheme != "https" && !cl.Native:
+			bad("redirect URI %q: custom schemes need a native client", r)
+		}
+	}
+	for _, r := range cl.PostLogoutRedirectURIs {
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
+			bad("post-logout redirect URI %q must be absolute without fragment", r)
+		}
+	}
+	if b := cl.BackChannelLogoutURI; b != "" {
+		if u, err := url.Parse(b); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			bad("back-channel logout URI %q must be an absolute http(s) URL without fragment", b)
+		}
+	}
+	for _, s := range cl.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			bad("invalid scope %q", s)
+		}
+	}
+	return errs
 }
 
 // allowedScopes returns the scopes the client may request.

@@ -1120,3 +1120,40 @@ func TestLoginFormMayRedirectToTheClient(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesAreReadable: the OP's pages lead back to the apps, and ids are
+// never broken mid-word (URLs break only after a slash).
+func TestPagesAreReadable(t *testing.T) {
+	o := devop.Start(t, devop.Config{Clients: devop.DefaultClients(), SigningKey: testKey})
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(o.Issuer() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readAll(resp)
+	}
+	home := get("/")
+	if strings.Contains(home, "break-all") || strings.Contains(home, "word-break") {
+		t.Error("the page breaks words anywhere")
+	}
+	for _, app := range []string{"http://localhost:8081/", "http://localhost:8082/", "http://localhost:8083/", "http://localhost:8085/"} {
+		if !strings.Contains(home, `<a href="`+app+`">`) {
+			t.Errorf("the home page has no link to %s", app)
+		}
+	}
+	if strings.Contains(home, `<a href="http://127.0.0.1/`) {
+		t.Error("a link to the native app's loopback redirect")
+	}
+	for _, s := range []string{"<code class=id>dashboard</code>", "<code class=id>dashboard-secret</code>", "client_secret_basic",
+		"http://localhost:8081/<wbr>auth/<wbr>callback", "<code class=id>usr_alice</code>"} {
+		if !strings.Contains(home, s) {
+			t.Errorf("the home page does not have %s", s)
+		}
+	}
+	for _, path := range []string{"/logged-out", "/login?authRequestID=gone"} {
+		if page := get(path); !strings.Contains(page, `<a href="http://localhost:8081/">`) || !strings.Contains(page, `<a href="/">`) {
+			t.Errorf("%s has no way back to the apps", path)
+		}
+	}
+}

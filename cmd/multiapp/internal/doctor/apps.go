@@ -20,6 +20,7 @@ import (
 //	  "issuer": "https://yourenv.scalekit.com",
 //	  "apps": [
 //	    {"name": "dashboard", "client_id": "webc_1", "client_secret_env": "DASHBOARD_SECRET",
+//	     "auth_method": "client_secret_post",
 //	     "redirect_url": "https://dashboard.example.com/auth/callback",
 //	     "post_logout_redirect_url": "https://dashboard.example.com/",
 //	     "backchannel": true},
@@ -37,10 +38,13 @@ type AppsFile struct {
 
 // AppEntry is one app of an AppsFile.
 type AppEntry struct {
-	Name                  string `json:"name,omitempty"`
-	Issuer                string `json:"issuer,omitempty"`
-	ClientID              string `json:"client_id"`
-	ClientSecretEnv       string `json:"client_secret_env,omitempty"`
+	Name            string `json:"name,omitempty"`
+	Issuer          string `json:"issuer,omitempty"`
+	ClientID        string `json:"client_id"`
+	ClientSecretEnv string `json:"client_secret_env,omitempty"`
+	// AuthMethod is the token endpoint auth method the app uses
+	// (MULTIAPP_AUTH_METHOD); empty: the library's default.
+	AuthMethod            string `json:"auth_method,omitempty"`
 	RedirectURL           string `json:"redirect_url,omitempty"`
 	PostLogoutRedirectURL string `json:"post_logout_redirect_url,omitempty"`
 	// BackchannelURL, when set, is checked; Backchannel checks the default
@@ -83,12 +87,15 @@ func LoadApps(r io.Reader, getenv func(string) string, defaultIssuer string) ([]
 			return nil, fmt.Errorf("app %d (%q) has no client_id", i+1, e.Name)
 		}
 		a := App{
-			Name: e.Name, Issuer: e.Issuer, ClientID: e.ClientID, SecretEnv: e.ClientSecretEnv,
+			Name: e.Name, Issuer: e.Issuer, ClientID: e.ClientID, SecretEnv: e.ClientSecretEnv, AuthMethod: e.AuthMethod,
 			RedirectURL: e.RedirectURL, PostLogoutRedirectURL: e.PostLogoutRedirectURL,
 			BackchannelURL: e.BackchannelURL, CheckBackchannel: e.Backchannel, Addr: e.Addr, Scopes: e.Scopes,
 		}
 		if a.Name == "" {
 			a.Name = a.ClientID
+		}
+		if a.AuthMethod != "" {
+			a.AuthMethodFrom = `"auth_method" in the apps file`
 		}
 		if names[a.Name] {
 			return nil, fmt.Errorf("two apps are named %q: give each a distinct name", a.Name)
@@ -111,7 +118,7 @@ func appsFileError(err error) error {
 	case strings.Contains(msg, `"client_secret"`):
 		return errors.New(`the apps file has a "client_secret": keep secrets out of files, put it in an environment variable and name that variable in "client_secret_env"`)
 	case strings.Contains(msg, "unknown field"):
-		return fmt.Errorf("the apps file: %v (app fields: name, issuer, client_id, client_secret_env, redirect_url, post_logout_redirect_url, backchannel_url, backchannel, addr, scopes)", err)
+		return fmt.Errorf("the apps file: %v (app fields: name, issuer, client_id, client_secret_env, auth_method, redirect_url, post_logout_redirect_url, backchannel_url, backchannel, addr, scopes)", err)
 	}
 	return fmt.Errorf("the apps file is not valid JSON: %v", err)
 }

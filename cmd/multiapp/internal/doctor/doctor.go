@@ -1,9 +1,11 @@
 // Package doctor diagnoses a multi-app sign-in setup the way the README's
 // troubleshooting section does: it asks the OP (discovery, JWKS, one
-// prompt=none authorization request, one token request with a made-up code,
-// optionally the app's back-channel logout endpoint) and reports, check by
-// check, OK, WARN or FAIL with a concrete fix. It never involves a user,
-// never follows a redirect to an app and never prints secrets or tokens.
+// prompt=none authorization request, token requests with a made-up code,
+// the app's credentials and a deliberately wrong control, optionally the
+// app's back-channel logout endpoint) and reports, check by check, OK,
+// WARN or FAIL with a concrete fix. It never involves a user, follows
+// redirects only within the OP's own origin (never to an app) and never
+// prints secrets or tokens.
 //
 // The multiapp command (cmd/multiapp) is a thin shell around Diagnose and
 // DecodeToken; tests drive this package directly.
@@ -54,6 +56,13 @@ type App struct {
 	ClientID string
 	// ClientSecret is empty for a public client (SPA, mobile, CLI).
 	ClientSecret string
+	// AuthMethod is the token endpoint authentication method the app
+	// chooses (MULTIAPP_AUTH_METHOD: client_secret_basic,
+	// client_secret_post or none), as rp.Config.AuthMethod; empty: the
+	// library's default. AuthMethodFrom names where it was chosen, for the
+	// report (default "MULTIAPP_AUTH_METHOD").
+	AuthMethod     string
+	AuthMethodFrom string
 	// SecretEnv names the environment variable ClientSecret was read from
 	// when an apps file names one; an empty secret there is suspicious.
 	SecretEnv             string
@@ -234,6 +243,7 @@ func (d *doctor) diagnose(ctx context.Context, app App) *appRun {
 	r.jwks(ctx)
 	r.redirectURL()
 	r.library(ctx)
+	r.authMethod()
 	r.authorize(ctx)
 	r.postLogout(ctx)
 	r.clientAuth(ctx)
@@ -243,7 +253,7 @@ func (d *doctor) diagnose(ctx context.Context, app App) *appRun {
 
 // skipRest reports the checks that need discovery as skipped.
 func (r *appRun) skipRest(why string) {
-	for _, name := range []string{"jwks", "library", "authorize", "client_auth"} {
+	for _, name := range []string{"jwks", "library", "auth_method", "authorize", "client_auth"} {
 		r.add(name, Skip, "not run: "+why, "")
 	}
 }

@@ -337,28 +337,93 @@ func TestPostLogoutURL(t *testing.T) {
 	want(t, r, "web", "post_logout_url", Fail, "not an absolute URL")
 }
 
+// TestClientAuth: the token endpoint probe tells a wrong secret, a missing
+// secret and a method the OP rejects apart wherever the OP's answers allow
+// it, and says "inconclusive", never OK, where they do not (an OP that
+// judges the code before the client).
 func TestClientAuth(t *testing.T) {
+	const post, basic = "client_secret_post", "client_secret_basic"
+	cases := []struct {
+		name string
+		// registered is the client's registration at the OP: its secret
+		// ("" public) and method.
+		secret, method string
+		// app is how the app is configured.
+		appSecret, appMethod string
+		codeFirst            bool
+		only                 []string // the OP's token_endpoint_auth_methods_supported
+		status               Status
+		says                 []string
+	}{
+		{name: "right secret", secret: testSecret, appSecret: testSecret, status: OK,
+			says: []string{"accepts the secret of client " + testClient + " with client_secret_basic", "deliberately wrong secret got invalid_client"}},
+		{name: "wrong secret", secret: testSecret, appSecret: "rotated", status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "with both secret methods (client_secret_basic: invalid_client: client authentication failed; client_secret_post:", "current secret in this environment"}},
+		{name: "registered for post, the library detects it", secret: testSecret, method: post, appSecret: testSecret, status: OK,
+			says: []string{"refuses client_secret_basic for client " + testClient, "accepts the secret with client_secret_post", "the library detects it", "MULTIAPP_AUTH_METHOD=client_secret_post skips"}},
+		{name: "registered for post, the OP lists basic only: nothing to detect", secret: testSecret, method: post, appSecret: testSecret, only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses client_secret_basic for client " + testClient, "another token endpoint auth method"}},
+		{name: "registered for post, chosen post", secret: testSecret, method: post, appSecret: testSecret, appMethod: post, status: OK,
+			says: []string{"with client_secret_post"}},
+		{name: "registered for basic, chosen post", secret: testSecret, appSecret: testSecret, appMethod: post, status: Fail,
+			says: []string{"refuses client_secret_post", "accepts the same secret with client_secret_basic", "MULTIAPP_AUTH_METHOD=client_secret_basic"}},
+		{name: "wrong secret and another method", secret: testSecret, method: post, appSecret: "rotated", status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "registered for client_secret_post", "current secret"}},
+		{name: "the other method not offered, the OP names the method", secret: testSecret, method: post, appSecret: testSecret, only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses client_secret_basic for client " + testClient, "method 'client_secret_post'", "token endpoint auth method"}},
+		{name: "the other method not offered, the OP names nothing", secret: testSecret, appSecret: "rotated", only: []string{basic, "none"}, status: Fail,
+			says: []string{"refuses the secret of client " + testClient, "client authentication failed"}},
+		{name: "confidential client without its secret", secret: testSecret, status: Fail,
+			says: []string{"refuses client " + testClient + " without a secret", "confidential client", "set MULTIAPP_CLIENT_SECRET"}},
+		{name: "public client", status: OK,
+			says: []string{"accepts client " + testClient + " as a public client", "unknown client id got invalid_client"}},
+		{name: "code first: right secret", secret: testSecret, appSecret: testSecret, codeFirst: true, status: Warn,
+			says: []string{"inconclusive", "deliberately wrong secret got invalid_grant too", "checks the code before the client", "sign in once"}},
+		{name: "code first: wrong secret", secret: testSecret, appSecret: "rotated", codeFirst: true, status: Warn,
+			says: []string{"inconclusive"}},
+		{name: "code first: confidential client without its secret", secret: testSecret, codeFirst: true, status: Warn,
+			says: []string{"inconclusive", "unknown client id got invalid_grant too", "set MULTIAPP_CLIENT_SECRET"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeOP(t)
+			f.codeFirst = tc.codeFirst
+			if tc.only != nil {
+				f.SetMeta("token_endpoint_auth_methods_supported", tc.only)
+			}
+			app := goodApp(f)
+			if tc.secret == "" {
+				f.register(testClient, []string{app.RedirectURL}, app.PostLogoutRedirectURL)
+			} else {
+				f.setSecret(testClient, tc.secret, tc.method)
+			}
+			app.ClientSecret, app.AuthMethod = tc.appSecret, tc.appMethod
+			r := diagnose(t, Options{}, app)
+			want(t, r, "web", "client_auth", tc.status, tc.says...)
+		})
+	}
+}
+
+// TestClientAuthAnswers: token endpoint answers other than invalid_grant
+// and invalid_client.
+func TestClientAuthAnswers(t *testing.T) {
 	cases := []struct {
 		name   string
-		secret string
 		answer func(url.Values) (int, any)
 		status Status
 		says   []string
 	}{
-		{"wrong secret", testSecret, func(url.Values) (int, any) {
-			return 401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed"}
-		}, Fail, []string{"refuses the credentials", "client_secret_basic", "current secret in this environment"}},
-		{"confidential client configured as public", "", func(url.Values) (int, any) {
-			return 401, map[string]any{"error": "invalid_client"}
-		}, Fail, []string{"without a secret", "registered as a confidential client"}},
-		{"public client", "", nil, OK, []string{"as a public client"}},
-		{"grant not enabled", testSecret, func(url.Values) (int, any) {
+		{"grant not enabled", func(url.Values) (int, any) {
 			return 400, map[string]any{"error": "unauthorized_client"}
 		}, Fail, []string{"may not use the authorization code grant"}},
-		{"token endpoint down", testSecret, func(url.Values) (int, any) { return 503, "<html>down</html>" }, Fail, []string{"did not answer properly"}},
-		{"something else", testSecret, func(url.Values) (int, any) {
+		{"token endpoint down", func(url.Values) (int, any) { return 503, "<html>down</html>" }, Fail, []string{"did not answer properly"}},
+		{"something else", func(url.Values) (int, any) {
 			return 400, map[string]any{"error": "invalid_request", "error_description": "odd"}
 		}, Warn, []string{"not confirmed"}},
+		{"a made-up code redeemed", func(url.Values) (int, any) {
+			return 200, map[string]any{"access_token": "x", "token_type": "Bearer"}
+		}, Fail, []string{"redeemed a made-up code"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,18 +432,41 @@ func TestClientAuth(t *testing.T) {
 			var form url.Values
 			f.SetTokenHook(func(v url.Values) (int, any) {
 				form = v
-				if tc.answer == nil {
-					return 400, map[string]any{"error": "invalid_grant"}
-				}
 				return tc.answer(v)
 			})
-			app := goodApp(f)
-			app.ClientSecret = tc.secret
-			r := diagnose(t, Options{}, app)
+			r := diagnose(t, Options{}, goodApp(f))
 			want(t, r, "web", "client_auth", tc.status, tc.says...)
 			if form.Get("code") != "multiapp-doctor-made-up-code" {
 				t.Errorf("the probe sent code %q", form.Get("code"))
 			}
+		})
+	}
+}
+
+// TestAuthMethodLine: the doctor says which method the library uses and
+// why.
+func TestAuthMethodLine(t *testing.T) {
+	cases := []struct {
+		name, secret, method, from string
+		only                       []string
+		says                       []string
+	}{
+		{"default", testSecret, "", "", nil, []string{"client_secret_basic (the library's default): the OP lists client_secret_basic", "MULTIAPP_AUTH_METHOD chooses another"}},
+		{"chosen", testSecret, "client_secret_post", "MULTIAPP_AUTH_METHOD", nil, []string{"client_secret_post, chosen with MULTIAPP_AUTH_METHOD"}},
+		{"chosen by the apps file", testSecret, "client_secret_post", `"auth_method" in the apps file`, nil, []string{`chosen with "auth_method" in the apps file`}},
+		{"basic not listed", testSecret, "", "", []string{"client_secret_post"}, []string{"client_secret_post (the library's default)", "not client_secret_basic"}},
+		{"public", "", "", "", nil, []string{"none (the library's default)", "public client"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeOP(t)
+			if tc.only != nil {
+				f.SetMeta("token_endpoint_auth_methods_supported", tc.only)
+			}
+			app := goodApp(f)
+			app.ClientSecret, app.AuthMethod, app.AuthMethodFrom = tc.secret, tc.method, tc.from
+			r := diagnose(t, Options{}, app)
+			want(t, r, "web", "auth_method", OK, tc.says...)
 		})
 	}
 }
@@ -399,6 +487,30 @@ func TestNeverPrintsSecrets(t *testing.T) {
 	}
 }
 
+// jsonShape is what --json prints.
+type jsonShape struct {
+	OK      bool
+	Summary map[string]int
+	Checks  []Check
+}
+
+// written returns the report as text and as decoded JSON.
+func written(t *testing.T, r *Report) (string, jsonShape) {
+	t.Helper()
+	var text, js bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var got jsonShape
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, js.String())
+	}
+	return text.String(), got
+}
+
 func TestReportFormats(t *testing.T) {
 	r := &Report{Checks: []Check{
 		{App: "a", Name: "discovery", Status: OK, Message: "fine"},
@@ -406,10 +518,7 @@ func TestReportFormats(t *testing.T) {
 		{App: "b", Name: "clock", Status: Warn, Message: "drifting", Fix: "ntp"},
 		{Name: "shared_issuer", Status: OK, Message: "one issuer"},
 	}}
-	var b bytes.Buffer
-	if err := r.WriteText(&b); err != nil {
-		t.Fatal(err)
-	}
+	text, got := written(t, r)
 	wantText := `== a
 OK    discovery      fine
 FAIL  authorize      bad news
@@ -421,26 +530,46 @@ WARN  clock          drifting
 OK    shared_issuer  one issuer
 1 FAIL, 1 WARN, 2 OK
 `
-	if b.String() != wantText {
-		t.Errorf("text:\n%s\nwant:\n%s", b.String(), wantText)
-	}
-	b.Reset()
-	if err := r.WriteJSON(&b); err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		OK      bool
-		Summary map[string]int
-		Checks  []Check
-	}
-	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
-		t.Fatal(err)
+	if text != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", text, wantText)
 	}
 	if got.OK || got.Summary["FAIL"] != 1 || got.Summary["OK"] != 2 || len(got.Checks) != 4 || got.Checks[1].Fix != "do this" {
-		t.Errorf("json: %s", b.String())
+		t.Errorf("json: %+v", got)
 	}
 	if !r.Failed() {
 		t.Error("not failed")
+	}
+}
+
+func TestProblemsOnly(t *testing.T) {
+	r := &Report{Checks: []Check{
+		{App: "a", Name: "discovery", Status: OK, Message: "fine"},
+		{App: "a", Name: "authorize", Status: Fail, Message: "bad", Fix: "do this"},
+		{App: "b", Name: "clock", Status: OK, Message: "fine"},
+		{App: "b", Name: "jwks", Status: Skip, Message: "not run"},
+		{Name: "client_ids", Status: Warn, Message: "shared", Fix: "register each"},
+	}}
+	p := r.Problems()
+	text, got := written(t, p)
+	wantText := `== a
+FAIL  authorize   bad
+                  fix: do this
+== across apps
+WARN  client_ids  shared
+                  fix: register each
+1 FAIL, 1 WARN, 2 OK, 1 SKIP
+`
+	if text != wantText {
+		t.Errorf("text:\n%s\nwant:\n%s", text, wantText)
+	}
+	if got.OK || got.Summary["OK"] != 2 || got.Summary["SKIP"] != 1 || len(got.Checks) != 2 {
+		t.Errorf("json: %+v", got)
+	}
+	if !p.Failed() || len(r.Checks) != 5 {
+		t.Error("Problems changed the report or lost the failure")
+	}
+	if text, _ := written(t, (&Report{Checks: r.Checks[:1]}).Problems()); text != "0 FAIL, 1 OK\n" {
+		t.Errorf("no problems: %q", text)
 	}
 }
 
@@ -488,4 +617,39 @@ func TestPageText(t *testing.T) {
 			t.Errorf("pageText(%.40q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
+}
+
+// TestHopsOnTheOPsOrigin: an OP may answer an authorization request through
+// its own pages first (the dev OP, on zitadel/oidc, sends every request to
+// its /login page, which alone answers prompt=none). The doctor follows
+// those hops, never a redirect elsewhere, and never forever.
+func TestHopsOnTheOPsOrigin(t *testing.T) {
+	t.Run("a correct app is OK", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.loginHop = true
+		r := diagnose(t, Options{}, goodApp(f))
+		want(t, r, "web", "authorize", OK, "are registered", "login_required")
+	})
+	t.Run("a trailing slash: the fix names the registered URL", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.loginHop = true
+		app := goodApp(f)
+		app.RedirectURL += "/"
+		r := diagnose(t, Options{}, app)
+		c := want(t, r, "web", "authorize", Fail, "but it accepts "+appURL+"/auth/callback", "only a trailing slash differs")
+		if !strings.HasPrefix(c.Fix, "set MULTIAPP_REDIRECT_URL to "+appURL+"/auth/callback,") {
+			t.Errorf("fix %q does not name the registered URL first", c.Fix)
+		}
+	})
+	t.Run("a redirect loop on the OP is bounded", func(t *testing.T) {
+		f := newFakeOP(t)
+		f.setAuthorize(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, r.URL.String(), http.StatusFound)
+		})
+		r := diagnose(t, Options{}, goodApp(f))
+		want(t, r, "web", "authorize", Warn, "cannot be confirmed")
+		if n := f.authorizeRequests(); n > 3*(maxHops+1) {
+			t.Errorf("%d authorization requests", n)
+		}
+	})
 }

@@ -65,10 +65,11 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		}
 		want(t, r, "web", "authorize", OK, "are registered", "login_required")
 		want(t, r, "web", "post_logout_url", OK)
-		want(t, r, "web", "client_auth", OK, "client_secret_basic")
+		want(t, r, "web", "auth_method", OK, "client_secret_basic (the library's default)")
+		want(t, r, "web", "client_auth", OK, "client_secret_basic", "deliberately wrong secret got invalid_client")
 		want(t, r, "web", "backchannel_url", OK, "HTTP 400")
 		want(t, r, "spa", "authorize", OK)
-		want(t, r, "spa", "client_auth", OK, "public client")
+		want(t, r, "spa", "client_auth", OK, "public client", "unknown client id got invalid_client")
 		want(t, r, "", "shared_issuer", OK)
 	})
 
@@ -117,7 +118,28 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		a := web
 		a.ClientSecret = "rotated"
 		r := diagnose(t, Options{}, a)
-		want(t, r, "web", "client_auth", Fail, "refuses the credentials of client webc_web", "invalid_client")
+		want(t, r, "web", "client_auth", Fail, "refuses the secret of client webc_web", "invalid_client")
+	})
+
+	t.Run("a method the client is not registered for", func(t *testing.T) {
+		// The fixture enforces the registered method, as Hydra does.
+		a := web
+		a.AuthMethod = "client_secret_post"
+		r := diagnose(t, Options{}, a)
+		want(t, r, "web", "auth_method", OK, "client_secret_post, chosen with MULTIAPP_AUTH_METHOD")
+		want(t, r, "web", "client_auth", Fail, "refuses client_secret_post for client webc_web", "accepts the same secret with client_secret_basic", "MULTIAPP_AUTH_METHOD=client_secret_basic")
+	})
+
+	t.Run("a client registered for client_secret_post, the library's default", func(t *testing.T) {
+		a := App{Name: "post", Issuer: op.Issuer, ClientID: "webc_post", ClientSecret: "post-secret", RedirectURL: "http://localhost:8086/auth/callback"}
+		if err := op.AddClient(nodeop.Client{ID: a.ClientID, Secret: a.ClientSecret, AuthMethod: "client_secret_post", RedirectURIs: []string{a.RedirectURL}}); err != nil {
+			t.Fatal(err)
+		}
+		r := diagnose(t, Options{}, a)
+		want(t, r, "post", "client_auth", OK, "registered for client_secret_post", "the library detects it")
+		a.ClientSecret = "rotated"
+		r = diagnose(t, Options{}, a)
+		want(t, r, "post", "client_auth", Fail, "refuses the secret of client webc_post with both secret methods")
 	})
 
 	t.Run("confidential client without its secret", func(t *testing.T) {

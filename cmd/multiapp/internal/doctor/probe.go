@@ -41,13 +41,42 @@ type probeResult struct {
 	err  error
 }
 
-// send GETs u without cookies and without following redirects, and sorts
-// the answer; target is the URL the OP is expected to redirect to.
+// maxHops bounds the redirects followed on the OP's own origin.
+const maxHops = 5
+
+// send GETs u without cookies and sorts the answer; target is the URL the
+// OP is expected to redirect to. Redirects within the OP's own origin (its
+// login page, say) are followed, up to maxHops, unless they carry an OAuth
+// error (that is the OP's answer); a redirect anywhere else is the answer.
 func (r *appRun) send(ctx context.Context, u, target string, redact ...string) probeResult {
-	a, err := r.d.get(ctx, u)
-	if err != nil {
-		return probeResult{outcome: unreachable, err: err}
+	origin := originOf(u)
+	for hop := 0; ; hop++ {
+		a, err := r.d.get(ctx, u)
+		if err != nil {
+			return probeResult{outcome: unreachable, err: err}
+		}
+		if st := a.resp.StatusCode; st >= 300 && st < 400 && hop < maxHops {
+			loc, err := a.resp.Request.URL.Parse(a.resp.Header.Get("Location"))
+			if err == nil && !sameEndpoint(loc, target) && originOf(loc.String()) == origin && !loc.Query().Has("error") {
+				u = loc.String()
+				continue
+			}
+		}
+		return classify(a, target, redact)
 	}
+}
+
+// originOf is scheme://host of u, lowercased ("" when u does not parse).
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return strings.ToLower(p.Scheme + "://" + p.Host)
+}
+
+// classify sorts one answer of the OP.
+func classify(a *answer, target string, redact []string) probeResult {
 	res := probeResult{status: a.resp.StatusCode}
 	st := a.resp.StatusCode
 	switch {
@@ -92,7 +121,7 @@ func (r *appRun) send(ctx context.Context, u, target string, redact ...string) p
 
 var (
 	passwordField = regexp.MustCompile(`(?i)<input[^>]+type=["']?password`)
-	scriptOrStyle = regexp.MustCompile(`(?is)<(script|style)\b.*?</(script|style)>`)
+	scriptOrStyle = regexp.MustCompile(`(?is)<(script|style|head|nav)\b.*?</(script|style|head|nav)>`)
 	tag           = regexp.MustCompile(`(?s)<[^>]*>`)
 	spaces        = regexp.MustCompile(`\s+`)
 )
@@ -102,8 +131,8 @@ var (
 var errorFields = regexp.MustCompile(`(?i)\berror\W+([a-z_]+)\W+error_description\W+(.+?)(?:\s+(?:state|iss|error_uri)\b|$)`)
 
 // pageText is the visible text of an HTML page (or a body): the OAuth
-// error it names when it lists one, else its text, shortened, without
-// repeated words (a title repeated as heading) and without secrets.
+// error it names when it lists one, else the text of its body, shortened,
+// without repeated words and without secrets.
 func pageText(body []byte, redact ...string) string {
 	s := scriptOrStyle.ReplaceAllString(string(body), " ")
 	s = tag.ReplaceAllString(s, " ")
@@ -185,17 +214,26 @@ func (r *appRun) authorizeProbe(ctx context.Context, redirect string) (probeResu
 	return r.send(ctx, u, redirect, tx.State, tx.Nonce, tx.Challenge()), tx
 }
 
-// authorize checks that the OP knows the client and its redirect URL.
-func (r *appRun) authorize(ctx context.Context) {
+// signsIn reports whether the app is configured to sign users in, which
+// the login checks need; otherwise it reports check name as skipped, with
+// why a missing redirect URL is fine.
+func (r *appRun) signsIn(name, noRedirect string) bool {
 	switch {
 	case r.app.ClientID == "":
-		r.add("authorize", Skip, "no client id configured", "")
-		return
+		r.add(name, Skip, "no client id configured", "")
 	case r.app.RedirectURL == "":
-		r.add("authorize", Skip, "no redirect URL configured", "")
-		return
+		r.add(name, Skip, "no redirect URL configured: "+noRedirect, "")
 	case r.client == nil:
-		r.add("authorize", Skip, "not run: the library refused the configuration", "")
+		r.add(name, Skip, "not run: the library refused the configuration", "")
+	default:
+		return true
+	}
+	return false
+}
+
+// authorize checks that the OP knows the client and its redirect URL.
+func (r *appRun) authorize(ctx context.Context) {
+	if !r.signsIn("authorize", "no login to check") {
 		return
 	}
 	redirect := r.app.RedirectURL
@@ -377,52 +415,5 @@ func (r *appRun) postLogout(ctx context.Context) {
 	default:
 		r.add("post_logout_url", Warn, fmt.Sprintf("%s: the OP answered an end-session request without id_token_hint with HTTP %d (%s); some OPs check the post-logout URL only with an id_token_hint, so its registration is not confirmed", raw, res.status, shownText(res)),
 			"sign in and out once through the app to confirm the OP sends users back to it")
-	}
-}
-
-// clientAuth sends one token request with a made-up code: an OP that
-// answers invalid_grant has authenticated the client (and refused the
-// code), invalid_client means the secret, the auth method or the client is
-// wrong.
-func (r *appRun) clientAuth(ctx context.Context) {
-	switch {
-	case r.app.ClientID == "":
-		r.add("client_auth", Skip, "no client id configured", "")
-		return
-	case r.app.RedirectURL == "":
-		// An API that only verifies tokens never redeems a code.
-		r.add("client_auth", Skip, "no redirect URL configured: an app that does not sign users in redeems no codes", "")
-		return
-	case r.client == nil:
-		r.add("client_auth", Skip, "not run: the library refused the configuration", "")
-		return
-	}
-	tx := pkce.NewTransaction(r.client.Issuer(), "/")
-	_, err := r.client.Exchange(ctx, tx, &rp.AuthResponse{Code: "multiapp-doctor-made-up-code", State: tx.State, Iss: r.client.Issuer()})
-	var oe *rp.OPError
-	public := r.client.Public()
-	switch {
-	case err == nil:
-		r.add("client_auth", Fail, "the token endpoint redeemed a made-up code", "the OP is badly broken: report it")
-	case errors.As(err, &oe) && oe.Code == "invalid_grant":
-		if public {
-			r.add("client_auth", OK, fmt.Sprintf("the token endpoint accepts client %s as a public client (a made-up code was refused with invalid_grant, as expected)", r.app.ClientID), "")
-		} else {
-			r.add("client_auth", OK, fmt.Sprintf("the token endpoint accepts the client's credentials (%s; a made-up code was refused with invalid_grant, as expected)", r.client.AuthMethod()), "")
-		}
-	case errors.As(err, &oe) && oe.Code == "invalid_client" && public:
-		r.add("client_auth", Fail, fmt.Sprintf("the token endpoint refuses client %s without a secret (%s): it is registered as a confidential client, or unknown in this environment", r.app.ClientID, errorText(oe.Code, oe.Description)),
-			"set MULTIAPP_CLIENT_SECRET for a web app, or register the app as a public client (SPA, native) at the OP")
-	case errors.As(err, &oe) && oe.Code == "invalid_client":
-		r.add("client_auth", Fail, fmt.Sprintf("the token endpoint refuses the credentials of client %s (%s, sent with %s)", r.app.ClientID, errorText(oe.Code, oe.Description), r.client.AuthMethod()),
-			"set MULTIAPP_CLIENT_SECRET to this client's current secret in this environment (secrets differ per environment and change when rotated), and check the client's token endpoint auth method at the OP")
-	case errors.As(err, &oe) && oe.Code == "unauthorized_client":
-		r.add("client_auth", Fail, fmt.Sprintf("client %s may not use the authorization code grant (%s)", r.app.ClientID, errorText(oe.Code, oe.Description)), "enable the authorization code grant for the client at the OP")
-	case errors.As(err, &oe):
-		r.add("client_auth", Warn, fmt.Sprintf("the token endpoint answered a made-up code with %s: client authentication not confirmed", errorText(oe.Code, oe.Description)), "sign in once through the app to confirm the code exchange works")
-	case errors.Is(err, rp.ErrTemporary):
-		r.add("client_auth", Fail, fmt.Sprintf("the token endpoint did not answer properly: %v", err), "check that the OP's token endpoint is reachable from the app servers")
-	default:
-		r.add("client_auth", Warn, fmt.Sprintf("client authentication not confirmed: %v", err), "")
 	}
 }

@@ -10,6 +10,41 @@ import (
 // Report is the outcome of a diagnosis, in check order.
 type Report struct {
 	Checks []Check `json:"checks"`
+
+	// hidden counts the checks Problems left out, by status, for the
+	// summary; headings keeps the per-app headings of the full report.
+	hidden   map[Status]int
+	headings bool
+}
+
+// Problems returns the report without its OK and SKIP checks: only what
+// needs attention, with the summary still counting every check.
+func (r *Report) Problems() *Report {
+	p := &Report{hidden: map[Status]int{}, headings: r.multiApp()}
+	for s, n := range r.hidden {
+		p.hidden[s] = n
+	}
+	for _, c := range r.Checks {
+		if c.Status == Warn || c.Status == Fail {
+			p.Checks = append(p.Checks, c)
+		} else {
+			p.hidden[c.Status]++
+		}
+	}
+	return p
+}
+
+// multiApp reports whether the checks are about several apps (or across
+// them), which the text report separates with headings.
+func (r *Report) multiApp() bool {
+	if r.headings {
+		return true
+	}
+	apps := map[string]bool{}
+	for _, c := range r.Checks {
+		apps[c.App] = true
+	}
+	return len(apps) > 1
 }
 
 // Failed reports whether any check failed.
@@ -22,9 +57,10 @@ func (r *Report) Failed() bool {
 	return false
 }
 
-// Count returns how many checks have status s.
+// Count returns how many checks have status s (including those Problems
+// left out).
 func (r *Report) Count(s Status) int {
-	n := 0
+	n := r.hidden[s]
 	for _, c := range r.Checks {
 		if c.Status == s {
 			n++
@@ -58,11 +94,7 @@ func (r *Report) Summary() string {
 // line under each WARN and FAIL, a heading per app when there are several,
 // and the summary.
 func (r *Report) WriteText(w io.Writer) error {
-	apps := map[string]bool{}
-	for _, c := range r.Checks {
-		apps[c.App] = true
-	}
-	headings := len(apps) > 1
+	headings := r.multiApp()
 	width := 0
 	for _, c := range r.Checks {
 		width = max(width, len(c.Name))

@@ -53,7 +53,9 @@ func (r *appRun) redirectURL() {
 		if u.RawQuery != "" {
 			msg += " (with a query: the OP must have it registered with exactly this query)"
 		}
-		if !strings.HasSuffix(u.Path, "/auth/callback") {
+		if strings.HasSuffix(u.Path, "/auth/callback/") {
+			msg += " (with a trailing slash: multiapp's web middleware serves /auth/callback, without one)"
+		} else if !strings.HasSuffix(u.Path, "/auth/callback") {
 			msg += " (multiapp's web middleware serves /auth/callback; a custom route is fine if the app serves it)"
 		}
 		if u.Scheme == "http" {
@@ -93,18 +95,7 @@ func (r *appRun) library(ctx context.Context) {
 		r.add("library", Skip, "no client id", "")
 		return
 	}
-	cfg := rp.Config{
-		Issuer:                  r.issuer,
-		ClientID:                r.app.ClientID,
-		ClientSecret:            r.app.ClientSecret,
-		RedirectURL:             r.app.RedirectURL,
-		PostLogoutRedirectURL:   r.app.PostLogoutRedirectURL,
-		Scopes:                  r.app.Scopes,
-		ClockSkew:               r.d.opts.ClockSkew,
-		HTTPClient:              r.d.http,
-		InsecureAllowHTTPIssuer: r.d.opts.InsecureAllowHTTPIssuer,
-		Now:                     r.d.now,
-	}
+	cfg := r.rpConfig()
 	c, err := rp.New(ctx, cfg)
 	if err != nil {
 		fix := "change what the message names in the app's configuration (MULTIAPP_* variables)"
@@ -120,6 +111,23 @@ func (r *appRun) library(ctx context.Context) {
 		kind = "public client (PKCE, no secret)"
 	}
 	r.add("library", OK, fmt.Sprintf("rp.New accepts the configuration: %s, tokens signed with %v", kind, c.SigningAlgs()), "")
+}
+
+// rpConfig is the app's configuration as the library gets it.
+func (r *appRun) rpConfig() rp.Config {
+	return rp.Config{
+		Issuer:                  r.issuer,
+		ClientID:                r.app.ClientID,
+		ClientSecret:            r.app.ClientSecret,
+		AuthMethod:              r.app.AuthMethod,
+		RedirectURL:             r.app.RedirectURL,
+		PostLogoutRedirectURL:   r.app.PostLogoutRedirectURL,
+		Scopes:                  r.app.Scopes,
+		ClockSkew:               r.d.opts.ClockSkew,
+		HTTPClient:              r.d.http,
+		InsecureAllowHTTPIssuer: r.d.opts.InsecureAllowHTTPIssuer,
+		Now:                     r.d.now,
+	}
 }
 
 // redirectVariants are the near misses of a redirect URL that developers
