@@ -28,7 +28,7 @@ func ExampleNewWeb() {
 	client, err := rp.New(context.Background(), rp.Config{
 		Issuer:                op.Issuer,
 		ClientID:              "yourapp",
-		ClientSecret:          "yourapp-secret", // os.Getenv("MULTIAPP_CLIENT_SECRET")
+		ClientSecret:          "yourapp-secret",                  // os.Getenv("MULTIAPP_CLIENT_SECRET")
 		AuthMethod:            os.Getenv("MULTIAPP_AUTH_METHOD"), // empty: the library chooses
 		RedirectURL:           "http://localhost:8085/auth/callback",
 		PostLogoutRedirectURL: "http://localhost:8085/",

@@ -43,6 +43,9 @@ type Config struct {
 	// (secret "yourapp-secret") with its redirect, post-logout and
 	// back-channel logout URLs there (default http://localhost:8085).
 	YourApp string
+	// Clients are registered at the OP besides the demo's own (the
+	// -client flag of multiapp-demo), e.g. for a second app of yours.
+	Clients []devop.Client
 	// Logger receives the logs of the OP and the apps. Nil: discarded.
 	Logger *slog.Logger
 }
@@ -169,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 	// The OP, with the demo clients at the apps' real URLs.
 	opCfg := devop.DemoConfig()
 	opCfg.Issuer = u.Issuer
-	opCfg.Clients = Clients(u)
+	opCfg.Clients = append(Clients(u), cfg.Clients...)
 	opCfg.Logger = log.With("app", "op")
 	d.Clients = opCfg.Clients
 	d.Audiences = opCfg.AccessTokenAudience

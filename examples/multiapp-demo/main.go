@@ -7,7 +7,8 @@
 // It prints the apps' URLs, every client registered at the OP (id, secret,
 // redirect URI), the API's audience, the demo users and a short tour, and
 // runs until Ctrl-C. Flags move the apps to other addresses (the OP's
-// clients follow). When it cannot start (a port taken, ...) it prints why
+// clients follow) and register more clients (-client id=...,secret=...,
+// origin=http://localhost:8086). When it cannot start (a port taken, ...) it prints why
 // and exits with status 1.
 package main
 
@@ -23,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/multiapp-go/multiapp/examples/demo"
+	"github.com/multiapp-go/multiapp/examples/devop"
 )
 
 func main() {
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.SPA, "spa", def.SPA, "address of the single-page app")
 	fs.StringVar(&cfg.API, "api", def.API, "address of the API")
 	fs.StringVar(&cfg.YourApp, "yourapp", def.YourApp, `origin of your own app, where the OP registers the spare client "yourapp"`)
+	var extra devop.ClientFlag
+	fs.Var(&extra, "client", devop.ClientFlagUsage)
 	quiet := fs.Bool("quiet", false, "log warnings only (default: every login, refresh and logout)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = log
+	cfg.Clients = extra
 
 	d, err := demo.Start(ctx, cfg)
 	if err != nil {

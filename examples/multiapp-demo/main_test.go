@@ -27,7 +27,8 @@ func TestCommand(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0", "-api", "127.0.0.1:0", "-quiet"}, pw, io.Discard)
+		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0", "-api", "127.0.0.1:0", "-quiet",
+			"-client", "id=shop,secret=shop-secret,origin=http://localhost:8086"}, pw, io.Discard)
 		pw.Close()
 	}()
 	var guide strings.Builder
@@ -75,6 +76,10 @@ func TestCommand(t *testing.T) {
 		if !found {
 			t.Errorf("the guide does not list the client %s", cl.ID)
 		}
+	}
+	// A client added with -client is registered and shown like the others.
+	if !strings.Contains(guide.String(), "shop-secret") || !strings.Contains(guide.String(), "http://localhost:8086/auth/callback") {
+		t.Error("the guide does not show the client added with -client")
 	}
 	if !strings.Contains(guide.String(), "http://localhost:8085/auth/callback") {
 		t.Error("the guide does not show yourapp's redirect URI")
