@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/multiapp-go/multiapp/internal/errclass"
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
@@ -505,7 +506,7 @@ func hasClaim(cl *Claims, name string) bool {
 // rawClaimPresent reports whether the JSON object raw has member name with
 // a value that is not null, "", [] or {}.
 func rawClaimPresent(raw []byte, name string) bool {
-	var r jws.JSONReader
+	var r jsonread.Reader
 	r.Reset(string(raw))
 	r.BeginObject()
 	present := false
@@ -519,12 +520,12 @@ func rawClaimPresent(raw []byte, name string) bool {
 			continue
 		}
 		switch r.Peek() {
-		case jws.JSONNull:
+		case jsonread.Null:
 			present = false
 			r.Skip()
-		case jws.JSONString:
+		case jsonread.String:
 			present = r.ReadString() != ""
-		case jws.JSONArray:
+		case jsonread.Array:
 			r.BeginArray()
 			present = r.NextElem(true)
 			if present {
@@ -533,7 +534,7 @@ func rawClaimPresent(raw []byte, name string) bool {
 					r.Skip()
 				}
 			}
-		case jws.JSONObject:
+		case jsonread.Object:
 			r.BeginObject()
 			_, present = r.NextKey(true)
 			if present {

@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 	"golang.org/x/sync/singleflight"
-
-	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
 // Introspection defaults.
@@ -209,7 +208,7 @@ func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw st
 func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFlags) error {
 	var active bool
 	var tokenType, tokenUse, typ string
-	var r jws.JSONReader
+	var r jsonread.Reader
 	r.Reset(string(cl.Raw))
 	r.BeginObject()
 	for first := true; ; first = false {
@@ -219,7 +218,7 @@ func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFla
 		}
 		switch key {
 		case "active":
-			if r.Peek() == jws.JSONBool {
+			if r.Peek() == jsonread.Bool {
 				active = r.ReadBool()
 			} else { // "true" as a string is not true
 				active = false

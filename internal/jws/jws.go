@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 )
 
 // Errors. Callers map them to their own typed validation errors.
@@ -181,7 +183,7 @@ func (t *Token) header(h string, c *HeaderCache) error {
 // Header (exact member names, the last duplicate wins, null leaves a
 // string unchanged), without reflection.
 func parseHeader(doc string, h *Header) error {
-	var r JSONReader
+	var r jsonread.Reader
 	r.Reset(doc)
 	r.BeginObject()
 	for first := true; ; first = false {
