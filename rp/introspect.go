@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/multiapp-go/multiapp/internal/jsonread"
+	"github.com/multiapp-go/multiapp/internal/jws"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -294,4 +295,22 @@ func (r *refusals) put(key string, err *ValidationError, now time.Time) {
 		}
 	}
 	r.m[key] = refusal{err: err, until: now.Add(r.ttl)}
+}
+
+// opaque validates a token that is not a JWT by introspection.
+func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, error) {
+	if v.intro == nil {
+		return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
+	}
+	if raw == "" || len(raw) > jws.MaxTokenSize {
+		return nil, invalid(whatAccessToken, CodeMalformed, "empty, or larger than %d bytes", jws.MaxTokenSize)
+	}
+	cl, err := v.intro.introspect(ctx, v, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkRevoked(ctx, cl); err != nil {
+		return nil, err
+	}
+	return cl, nil
 }
