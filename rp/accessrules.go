@@ -7,28 +7,47 @@ import (
 	"github.com/multiapp-go/multiapp/internal/jsonread"
 )
 
-// checkClaims applies aud, exp, nbf, iat and the required claims to a JWT
-// (jwt: exp and the RFC 9068 claims of strict mode are required) or an
-// introspection answer (allowNoAud: an answer without aud passes).
-func (v *AccessTokenVerifier) checkClaims(cl *Claims, now time.Time, jwt, allowNoAud bool) error {
-	if !v.audienceOK(cl.Audience) && !(allowNoAud && len(cl.Audience) == 0) {
-		return invalid(whatAccessToken, CodeAudience, "aud %v contains none of this API's audiences %v (is the token meant for another API?)", []string(cl.Audience), v.audiences)
+// accessRules are the claim rules of one API's access tokens, JWT or
+// introspected: aud, exp, nbf, iat and the required claims. The verifier
+// and its introspector both apply them; neither calls back into the other.
+type accessRules struct {
+	p           *Provider
+	audiences   []string
+	required    []string // AccessTokenConfig.RequiredClaims
+	jwtRequired []string // and, in strict mode, RFC 9068's
+}
+
+func newAccessRules(p *Provider, cfg AccessTokenConfig) *accessRules {
+	r := &accessRules{p: p, audiences: slices.Clone(cfg.Audiences), required: slices.Clone(cfg.RequiredClaims)}
+	r.jwtRequired = r.required
+	if cfg.StrictRFC9068 {
+		r.jwtRequired = slices.Clone(r.required)
+		for _, name := range []string{"sub", "client_id", "iat", "jti"} {
+			if !slices.Contains(r.jwtRequired, name) {
+				r.jwtRequired = append(r.jwtRequired, name)
+			}
+		}
 	}
-	switch {
-	case cl.Expiry == 0 && jwt:
-		return invalid(whatAccessToken, CodeExpired, "exp is missing")
-	case cl.Expiry != 0 && !now.Before(cl.Expiry.Time().Add(v.skew)):
-		return invalid(whatAccessToken, CodeExpired, "expired at %s, now is %s (if tokens look expired as soon as they arrive, check this server's clock)", cl.Expiry.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	return r
+}
+
+// check applies the rules to a JWT (jwt: exp and the RFC 9068 claims of
+// strict mode are required) or an introspection answer (allowNoAud: an
+// answer without aud passes).
+func (r *accessRules) check(cl *Claims, now time.Time, jwt, allowNoAud bool) error {
+	if !r.audienceOK(cl.Audience) && !(allowNoAud && len(cl.Audience) == 0) {
+		return invalid(whatAccessToken, CodeAudience, "aud %v contains none of this API's audiences %v (is the token meant for another API?)", []string(cl.Audience), r.audiences)
 	}
-	if cl.NotBefore != 0 && now.Add(v.skew).Before(cl.NotBefore.Time()) {
-		return invalid(whatAccessToken, CodeNotYetValid, "nbf %s is in the future (check this server's clock)", cl.NotBefore.Time().UTC().Format(time.RFC3339))
-	}
-	if cl.IssuedAt != 0 && now.Add(v.skew).Before(cl.IssuedAt.Time()) {
-		return invalid(whatAccessToken, CodeIssuedAt, "iat %s is in the future, now is %s (this server's clock is behind the OP's)", cl.IssuedAt.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	}
-	required := v.required
+	var times timeRule
 	if jwt {
-		required = v.jwtRequired
+		times = requireExp
+	}
+	if err := r.p.checkTimes(whatAccessToken, cl, now, times); err != nil {
+		return err
+	}
+	required := r.required
+	if jwt {
+		required = r.jwtRequired
 	}
 	for _, name := range required {
 		if !hasClaim(cl, name) {
@@ -49,9 +68,9 @@ func (v *AccessTokenVerifier) checkClaims(cl *Claims, now time.Time, jwt, allowN
 	return nil
 }
 
-func (v *AccessTokenVerifier) audienceOK(aud Audience) bool {
+func (r *accessRules) audienceOK(aud Audience) bool {
 	for _, a := range aud {
-		if slices.Contains(v.audiences, a) {
+		if slices.Contains(r.audiences, a) {
 			return true
 		}
 	}

@@ -2,7 +2,6 @@ package rp
 
 import (
 	"context"
-	"slices"
 
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
@@ -30,31 +29,21 @@ func NewMultiIssuerVerifier(verifiers ...*AccessTokenVerifier) (*MultiIssuerVeri
 		if v == nil {
 			return nil, configError("NewMultiIssuerVerifier: nil verifier")
 		}
-		if _, dup := m.byIssuer[v.issuer]; dup {
-			return nil, configError("NewMultiIssuerVerifier: issuer %q appears twice", v.issuer)
+		if _, dup := m.byIssuer[v.p.meta.Issuer]; dup {
+			return nil, configError("NewMultiIssuerVerifier: issuer %q appears twice", v.p.meta.Issuer)
 		}
-		m.byIssuer[v.issuer] = v
+		m.byIssuer[v.p.meta.Issuer] = v
 		if v.cache != nil {
 			m.cached = append(m.cached, v)
 		}
 		if v.intro != nil {
 			if m.opaque != nil {
-				return nil, configError("NewMultiIssuerVerifier: %q and %q both introspect opaque tokens; enable introspection on one issuer only", m.opaque.issuer, v.issuer)
+				return nil, configError("NewMultiIssuerVerifier: %q and %q both introspect opaque tokens; enable introspection on one issuer only", m.opaque.p.meta.Issuer, v.p.meta.Issuer)
 			}
 			m.opaque = v
 		}
 	}
 	return m, nil
-}
-
-// Issuers returns the trusted issuers.
-func (m *MultiIssuerVerifier) Issuers() []string {
-	out := make([]string, 0, len(m.byIssuer))
-	for iss := range m.byIssuer {
-		out = append(out, iss)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Verify validates an access token of any of the issuers; see
@@ -63,7 +52,7 @@ func (m *MultiIssuerVerifier) Issuers() []string {
 func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	h := tokenHash(raw)
 	for _, v := range m.cached {
-		if cl := v.cache.get(h, raw, v.now().Unix()); cl != nil {
+		if cl := v.cache.get(h, raw, v.p.now().Unix()); cl != nil {
 			return v.hit(ctx, h, raw, cl)
 		}
 	}

@@ -24,7 +24,7 @@ func (v *AccessTokenVerifier) checkRevoked(ctx context.Context, cl *Claims) erro
 	if v.revocations == nil || cl.SessionID == "" {
 		return nil
 	}
-	revoked, err := v.revocations.SIDRevoked(ctx, v.issuer, cl.SessionID)
+	revoked, err := v.revocations.SIDRevoked(ctx, v.p.meta.Issuer, cl.SessionID)
 	switch {
 	case err != nil && v.failOpen:
 		return nil

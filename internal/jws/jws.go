@@ -252,6 +252,22 @@ func Supported(alg string) bool {
 	return ok
 }
 
+// Choose is an OP's default allow-list: the algorithms it advertises
+// (id_token_signing_alg_values_supported) that this package verifies, or
+// RS256, which OpenID Connect requires every OP to support, when none is.
+func Choose(advertised []string) []string {
+	var out []string
+	for _, a := range advertised {
+		if Supported(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"RS256"}
+	}
+	return out
+}
+
 // MinRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
 const MinRSABits = 2048
 
