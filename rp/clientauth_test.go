@@ -461,3 +461,48 @@ func TestSecretNeverOverPlainHTTP(t *testing.T) {
 		t.Fatalf("introspection over http: %v", err)
 	}
 }
+
+// TestRevocationEndpointAuthMethods: the revocation endpoint may list its
+// own methods (RFC 8414 revocation_endpoint_auth_methods_supported). The
+// client's method is used when the list names it or is empty (OPs that
+// publish none apply the registered method everywhere); when the list
+// names only the other secret method, that one is; a public client stays
+// public.
+func TestRevocationEndpointAuthMethods(t *testing.T) {
+	cases := []struct {
+		name, secret, method string
+		listed               any
+		want                 string
+	}{
+		{"listed with the client's", secret, rp.AuthClientSecretBasic, []string{"client_secret_basic", "client_secret_post"}, rp.AuthClientSecretBasic},
+		{"not listed", secret, rp.AuthClientSecretBasic, nil, rp.AuthClientSecretBasic},
+		{"only the other secret method", secret, rp.AuthClientSecretBasic, []string{"client_secret_post"}, rp.AuthClientSecretPost},
+		{"only the other, the other way", secret, rp.AuthClientSecretPost, []string{"client_secret_basic", "private_key_jwt"}, rp.AuthClientSecretBasic},
+		{"nothing the client can do", secret, rp.AuthClientSecretPost, []string{"private_key_jwt"}, rp.AuthClientSecretPost},
+		{"public client", "", rp.AuthNone, []string{"client_secret_basic"}, rp.AuthNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			op := oidctest.New(t)
+			op.SetMeta("revocation_endpoint_auth_methods_supported", tc.listed)
+			rec := &recorder{}
+			c := newClient(t, op, func(c *setup) { c.HTTPClient, c.ClientSecret, c.AuthMethod = rec.client(), tc.secret, tc.method })
+			_ = c.Revoke(context.Background(), "rt-x", "refresh_token") // the fake enforces one method: only what was sent matters
+			sent := rec.last()
+			var got string
+			switch {
+			case sent.path != "/oauth/revoke":
+				t.Fatalf("last request to %s", sent.path)
+			case strings.HasPrefix(sent.basic, "Basic ") && !sent.form.Has("client_secret"):
+				got = rp.AuthClientSecretBasic
+			case sent.basic == "" && !sent.form.Has("client_secret") && sent.form.Get("client_id") == clientID:
+				got = rp.AuthNone
+			case sent.basic == "" && sent.form.Get("client_secret") == tc.secret && sent.form.Get("client_id") == clientID:
+				got = rp.AuthClientSecretPost
+			}
+			if got != tc.want {
+				t.Fatalf("revocation sent with %q (%+v), want %s", got, sent, tc.want)
+			}
+		})
+	}
+}

@@ -54,7 +54,9 @@ func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 }
 
 // Revoke revokes a token at the OP (RFC 7009), authenticated as the token
-// requests are. hint is "refresh_token", "access_token" or "".
+// requests are, unless the OP's revocation_endpoint_auth_methods_supported
+// lists only the other secret method (then that one). hint is
+// "refresh_token", "access_token" or "".
 // ErrNotSupported when the OP has no revocation_endpoint.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if c.p.meta.RevocationEndpoint == "" {
@@ -64,7 +66,7 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := c.auth.send(ctx, c.p.http, c.p.meta.RevocationEndpoint, form)
+	resp, body, err := c.auth.send(ctx, c.p.http, c.p.meta.RevocationEndpoint, c.p.meta.RevocationEndpointAuthMethods, form)
 	if err != nil {
 		return err
 	}

@@ -100,10 +100,10 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 		allowNoAud: cfg.InsecureAllowNoAudience,
 		ttl:        cfg.CacheTTL,
 	}
-	in.auth = newClientAuth(authSetup{
+	in.auth = newClientAuth(p, authSetup{
 		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
 		listed: p.meta.IntrospectionEndpointAuthMethods, endpoint: "introspection", checkURL: endpoint,
-		observe: cfg.OnClientAuth, now: p.now,
+		observe: cfg.OnClientAuth,
 		checkForm: func() url.Values {
 			return url.Values{"token": {madeUp("multiapp-client-auth-check-")}, "token_type_hint": {"access_token"}}
 		},
@@ -171,7 +171,7 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*Claims, er
 func (in *introspector) call(ctx context.Context, raw string, h uint64, key string) (*Claims, error) {
 	in.calls.Add(1)
 	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
-	resp, body, err := in.auth.send(ctx, in.p.http, in.p.meta.IntrospectionEndpoint, form)
+	resp, body, err := in.auth.send(ctx, in.p.http, in.p.meta.IntrospectionEndpoint, nil, form)
 	if err != nil {
 		return nil, err
 	}

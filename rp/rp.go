@@ -61,10 +61,10 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 		return nil, configError("the OP advertises PKCE methods %v without S256; multiapp never sends plain: enable S256 at the OP", m.CodeChallengeMethods)
 	}
 	c := &Client{p: p, cfg: cfg}
-	c.auth = newClientAuth(authSetup{
+	c.auth = newClientAuth(p, authSetup{
 		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
-		checkForm: c.madeUpExchange, observe: cfg.OnClientAuth, now: p.now,
+		checkForm: c.madeUpExchange, observe: cfg.OnClientAuth,
 	})
 	method := c.auth.current().Method
 	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {

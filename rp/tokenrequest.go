@@ -27,7 +27,7 @@ func (c *Client) redeem(ctx context.Context, form url.Values) (*oauth2.Token, er
 // redeemWith is redeem with the HTTP client hc (Refresh's traces the
 // request and obeys ctx's deadline).
 func (c *Client) redeemWith(ctx context.Context, hc *http.Client, form url.Values) (*oauth2.Token, error) {
-	resp, body, err := c.auth.send(ctx, hc, c.p.meta.TokenEndpoint, form)
+	resp, body, err := c.auth.send(ctx, hc, c.p.meta.TokenEndpoint, nil, form)
 	if err != nil {
 		return nil, err
 	}
