@@ -83,11 +83,11 @@ func (e *ClientAuthError) Error() string {
 	b.WriteString(")")
 	switch {
 	case e.Accepted != "":
-		fmt.Fprintf(&b, " but accepts %s: the client is registered for %s; set the auth method to %s, or leave it empty so the library detects it", e.Accepted, e.Accepted, e.Accepted)
+		fmt.Fprintf(&b, hintOtherMethodAccepted, e.Accepted, e.Accepted, e.Accepted)
 	case e.Method == AuthNone:
-		b.WriteString(": the client is registered as a confidential client (set ClientSecret), or is unknown in this OP environment")
+		b.WriteString(hintPublicRefused)
 	default:
-		b.WriteString(" and with the other secret method too: check that ClientSecret is the client's current secret in this OP environment (secrets differ per environment and change when rotated) and that the client id exists there")
+		b.WriteString(hintCredentialsRefused)
 	}
 	return b.String()
 }
@@ -214,7 +214,7 @@ func checkTransport(field, endpoint, method string) error {
 	if u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Host)) {
 		return nil
 	}
-	return configError("the OP's %s %q is plain http outside loopback: the client secret would cross the network in clear text, so it is never sent there; serve the OP over https", field, endpoint)
+	return configError(hintSecretInClear, field, endpoint)
 }
 
 // send POSTs form to endpoint, authenticated with the client's method,

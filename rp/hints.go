@@ -123,4 +123,14 @@ const (
 	// hintSecretInClear: the endpoint's name and URL.
 	hintSecretInClear = "the OP's %s %q is plain http outside loopback: the client secret would cross the " +
 		"network in clear text, so it is never sent there; serve the OP over https"
+	// hintOtherMethodAccepted: the method the OP accepts, three times.
+	hintOtherMethodAccepted = " but accepts %s: the client is registered for %s; set the auth method to %s, " +
+		"or leave it empty so the library detects it"
+	// hintPublicRefused: (no value).
+	hintPublicRefused = ": the client is registered as a confidential client (set ClientSecret), or is unknown " +
+		"in this OP environment"
+	// hintCredentialsRefused: (no value).
+	hintCredentialsRefused = " and with the other secret method too: check that ClientSecret is the client's " +
+		"current secret in this OP environment (secrets differ per environment and change when rotated) and " +
+		"that the client id exists there"
 )
