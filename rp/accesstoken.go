@@ -9,10 +9,9 @@ import (
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
-// DefaultAccessTokenCacheSize is the number of verified access tokens an
+// accessTokenCacheSize is the number of verified access tokens an
 // AccessTokenVerifier remembers when AccessTokenConfig.CacheSize is zero.
-// An entry holds the token and its claims, typically 2 to 4 KB.
-const DefaultAccessTokenCacheSize = 4096
+const accessTokenCacheSize = 4096
 
 // AccessTokenConfig configures an AccessTokenVerifier: one API (resource
 // server) trusting the access tokens of the OP of a Provider. Zero values
@@ -56,9 +55,10 @@ type AccessTokenConfig struct {
 	// failed (fail open): a store outage then lets tokens of logged-out
 	// sessions through until they expire.
 	InsecureIgnoreRevocationErrors bool
-	// CacheSize bounds the verified-token cache (entries). Zero:
-	// DefaultAccessTokenCacheSize; negative: no cache. An entry never
-	// outlives its token's exp, and a revoked sid evicts it.
+	// CacheSize bounds the verified-token cache (entries, each the token
+	// and its claims, typically 2 to 4 KB). Zero: 4096; negative: no
+	// cache. An entry never outlives its token's exp, and a revoked sid
+	// evicts it.
 	CacheSize int
 	// Introspection, when set, validates opaque (non-JWT) access tokens at
 	// the OP's introspection_endpoint (RFC 7662). Nil: opaque tokens are
@@ -100,7 +100,7 @@ func (p *Provider) AccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerif
 	}
 	switch size := cfg.CacheSize; {
 	case size == 0:
-		v.cache = newTokenCache(DefaultAccessTokenCacheSize)
+		v.cache = newTokenCache(accessTokenCacheSize)
 	case size > 0:
 		v.cache = newTokenCache(size)
 	}

@@ -21,9 +21,9 @@ const (
 	// DefaultClockSkew is the tolerance on exp, nbf, iat and auth_time
 	// (ProviderOptions.ClockSkew).
 	DefaultClockSkew = time.Minute
-	// DefaultMaxLogoutTokenAge bounds how old a logout token's iat may be
-	// (some OPs send no exp).
-	DefaultMaxLogoutTokenAge = 5 * time.Minute
+	// maxLogoutTokenAge bounds how old a logout token's iat may be (some
+	// OPs send no exp) when Config.MaxLogoutTokenAge is zero.
+	maxLogoutTokenAge = 5 * time.Minute
 )
 
 // DefaultScopes are requested when Config.Scopes is empty. offline_access
@@ -69,8 +69,8 @@ type Config struct {
 	// TrustedAudiences are audiences besides ClientID that may appear in an
 	// ID or logout token's aud. Any other extra audience is refused.
 	TrustedAudiences []string
-	// MaxLogoutTokenAge bounds a logout token's age by its iat. Zero:
-	// DefaultMaxLogoutTokenAge.
+	// MaxLogoutTokenAge bounds a logout token's age by its iat (some OPs
+	// send no exp). Zero: 5 minutes.
 	MaxLogoutTokenAge time.Duration
 }
 

@@ -20,12 +20,12 @@ import (
 
 // Introspection defaults.
 const (
-	// DefaultIntrospectionCacheTTL is the longest an active introspection
-	// answer is reused: a token revoked at the OP is still accepted that
-	// long (never past its exp).
-	DefaultIntrospectionCacheTTL = time.Minute
-	// DefaultIntrospectionCacheSize bounds the cached answers.
-	DefaultIntrospectionCacheSize = 4096
+	// introspectionCacheTTL is the longest an active introspection answer
+	// is reused when IntrospectionConfig.CacheTTL is zero.
+	introspectionCacheTTL = time.Minute
+	// introspectionCacheSize bounds the cached answers when
+	// IntrospectionConfig.CacheSize is zero.
+	introspectionCacheSize = 4096
 )
 
 // introspectionRefusalTTL is how long a refused token (not active, or
@@ -50,12 +50,12 @@ type IntrospectionConfig struct {
 	OnClientAuth func(ClientAuth, error)
 	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
 	// the token (tokens themselves are not kept), and, separately, the
-	// cache of refusals (10 seconds, at most CacheTTL). Zero:
-	// DefaultIntrospectionCacheSize; negative: no cache.
+	// cache of refusals (10 seconds, at most CacheTTL). Zero: 4096;
+	// negative: no cache.
 	CacheSize int
-	// CacheTTL is the longest an answer is reused. Zero:
-	// DefaultIntrospectionCacheTTL. An entry never outlives the token's exp;
-	// an answer without exp is not cached.
+	// CacheTTL is the longest an answer is reused: a token revoked at the
+	// OP is still accepted that long. Zero: one minute. An entry never
+	// outlives the token's exp; an answer without exp is not cached.
 	CacheTTL time.Duration
 	// InsecureAllowNoAudience accepts active tokens whose answer has no aud
 	// (many OPs omit it for opaque tokens). Any access token of the OP is
@@ -109,11 +109,11 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 		},
 	})
 	if in.ttl <= 0 {
-		in.ttl = DefaultIntrospectionCacheTTL
+		in.ttl = introspectionCacheTTL
 	}
 	size := cfg.CacheSize
 	if size == 0 {
-		size = DefaultIntrospectionCacheSize
+		size = introspectionCacheSize
 	}
 	if size > 0 {
 		in.cache = newTokenCache(size)

@@ -24,10 +24,9 @@ import (
 
 // Key-set defaults.
 const (
-	// DefaultJWKSCooldown is the least time between two JWKS fetches caused
-	// by unknown key ids: a flood of tokens with random kids costs at most
-	// one fetch per window.
-	DefaultJWKSCooldown = 30 * time.Second
+	// jwksCooldown is the least time between two JWKS fetches caused by
+	// unknown key ids when ProviderOptions.JWKSCooldown is zero.
+	jwksCooldown = 30 * time.Second
 	// jwksMaxAge is how long a fetched key set is used before it is
 	// refreshed in the background (keys the OP withdrew stop verifying).
 	jwksMaxAge = time.Hour
@@ -84,11 +83,11 @@ type publicKey struct {
 
 // newKeySet returns the key set published at jwksURL, fetched with hc
 // (already hardened by httpClient). Nothing is fetched until a key is
-// needed. cooldown zero: DefaultJWKSCooldown.
+// needed. cooldown zero: jwksCooldown.
 func newKeySet(jwksURL string, hc *http.Client, cooldown time.Duration, now func() time.Time) *KeySet {
 	ks := &KeySet{url: jwksURL, client: hc, cooldown: cooldown, maxAge: jwksMaxAge, now: now}
 	if ks.cooldown <= 0 {
-		ks.cooldown = DefaultJWKSCooldown
+		ks.cooldown = jwksCooldown
 	}
 	ks.keys.Store(&keyTable{})
 	return ks

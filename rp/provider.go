@@ -61,7 +61,9 @@ type ProviderOptions struct {
 	// ClockSkew tolerated on exp, nbf, iat and auth_time. Zero:
 	// DefaultClockSkew.
 	ClockSkew time.Duration
-	// JWKSCooldown: see DefaultJWKSCooldown.
+	// JWKSCooldown is the least time between two JWKS fetches caused by
+	// key ids the cached set lacks: a flood of tokens with random kids
+	// costs at most one fetch per window. Zero: 30 seconds.
 	JWKSCooldown time.Duration
 	// InsecureAllowHTTPIssuer allows a plain-http issuer that is not a
 	// loopback address. Never use it in production: tokens and codes would

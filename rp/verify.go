@@ -162,7 +162,7 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	}
 	maxAge := c.cfg.MaxLogoutTokenAge
 	if maxAge <= 0 {
-		maxAge = DefaultMaxLogoutTokenAge
+		maxAge = maxLogoutTokenAge
 	}
 	oldest := cl.IssuedAt.Time().Add(maxAge + c.p.skew)
 	if !c.p.now().Before(oldest) {
