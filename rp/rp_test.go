@@ -253,3 +253,32 @@ func TestClientsOfOneProvider(t *testing.T) {
 		t.Fatalf("relative redirect accepted: %v", err)
 	}
 }
+
+// TestProviderMetadata: the Provider's Metadata holds every field the
+// module reads, the endpoints' own client authentication methods
+// included, so nothing re-reads the discovery document.
+func TestProviderMetadata(t *testing.T) {
+	op := oidctest.New(t)
+	op.SetMeta("introspection_endpoint", op.Issuer+"/oauth/introspect")
+	op.SetMeta("revocation_endpoint_auth_methods_supported", []string{"client_secret_post"})
+	op.SetMeta("introspection_endpoint_auth_methods_supported", []string{"client_secret_basic"})
+	p := discover(t, op.Issuer, nil)
+	m := p.Metadata()
+	if p.Issuer() != op.Issuer || m.Issuer != op.Issuer || m.JWKSURI == "" || m.TokenEndpoint == "" || m.IntrospectionEndpoint != op.Issuer+"/oauth/introspect" {
+		t.Fatalf("%+v", m)
+	}
+	if len(m.RevocationEndpointAuthMethods) != 1 || m.RevocationEndpointAuthMethods[0] != "client_secret_post" ||
+		len(m.IntrospectionEndpointAuthMethods) != 1 || m.IntrospectionEndpointAuthMethods[0] != "client_secret_basic" {
+		t.Fatalf("endpoint auth methods: %v %v", m.RevocationEndpointAuthMethods, m.IntrospectionEndpointAuthMethods)
+	}
+	// A verifier needs nothing but the issuer and the keys: an OP without a
+	// token endpoint still gives one; a Client it refuses.
+	op.SetMeta("token_endpoint", nil)
+	p = discover(t, op.Issuer, nil)
+	if _, err := p.AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{"api"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Client(rp.Config{ClientID: clientID}); !errors.Is(err, rp.ErrConfig) {
+		t.Fatalf("a Client without token endpoint: %v", err)
+	}
+}
