@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -39,9 +38,13 @@ func legacyPairHash(issuer, value string) string {
 	return pairHashWith(sha256.New(), issuer, value)
 }
 
+// legacySealVersion is the first byte of a box sealed by tokenstore.Sealer
+// (and, before it, by this package): version 1 of the sealed layout.
+const legacySealVersion = 1
+
 // legacyValue reports whether v is a session value of the previous layout.
 func legacyValue(v []byte) bool {
-	return len(v) > legacyHeadsLen && v[legacyHeadsLen] == sealVersion
+	return len(v) > legacyHeadsLen && v[legacyHeadsLen] == legacySealVersion
 }
 
 // migrateAll migrates the sessions of the previous layout, unless a Store
@@ -65,7 +68,7 @@ func (s *Store) migrateAll(ctx context.Context) error {
 			return nil
 		}
 		err = s.migrate(ctx, key[len(s.sessionKey("")):], v)
-		if errors.Is(err, ErrUndecryptable) || errors.Is(err, errCorrupt) {
+		if errors.Is(err, ErrUndecryptable) || errors.Is(err, tokenstore.ErrMalformed) {
 			return nil // left as is: Get reports it, and it expires
 		}
 		return err
@@ -99,13 +102,9 @@ func (s *Store) scanSessions(ctx context.Context, fn func(key string) error) err
 // migrate rewrites session member, whose value v has the previous layout,
 // in the current one.
 func (s *Store) migrate(ctx context.Context, member string, v []byte) error {
-	plain, _, err := s.seal.open(v[legacyHeadsLen:], []byte(member))
+	sess, err := s.open(member, v[legacyHeadsLen:])
 	if err != nil {
-		return fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
-	}
-	sess, err := decodeSession(plain)
-	if err != nil {
-		return fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+		return err
 	}
 	head, sidh, subh, issued := s.heads(sess)
 	next := append(head, v[legacyHeadsLen:]...)

@@ -17,8 +17,9 @@
 // What it guarantees:
 //
 //   - Encrypted at rest. Session records hold refresh tokens, which are
-//     credentials: each is sealed with AES-256-GCM under the first of
-//     Options.Keys, bound to the key it is stored under. Every key of
+//     credentials: each (encoded by [tokenstore.Session.MarshalBinary]) is
+//     sealed with AES-256-GCM under the first of Options.Keys, bound to the
+//     key it is stored under ([tokenstore.Sealer]). Every key of
 //     Options.Keys opens records, so keys rotate without signing anyone out.
 //     Redis never sees a raw session id: records and locks are keyed by
 //     [tokenstore.HashID]; indexes and logout markers by keyed hashes
@@ -112,7 +113,9 @@ var (
 	// was written under a key since removed from Keys, or altered in Redis).
 	// Get returns it wrapped together with tokenstore.ErrNotFound, so the
 	// user signs in again instead of getting errors until the record expires.
-	ErrUndecryptable = errors.New("redisstore: record cannot be decrypted with any of Options.Keys")
+	// It is tokenstore.ErrUndecryptable: the records are sealed with a
+	// tokenstore.Sealer of Options.Keys.
+	ErrUndecryptable = tokenstore.ErrUndecryptable
 )
 
 // Options configures a Store. Client and Keys are required; the other
@@ -147,7 +150,7 @@ type Options struct {
 // with the same Prefix and Keys share the same sessions.
 type Store struct {
 	c       redis.UniversalClient
-	seal    *sealer
+	seal    *tokenstore.Sealer
 	hashKey []byte    // names the indexes and markers: see pairHash
 	hashers sync.Pool // of HMAC-SHA256 under hashKey, reset before use
 	base    string    // "{Prefix}:"
@@ -170,9 +173,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client == nil {
 		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
 	}
-	seal, err := newSealer(opts.Keys)
+	seal, err := tokenstore.NewSealer(opts.Keys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: Keys: %w", ErrConfig, err)
 	}
 	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll}
 	prefix := opts.Prefix
@@ -259,7 +262,7 @@ func (s *Store) sealedRecord(ctx context.Context, what, key string, fresh []byte
 		box, err := s.c.Get(ctx, key).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
-			ok, err := s.c.SetNX(ctx, key, s.seal.seal(fresh, aad), 0).Result()
+			ok, err := s.c.SetNX(ctx, key, s.seal.Seal(fresh, aad), 0).Result()
 			if err != nil {
 				return nil, s.unavailable(what, err)
 			}
@@ -270,12 +273,12 @@ func (s *Store) sealedRecord(ctx context.Context, what, key string, fresh []byte
 		case err != nil:
 			return nil, s.unavailable(what, err)
 		}
-		plain, idx, err := s.seal.open(box, aad)
+		plain, idx, err := s.seal.Open(box, aad)
 		if err != nil {
 			return nil, s.wrongKey()
 		}
 		if idx > 0 {
-			if err := s.c.Set(ctx, key, s.seal.seal(plain, aad), 0).Err(); err != nil {
+			if err := s.c.Set(ctx, key, s.seal.Seal(plain, aad), 0).Err(); err != nil {
 				return nil, s.unavailable(what, err)
 			}
 		}
@@ -369,15 +372,11 @@ func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error)
 			}
 			continue // read it again, revocations checked
 		case len(v) < headsLen:
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
 		}
-		plain, _, err := s.seal.open(v[headsLen:], []byte(member))
+		sess, err := s.open(member, v[headsLen:])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
-		}
-		sess, err := decodeSession(plain)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+			return nil, err
 		}
 		if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
 			return nil, tokenstore.ErrNotFound
@@ -386,7 +385,22 @@ func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error)
 		return sess, nil
 	}
 	// An instance of the previous version keeps rewriting it.
-	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+}
+
+// open decrypts and decodes the sealed record of session member. A record
+// that Keys cannot open or that does not decode is reported missing
+// (tokenstore.ErrNotFound, wrapping why): its user signs in again.
+func (s *Store) open(member string, box []byte) (*tokenstore.Session, error) {
+	plain, _, err := s.seal.Open(box, []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+	}
+	sess := &tokenstore.Session{}
+	if err := sess.UnmarshalBinary(plain); err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+	}
+	return sess, nil
 }
 
 // heads returns the head of the value of sess (see headsLen) and its parts.
@@ -404,15 +418,13 @@ func (s *Store) heads(sess *tokenstore.Session) (head []byte, sidh, subh, issued
 
 // write runs the create or update script for sess.
 func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess *tokenstore.Session) error {
-	c := sess.Clone()
-	c.ID = ""
-	plain, err := encodeSession(c)
+	plain, err := sess.MarshalBinary() // without the ID
 	if err != nil {
 		return err
 	}
 	member := tokenstore.HashID(sess.ID)
 	head, sidh, subh, issued := s.heads(sess)
-	v := append(head, s.seal.seal(plain, []byte(member))...)
+	v := append(head, s.seal.Seal(plain, []byte(member))...)
 	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
