@@ -179,7 +179,7 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken, retry bool) (int,
 	if ttl < time.Minute {
 		ttl = time.Minute
 	}
-	first, err := h.Store.RememberJTI(ctx, lt.Issuer, lt.TokenID, ttl)
+	first, err := h.Store.UseOnce(ctx, tokenstore.LogoutTokenIDs, lt.Issuer, lt.TokenID, ttl)
 	if err != nil {
 		return 0, err
 	}

@@ -286,7 +286,7 @@ func TestHTTPLevelRejects(t *testing.T) {
 
 type downStore struct{ tokenstore.Store }
 
-func (downStore) RememberJTI(context.Context, string, string, time.Duration) (bool, error) {
+func (downStore) UseOnce(context.Context, string, string, string, time.Duration) (bool, error) {
 	return false, tokenstore.ErrUnavailable
 }
 

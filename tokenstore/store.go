@@ -131,9 +131,15 @@ type Store interface {
 	// DeleteBySubject removes every session of (issuer, subject).
 	DeleteBySubject(ctx context.Context, issuer, subject string) (int, error)
 
-	// RememberJTI records a logout token id for ttl and reports whether this
-	// is the first time it was seen (false means a replay).
-	RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (first bool, err error)
+	// UseOnce records key in namespace and scope for ttl and reports
+	// whether this is its first use; false means it was recorded before
+	// and has not expired: a replay. Of concurrent calls with one key,
+	// across every process sharing the store, exactly one reports first.
+	// Keys of different namespaces or scopes never collide, whatever their
+	// strings. A replay does not extend the ttl; a ttl of zero or less
+	// records nothing and reports first unless the key is recorded. See
+	// LogoutTokenIDs for the namespaces the library uses.
+	UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (first bool, err error)
 	// RevokeSID records for ttl that the OP session (issuer, sid) has ended.
 	// Revoking it again never ends the revocation sooner.
 	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
@@ -151,6 +157,25 @@ type Store interface {
 	// never calls it (a crash) loses the lock after a bounded time.
 	Lock(ctx context.Context, id string) (unlock func(), err error)
 }
+
+// Namespaces of one-time keys (Store.UseOnce): what a key is, and what
+// its scope is. A namespace keeps one kind of key apart from the others;
+// the scope says within what a key must be unique. Applications may use
+// namespaces of their own: any string other than these.
+const (
+	// LogoutTokenIDs: the jti of back-channel logout tokens, scoped by
+	// issuer. A logout token is accepted once (OpenID Connect Back-Channel
+	// Logout 1.0 §2.6); the key lives as long as the token is valid.
+	LogoutTokenIDs = "logout-jti"
+	// LoginStates: the state of login transactions, scoped by issuer. A
+	// login completes once, even when its transaction cookie is replayed;
+	// the key lives as long as the transaction.
+	LoginStates = "login-state"
+	// DPoPProofIDs: the jti of DPoP proofs a server receives, scoped by
+	// the proof's htu (RFC 9449 §11.1: a proof is used once per target
+	// URI); the key lives as long as the proof is accepted.
+	DPoPProofIDs = "dpop-jti"
+)
 
 // NewID returns a new session id: 256 random bits, base64url without padding.
 func NewID() string {

@@ -27,6 +27,15 @@ import (
 // and revocations of OP sessions that no longer have a session, are not
 // carried over: they expire with their TTL (at most the back-channel
 // handler's RevokedSIDTTL, 24 hours by default).
+//
+// One-time keys changed names once more since (UseOnce, keyed by scope,
+// namespace and key, where RememberJTI keyed (issuer, jti)): those of the
+// previous version are not carried over either. Until they expire (a
+// logout token's validity, a login's lifetime), a logout token delivered
+// before the upgrade could be accepted once more, which can only end
+// sessions its first delivery already ended; a login state still needs
+// its browser's transaction cookie and an authorization code the OP has
+// not redeemed yet.
 const (
 	legacyHeadsLen = 2 * pairHashLen
 	layoutMarker   = "m"
@@ -35,7 +44,7 @@ const (
 
 // legacyPairHash is the previous layout's pairHash.
 func legacyPairHash(issuer, value string) string {
-	return pairHashWith(sha256.New(), issuer, value)
+	return hashWith(sha256.New(), issuer, value)
 }
 
 // legacySealVersion is the first byte of a box sealed by tokenstore.Sealer

@@ -22,8 +22,9 @@
 //     key it is stored under ([tokenstore.Sealer]). Every key of
 //     Options.Keys opens records, so keys rotate without signing anyone out.
 //     Redis never sees a raw session id: records and locks are keyed by
-//     [tokenstore.HashID]; indexes and logout markers by keyed hashes
-//     (HMAC-SHA256) of (issuer, sid), (issuer, subject) and (issuer, jti),
+//     [tokenstore.HashID]; indexes, logout markers and one-time keys by
+//     keyed hashes (HMAC-SHA256) of (issuer, sid), (issuer, subject) and
+//     (scope, namespace, key),
 //     whose key is random, shared by the Stores of a prefix and kept in
 //     Redis sealed with Options.Keys, so a reader of a dump or backup cannot
 //     tell who has a session by hashing guessed subjects.
@@ -58,7 +59,8 @@
 // issuer and sid>, u: and n:<hash of issuer and subject> sorted-set indexes
 // of the sessions of an OP session, of a subject, and of a subject's
 // sessions without a sid; r: revoked sids, e: logged-out subjects (with the
-// logout time), j: logout token ids (and login states), l: refresh locks,
+// logout time), j: one-time keys (UseOnce: logout token ids, login states),
+// l: refresh locks,
 // all with TTLs; k the key check, h the sealed index hash key, m the layout
 // marker. Nothing else is stored.
 //
@@ -66,6 +68,9 @@
 // hashes: New migrates the data in place, once per prefix (sessions keep
 // their tokens and TTL, and a sid revoked under the old names stays
 // revoked), and Get migrates a session written in the old layout later.
+// One-time keys (logout token ids, login states) are not carried over by
+// any upgrade: they are short-lived, and what a replay of one of them
+// could do is bounded (see the migration's comment in migrate.go).
 // Stop the instances of the previous version before starting this one: the
 // previous version cannot read sessions written in the new layout (its users
 // are asked to sign in again), and its logouts are not seen by this one.
@@ -318,19 +323,26 @@ var noSID = strings.Repeat(".", pairHashLen)
 // value, 128 bits kept. Keyed, so that a reader of a Redis dump or backup
 // cannot tell who has sessions, or who was logged out, by hashing guessed
 // subjects or sids: the hash key is in Redis only sealed with Keys.
-func (s *Store) pairHash(issuer, value string) string {
+func (s *Store) pairHash(issuer, value string) string { return s.hashOf(issuer, value) }
+
+// hashOf is pairHash of any number of parts: each but the last
+// length-prefixed, so that no two lists of parts hash alike.
+func (s *Store) hashOf(parts ...string) string {
 	h := s.hashers.Get().(hash.Hash)
 	h.Reset()
-	out := pairHashWith(h, issuer, value)
+	out := hashWith(h, parts...)
 	s.hashers.Put(h)
 	return out
 }
 
-func pairHashWith(h hash.Hash, issuer, value string) string {
+func hashWith(h hash.Hash, parts ...string) string {
 	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(issuer)))])
-	h.Write([]byte(issuer))
-	h.Write([]byte(value))
+	for i, p := range parts {
+		if i < len(parts)-1 {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
+		}
+		h.Write([]byte(p))
+	}
 	var sum [sha256.Size]byte
 	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -498,22 +510,21 @@ func ttlArg(ttl time.Duration) int64 {
 	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
 }
 
-// RememberJTI implements tokenstore.Store (SET NX with the ttl, to a random
-// value so that a retried call still reports first). A ttl of
-// zero or less remembers nothing and reports first unless the id is already
-// remembered. A replay does not extend the ttl of the remembered id.
-func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
-	key := s.base + "j:" + s.pairHash(issuer, jti)
+// UseOnce implements tokenstore.Store (SET NX with the ttl, to a random
+// value so that a retried call still reports first). The key is named by
+// the keyed hash of (scope, namespace, key), like the indexes.
+func (s *Store) UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (bool, error) {
+	name := s.base + "j:" + s.hashOf(scope, namespace, key)
 	if ttl <= 0 {
-		n, err := s.c.Exists(ctx, key).Result()
+		n, err := s.c.Exists(ctx, name).Result()
 		if err != nil {
-			return false, s.unavailable("remember jti", err)
+			return false, s.unavailable("use once", err)
 		}
 		return n == 0, nil
 	}
-	n, err := setOnceScript.Run(ctx, s.c, []string{key}, rand.Text()[:16], ttlArg(ttl)).Int()
+	n, err := setOnceScript.Run(ctx, s.c, []string{name}, rand.Text()[:16], ttlArg(ttl)).Int()
 	if err != nil {
-		return false, s.unavailable("remember jti", err)
+		return false, s.unavailable("use once", err)
 	}
 	return n == 1, nil
 }

@@ -162,7 +162,7 @@ func TestEncryptedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if _, err := st.RememberJTI(ctx, iss, "jti_secret", time.Hour); err != nil {
+	if _, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti_secret", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 

@@ -95,7 +95,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"DeleteBySIDWithSubject", testDeleteBySIDWithSubject},
 			{"EmptySID", testEmptySID},
 			{"DeleteBySubject", testDeleteBySubject},
-			{"RememberJTI", testRememberJTI},
+			{"UseOnce", testUseOnce},
+			{"UseOnceZeroTTL", testUseOnceZeroTTL},
 			{"SIDRevoked", testSIDRevoked},
 		}},
 		{"SubjectLogout", false, []test{
@@ -113,7 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"AlreadyExpired", testAlreadyExpired},
 			{"UpdateExtends", testUpdateExtends},
 			{"UpdateShortens", testUpdateShortens},
-			{"JTI", testJTIExpires},
+			{"OneTimeKey", testOneTimeKeyExpires},
 			{"Revocation", testRevocationExpires},
 			{"RevokeAgainNeverShortens", testRevokeAgain},
 			{"SubjectRevocation", testSubjectRevocationExpires},
@@ -127,7 +128,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 		}},
 		{"Concurrency", false, []test{
 			{"CreateSameID", testConcurrentCreate},
-			{"RememberSameJTI", testConcurrentJTI},
+			{"UseSameKey", testConcurrentUseOnce},
 			{"LogoutRace", testLogoutRace},
 			{"SubjectLogoutRace", testSubjectLogoutRace},
 			{"Torture", testTorture},
@@ -306,14 +307,20 @@ func (h *harness) revoked(issuer, sid string, want bool) {
 	}
 }
 
+// remember uses a logout token id once.
 func (h *harness) remember(issuer, jti string, ttl time.Duration, want bool) {
 	h.t.Helper()
-	first, err := h.st.RememberJTI(h.ctx, issuer, jti, ttl)
+	h.useOnce(tokenstore.LogoutTokenIDs, issuer, jti, ttl, want)
+}
+
+func (h *harness) useOnce(namespace, scope, key string, ttl time.Duration, want bool) {
+	h.t.Helper()
+	first, err := h.st.UseOnce(h.ctx, namespace, scope, key, ttl)
 	if err != nil {
-		h.t.Fatalf("RememberJTI(%q): %v", jti, err)
+		h.t.Fatalf("UseOnce(%q, %q): %v", namespace, key, err)
 	}
 	if first != want {
-		h.t.Errorf("RememberJTI(%q) = %v, want %v", jti, first, want)
+		h.t.Errorf("UseOnce(%q, %q) = %v, want %v", namespace, key, first, want)
 	}
 }
 
