@@ -106,7 +106,7 @@ func TestLogoutHeldWhileStoreIsDown(t *testing.T) {
 			flaky := &flakyStore{Store: f.store}
 			f.h.Store = flaky
 			f.h.RetryInterval = time.Hour // only the store's answers trigger the retry
-			view := f.h.Guard()
+			view := f.h.Guard(flaky)
 			ctx := context.Background()
 			doomed := f.session(t, "usr_1", "ses_1")
 			other := f.session(t, "usr_2", "ses_2")

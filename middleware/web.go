@@ -52,8 +52,11 @@ type WebConfig struct {
 	// Client is this app at the OP. Its RedirectURL must be the callback
 	// route (Prefix + "/callback") at this app's public origin.
 	Client *rp.Client
-	// Store keeps the sessions. Nil: a tokenstore.Memory with defaults,
-	// which is only right for a single instance.
+	// Store keeps the sessions, and with them the back-channel logouts
+	// and the used login states: the web app serves the back-channel route
+	// and completes logins, so it needs every role of a tokenstore.Store.
+	// Nil: a tokenstore.Memory with defaults, which is only right for a
+	// single instance.
 	Store tokenstore.Store
 	// CookieKeys seal the cookies (encrypted and authenticated): at least
 	// 32 random bytes each. The first seals; all open, so a rotation keeps
@@ -193,7 +196,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
 	// Sessions are read through the back-channel handler's guard: a logout
 	// it holds while the store is unreachable ends them here meanwhile.
-	w.store = w.bc.Guard()
+	w.store = w.bc.Guard(w.store)
 	return w, nil
 }
 

@@ -4,7 +4,10 @@
 // tokens live in a [Store]. Stores are keyed by a hash of that id ([HashID]),
 // so a dump of the store cannot be replayed as cookies.
 //
-// The package holds the session record, the [Store] interface and the default
+// The package holds the session record and its codec
+// ([Session.MarshalBinary]), the [Sealer] that encrypts records at rest, the
+// [Store] interface and its roles ([Sessions], [Logouts], [Revocations],
+// [OneTimeKeys]: each consumer names the one it uses), and the default
 // in-memory store ([Memory]). Other stores live in their own modules (for
 // example tokenstore/redisstore) and prove themselves with the conformance
 // suite in tokenstore/storetest.
@@ -85,14 +88,20 @@ func (s *Session) Clone() *Session {
 	return &c
 }
 
-// Store keeps sessions and the back-channel logout state that protects them.
-// Implementations are safe for concurrent use.
+// Store keeps sessions and the back-channel logout state that protects them:
+// every role below, in one backend. Implementations are safe for concurrent
+// use; tokenstore/storetest checks every promise documented here.
 //
-// The methods are ordered so that a logout racing a login or a refresh can
-// never leave a session alive: a back-channel logout calls RevokeSID and then
-// DeleteBySID (a logout token with a sid), or RevokeSubject and then
-// DeleteBySubject (a logout token with only a sub); Create and Update refuse
-// a revoked session and Update only replaces a session that still exists.
+// Each consumer names the role it uses: the web layer keeps sessions
+// (Sessions), a back-channel logout ends them (Logouts, with OneTimeKeys
+// against replayed logout tokens), an API refuses the tokens of ended OP
+// sessions (Revocations), and a login is completed once (OneTimeKeys). The
+// roles are one backend because a logout racing a login or a refresh
+// must never leave a session alive, which only the store can decide
+// atomically: a back-channel logout calls RevokeSID and then DeleteBySID (a
+// logout token with a sid), or RevokeSubject and then DeleteBySubject (a
+// logout token with only a sub); Create and Update refuse a revoked
+// session and Update only replaces a session that still exists.
 //
 // A session is revoked when its OP session (Issuer, SID) is revoked, or when
 // its subject (Issuer, Subject) was revoked at a time T and the session was
@@ -105,7 +114,20 @@ func (s *Session) Clone() *Session {
 // without a sid is never refused by sid, and a logout token without a sid
 // cannot wipe every sid-less session of an issuer. Likewise RevokeSubject
 // ignores an empty subject.
+//
+// docs/stores.md ("Writing a store") says what a new backend implements:
+// with Session.MarshalBinary and Sealer it is only storage, indexes and a
+// lock.
 type Store interface {
+	Sessions
+	Logouts
+	Revocations
+	OneTimeKeys
+}
+
+// Sessions is the role of a Store that keeps the session records and their
+// refresh lock: what the web layer (middleware.Web) reads and writes.
+type Sessions interface {
 	// Get returns the live session with that id, or ErrNotFound. A revoked
 	// session is not live: once RevokeSID or RevokeSubject returns, no Get
 	// anywhere returns the sessions it revokes, even before DeleteBySID or
@@ -123,14 +145,45 @@ type Store interface {
 	Update(ctx context.Context, s *Session) error
 	// Delete removes one session. Deleting a missing session is not an error.
 	Delete(ctx context.Context, id string) error
+	// Lock takes the refresh lock of session id, waiting until it is free or
+	// ctx ends. At most one holder exists at a time (across every process
+	// sharing the store). The returned unlock releases it; a holder that
+	// never calls it (a crash) loses the lock after a bounded time.
+	Lock(ctx context.Context, id string) (unlock func(), err error)
+}
 
+// Logouts is the role of a Store that ends sessions: what a back-channel
+// logout (backchannel.Handler) writes. Revoking comes first, so that a login
+// or refresh in flight cannot store a session the logout ends.
+type Logouts interface {
+	// RevokeSID records for ttl that the OP session (issuer, sid) has ended.
+	// Revoking it again never ends the revocation sooner.
+	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
+	// RevokeSubject records for ttl that the sessions of (issuer, subject)
+	// issued at or before at have ended: the subject was logged out by a
+	// logout token without sid, at being its iat. Revoking the subject
+	// again keeps the later of the two times and the later expiry.
+	RevokeSubject(ctx context.Context, issuer, subject string, at time.Time, ttl time.Duration) error
 	// DeleteBySID removes every session of the OP session (issuer, sid) and,
 	// when subject is not empty, every session of (issuer, subject) that was
 	// stored without a sid. It returns how many sessions it removed.
 	DeleteBySID(ctx context.Context, issuer, sid, subject string) (int, error)
 	// DeleteBySubject removes every session of (issuer, subject).
 	DeleteBySubject(ctx context.Context, issuer, subject string) (int, error)
+}
 
+// Revocations is the role of a Store that an API reads to refuse the access
+// tokens of OP sessions a back-channel logout ended (the same method set as
+// rp.RevocationChecker, which the access-token verifier takes).
+type Revocations interface {
+	// SIDRevoked reports whether (issuer, sid) was revoked and not yet forgotten.
+	SIDRevoked(ctx context.Context, issuer, sid string) (bool, error)
+}
+
+// OneTimeKeys is the role of a Store that makes replay checks: a logout
+// token, a login state or a DPoP proof is accepted once, across every
+// process sharing the store.
+type OneTimeKeys interface {
 	// UseOnce records key in namespace and scope for ttl and reports
 	// whether this is its first use; false means it was recorded before
 	// and has not expired: a replay. Of concurrent calls with one key,
@@ -140,22 +193,6 @@ type Store interface {
 	// records nothing and reports first unless the key is recorded. See
 	// LogoutTokenIDs for the namespaces the library uses.
 	UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (first bool, err error)
-	// RevokeSID records for ttl that the OP session (issuer, sid) has ended.
-	// Revoking it again never ends the revocation sooner.
-	RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error
-	// SIDRevoked reports whether (issuer, sid) was revoked and not yet forgotten.
-	SIDRevoked(ctx context.Context, issuer, sid string) (bool, error)
-	// RevokeSubject records for ttl that the sessions of (issuer, subject)
-	// issued at or before at have ended: the subject was logged out by a
-	// logout token without sid, at being its iat. Revoking the subject
-	// again keeps the later of the two times and the later expiry.
-	RevokeSubject(ctx context.Context, issuer, subject string, at time.Time, ttl time.Duration) error
-
-	// Lock takes the refresh lock of session id, waiting until it is free or
-	// ctx ends. At most one holder exists at a time (across every process
-	// sharing the store). The returned unlock releases it; a holder that
-	// never calls it (a crash) loses the lock after a bounded time.
-	Lock(ctx context.Context, id string) (unlock func(), err error)
 }
 
 // Namespaces of one-time keys (Store.UseOnce): what a key is, and what
