@@ -68,7 +68,7 @@ func (f *fixture) session(t *testing.T, sub, sid string) string {
 	now := time.Now()
 	err := f.store.Create(context.Background(), &tokenstore.Session{
 		ID: id, Issuer: f.op.Issuer, Subject: sub, SID: sid, ClientID: clientID,
-		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
+		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), Tokens: tokenstore.Tokens{AccessToken: "at", RefreshToken: "rt-secret"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -92,9 +92,11 @@ func typicalRecord(issuer, clientID string) *tokenstore.Session {
 		issuer, clientID, clientID, now.Add(time.Hour).Unix(), now.Unix(), clientID)
 	return &tokenstore.Session{
 		ID: tokenstore.NewID(), Issuer: issuer, Subject: "usr_0000000000000000001", SID: "ses_0000000000000000001", ClientID: clientID,
-		IDToken: strings.Repeat("i", 1030), AccessToken: strings.Repeat("a", 962), TokenType: "Bearer",
-		AccessTokenExpiry: now.Add(time.Hour), RefreshToken: "rt_" + strings.Repeat("r", 64), RefreshedAt: now,
-		Claims: []byte(claims), IssuedAt: now, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(24 * time.Hour),
+		Tokens: tokenstore.Tokens{
+			IDToken: strings.Repeat("i", 1030), AccessToken: strings.Repeat("a", 962), TokenType: "Bearer",
+			Expiry: now.Add(time.Hour), RefreshToken: "rt_" + strings.Repeat("r", 64), Claims: []byte(claims),
+		},
+		RefreshedAt: now, IssuedAt: now, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(24 * time.Hour),
 	}
 }
 

@@ -362,17 +362,18 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 	}
 	now := w.now()
 	s := &tokenstore.Session{
-		ID:        tokenstore.NewID(),
-		Issuer:    tokens.Claims.Issuer,
-		Subject:   tokens.Claims.Subject,
-		SID:       tokens.Claims.SessionID,
-		ClientID:  w.client.ClientID(),
-		IssuedAt:  tokens.Claims.IssuedAt.Time(),
-		CreatedAt: now,
-		LastSeen:  now,
-		ExpiresAt: now.Add(w.cfg.SessionLifetime),
+		ID:          tokenstore.NewID(),
+		Issuer:      tokens.Claims.Issuer,
+		Subject:     tokens.Claims.Subject,
+		SID:         tokens.Claims.SessionID,
+		ClientID:    w.client.ClientID(),
+		Tokens:      storedTokens(tokens),
+		RefreshedAt: now,
+		IssuedAt:    tokens.Claims.IssuedAt.Time(),
+		CreatedAt:   now,
+		LastSeen:    now,
+		ExpiresAt:   now.Add(w.cfg.SessionLifetime),
 	}
-	setTokens(s, tokens, now)
 	if err := w.store.Create(ctx, s); err != nil {
 		return nil, storeError(err)
 	}
@@ -599,18 +600,6 @@ func (w *Web) setSession(rw http.ResponseWriter, s *tokenstore.Session) {
 		return
 	}
 	w.policy.Set(rw, w.name, v, s.ExpiresAt.Sub(w.now()))
-}
-
-func setTokens(s *tokenstore.Session, t *rp.Tokens, now time.Time) {
-	s.RefreshedAt = now
-	s.AccessToken = t.AccessToken
-	s.TokenType = t.TokenType
-	s.AccessTokenExpiry = t.Expiry
-	s.RefreshToken = t.RefreshToken
-	s.IDToken = t.IDToken
-	if t.Claims != nil {
-		s.Claims = t.Claims.Raw
-	}
 }
 
 func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *tokenstore.Session, attrs ...slog.Attr) {

@@ -68,7 +68,8 @@ func ExampleMemory_Lock() {
 	defer store.Close()
 
 	s := &tokenstore.Session{ID: tokenstore.NewID(), Issuer: "https://op.example", Subject: "alice",
-		AccessToken: "old", AccessTokenExpiry: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)}
+		Tokens:    tokenstore.Tokens{AccessToken: "old", Expiry: time.Now().Add(-time.Minute)},
+		ExpiresAt: time.Now().Add(time.Hour)}
 	_ = store.Create(ctx, s)
 
 	unlock, err := store.Lock(ctx, s.ID)
@@ -80,9 +81,9 @@ func ExampleMemory_Lock() {
 	if err != nil {
 		return // logged out meanwhile
 	}
-	if time.Now().After(cur.AccessTokenExpiry) {
+	if time.Now().After(cur.Tokens.Expiry) {
 		cur.AccessToken = "new" // from the token endpoint
-		cur.AccessTokenExpiry = time.Now().Add(time.Hour)
+		cur.Tokens.Expiry = time.Now().Add(time.Hour)
 		if err := store.Update(ctx, cur); err != nil {
 			return // ErrNotFound or ErrRevoked: the user was logged out meanwhile
 		}

@@ -359,8 +359,11 @@ func warmStore(b *testing.B, n int) (*tokenstore.Memory, []string) {
 		ids[i] = tokenstore.NewID()
 		s := &tokenstore.Session{
 			ID: ids[i], Issuer: iss, Subject: "user-" + strconv.Itoa(i/2), SID: "sid-" + strconv.Itoa(i/2),
-			IDToken: "header.payload.signature", AccessToken: "access-token", RefreshToken: "refresh-token",
-			Claims: []byte(`{"sub":"user","email":"user@example.com"}`), ExpiresAt: exp,
+			Tokens: tokenstore.Tokens{
+				IDToken: "header.payload.signature", AccessToken: "access-token", RefreshToken: "refresh-token",
+				Claims: []byte(`{"sub":"user","email":"user@example.com"}`),
+			},
+			ExpiresAt: exp,
 		}
 		if err := m.Create(context.Background(), s); err != nil {
 			b.Fatal(err)

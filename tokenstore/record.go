@@ -17,8 +17,8 @@ var ErrMalformed = errors.New("tokenstore: malformed session record")
 //
 // Layout 2: one version byte, then the string fields Issuer, Subject, SID,
 // ClientID, IDToken, AccessToken, TokenType, RefreshToken and the Claims
-// bytes, each as a uvarint length and the bytes, then the times
-// AccessTokenExpiry, RefreshedAt, CreatedAt, LastSeen, ExpiresAt and
+// bytes, each as a uvarint length and the bytes, then the times Expiry (of
+// the access token), RefreshedAt, CreatedAt, LastSeen, ExpiresAt and
 // IssuedAt, each as a uvarint length and time.MarshalBinary. Layout 1 is
 // the same without IssuedAt (read as zero).
 //
@@ -45,7 +45,7 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Claims)))
 	b = append(b, s.Claims...)
-	for _, t := range [...]time.Time{s.AccessTokenExpiry, s.RefreshedAt, s.CreatedAt, s.LastSeen, s.ExpiresAt, s.IssuedAt} {
+	for _, t := range [...]time.Time{s.Tokens.Expiry, s.RefreshedAt, s.CreatedAt, s.LastSeen, s.ExpiresAt, s.IssuedAt} {
 		tb, err := t.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("tokenstore: encoding a session time: %w", err)
@@ -76,7 +76,7 @@ func (s *Session) UnmarshalBinary(b []byte) error {
 		b = b[k+int(n):]
 		return v, true
 	}
-	d := Session{ID: s.ID}
+	d := Session{ID: s.ID, Tokens: Tokens{parsed: new(claimsCache)}}
 	for _, p := range [...]*string{&d.Issuer, &d.Subject, &d.SID, &d.ClientID, &d.IDToken, &d.AccessToken, &d.TokenType, &d.RefreshToken} {
 		v, ok := next()
 		if !ok {
@@ -91,7 +91,7 @@ func (s *Session) UnmarshalBinary(b []byte) error {
 	if len(claims) > 0 {
 		d.Claims = append([]byte(nil), claims...)
 	}
-	times := []*time.Time{&d.AccessTokenExpiry, &d.RefreshedAt, &d.CreatedAt, &d.LastSeen, &d.ExpiresAt, &d.IssuedAt}
+	times := []*time.Time{&d.Tokens.Expiry, &d.RefreshedAt, &d.CreatedAt, &d.LastSeen, &d.ExpiresAt, &d.IssuedAt}
 	if version == 1 {
 		times = times[:5]
 	}

@@ -14,12 +14,14 @@
 package tokenstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,17 +54,11 @@ type Session struct {
 	SID      string // OP session id ("sid" of the ID token); may be empty
 	ClientID string // the app's client id at the OP
 
-	IDToken           string
-	AccessToken       string
-	TokenType         string
-	AccessTokenExpiry time.Time
-	RefreshToken      string
+	// Tokens is the token set of the login or of the last refresh.
+	Tokens
 	// RefreshedAt is when the current tokens were obtained (the login or
-	// the last refresh); with AccessTokenExpiry it gives their lifetime.
+	// the last refresh); with Tokens.Expiry it gives their lifetime.
 	RefreshedAt time.Time
-
-	// Claims is the JSON payload of the validated ID token.
-	Claims json.RawMessage
 
 	// IssuedAt is when the OP issued the ID token the session was signed
 	// in with (its iat, by the OP's clock). It is set at login and kept by
@@ -79,11 +75,87 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
-// Clone returns a copy that shares no mutable memory with s.
+// Tokens is a token set as a session keeps it: what the OP's token endpoint
+// issued, validated by the relying party (rp.Tokens, whose fields it
+// mirrors, with the ID token's claims as their JSON payload). A session
+// record holds one, and a refresh replaces it whole.
+type Tokens struct {
+	AccessToken string
+	// TokenType is normally "Bearer".
+	TokenType string
+	// Expiry of the access token; zero when the OP did not say.
+	Expiry       time.Time
+	RefreshToken string
+	IDToken      string
+	// Claims is the JSON payload of the validated ID token, byte for byte.
+	// ParsedClaims decodes it once per token set.
+	Claims json.RawMessage
+
+	parsed *claimsCache // see ParsedClaims; never persisted
+}
+
+// claimsCache holds the decoding of a token set's Claims, shared by the
+// copies of the token set (Clone, and a store's copies of one record).
+type claimsCache struct{ p atomic.Pointer[parsedClaims] }
+
+type parsedClaims struct {
+	raw []byte // the Claims v was decoded from: a private copy
+	v   any
+}
+
+// ParsedClaims returns parse(t.Claims), decoding at most once per token
+// set: the result is kept with t, shared by its copies (Session.Clone, and
+// every copy a store returns of one record it holds in memory) and never
+// persisted, so a session read on every request is decoded once, not on
+// every request. It is recomputed when t.Claims no longer holds the bytes
+// it was decoded from, or was decoded into another type. An error is
+// returned, not kept.
+//
+// parse is given a private copy of the claims and may keep references into
+// it. The result is shared: treat it as read-only. ParsedClaims is safe
+// for concurrent use on a token set that came from Clone, UnmarshalBinary
+// or a store; on one made by a composite literal its first call writes to
+// t, like any setter.
+func ParsedClaims[T any](t *Tokens, parse func(claims []byte) (T, error)) (T, error) {
+	c := t.cache()
+	if p := c.p.Load(); p != nil && bytes.Equal(p.raw, t.Claims) {
+		if v, ok := p.v.(T); ok {
+			return v, nil
+		}
+	}
+	raw := bytes.Clone(t.Claims)
+	v, err := parse(raw)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	c.p.Store(&parsedClaims{raw: raw, v: v})
+	return v, nil
+}
+
+// SetParsedClaims records v as the decoding of t.Claims, for ParsedClaims
+// to return: the caller decoded them already (the relying party does, to
+// validate the ID token). v is shared with t's copies: never modify it.
+func SetParsedClaims[T any](t *Tokens, v T) {
+	t.cache().p.Store(&parsedClaims{raw: bytes.Clone(t.Claims), v: v})
+}
+
+func (t *Tokens) cache() *claimsCache {
+	if t.parsed == nil {
+		t.parsed = new(claimsCache)
+	}
+	return t.parsed
+}
+
+// Clone returns a copy that shares no mutable memory with s, except the
+// cache of its parsed claims (see ParsedClaims), which is safe to share.
 func (s *Session) Clone() *Session {
 	c := *s
 	if s.Claims != nil {
 		c.Claims = append(json.RawMessage(nil), s.Claims...)
+	}
+	if c.parsed == nil {
+		c.parsed = new(claimsCache)
 	}
 	return &c
 }
