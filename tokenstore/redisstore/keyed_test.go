@@ -78,7 +78,7 @@ func TestDumpDoesNotRevealWhoHasSessions(t *testing.T) {
 	if err := st.RevokeSubject(ctx, iss, "usr_101", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RememberJTI(ctx, iss, "jti_7", time.Hour); err != nil {
+	if _, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti_7", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	dump := rawDump(t, rdb)
