@@ -153,6 +153,7 @@ type Store struct {
 	base    string    // "{Prefix}:"
 	lease   time.Duration
 	poll    time.Duration
+	owned   redis.UniversalClient // the client NewFromURL made, closed by Close
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -168,7 +169,7 @@ const keyCheckText = "multiapp/redisstore key check v1"
 // and ErrConfig for unusable options.
 func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client == nil {
-		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil (NewFromURL makes one from a URL)", ErrConfig)
 	}
 	seal, err := newSealer(opts.Keys)
 	if err != nil {

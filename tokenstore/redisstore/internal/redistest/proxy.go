@@ -6,19 +6,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// Proxy forwards connections to a Redis server and can lose a reply the way
-// a network does: the server applies the command, the client never hears
-// back (its connection drops), and go-redis retries the command on a new
-// connection.
+// Proxy forwards connections to a Redis server and can fail the way a
+// network does: lose a reply (the server applies the command, the client
+// never hears back, its connection drops, and go-redis retries the command
+// on a new connection), refuse every connection as a stopped Redis does
+// (Cut), or accept connections and leave them silent as a host that is gone
+// does (Blackhole), until Restore.
 type Proxy struct {
 	// Addr is where clients connect.
 	Addr string
 
 	target string
-	l      net.Listener
 	mu     sync.Mutex
+	l      net.Listener // nil while cut
+	conns  map[net.Conn]bool
+	silent bool     // blackholed: relay nothing
 	drops  [][]byte // pending: drop the reply to the next command containing each
 	wg     sync.WaitGroup
 }
@@ -29,11 +34,82 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("redistest: proxy: %v", err)
 	}
-	p := &Proxy{Addr: l.Addr().String(), target: target, l: l}
+	p := &Proxy{Addr: l.Addr().String(), target: target, l: l, conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() { l.Close(); p.wg.Wait() })
+	go p.accept(l)
+	t.Cleanup(func() {
+		p.mu.Lock()
+		if p.l != nil {
+			p.l.Close()
+		}
+		p.dropConns()
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
 	return p
+}
+
+// Cut closes every connection and refuses new ones (the port is closed):
+// to a client, Redis is down.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		p.l.Close()
+		p.l = nil
+	}
+	p.dropConns()
+}
+
+// Blackhole leaves the open connections and the new ones silent: commands
+// are never forwarded and never answered, as when Redis's host is gone
+// without closing anything.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.silent = true
+}
+
+// Restore ends a Cut or a Blackhole: new connections reach Redis again on
+// the same address. Connections that were silent are closed (their
+// commands are lost, as after a partition).
+func (p *Proxy) Restore(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.silent {
+		p.silent = false
+		p.dropConns()
+	}
+	if p.l != nil {
+		return
+	}
+	var err error
+	for range 50 { // the port can take a moment to be free again
+		var l net.Listener
+		if l, err = net.Listen("tcp", p.Addr); err == nil {
+			p.l = l
+			p.wg.Add(1)
+			go p.accept(l)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("redistest: proxy: listening again on %s: %v", p.Addr, err)
+}
+
+// dropConns closes every relayed connection; p.mu is held.
+func (p *Proxy) dropConns() {
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *Proxy) isSilent() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.silent
 }
 
 // DropReplyOnce makes the proxy forward the next command whose bytes
@@ -52,13 +128,21 @@ func (p *Proxy) Pending() int {
 	return len(p.drops)
 }
 
-func (p *Proxy) accept() {
+func (p *Proxy) accept(l net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.l.Accept()
+		c, err := l.Accept()
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		if p.l != l { // cut meanwhile
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c] = true
+		p.mu.Unlock()
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -85,7 +169,12 @@ func (p *Proxy) take(cmd []byte) bool {
 // command's reply: go-redis waits for a reply before it sends the next
 // command on a connection) close the client's connection instead.
 func (p *Proxy) serve(c net.Conn) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+	}()
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return
@@ -105,6 +194,9 @@ func (p *Proxy) serve(c net.Conn) {
 			if dropNext.Load() {
 				return // applied by Redis, never answered
 			}
+			if p.isSilent() {
+				continue
+			}
 			if _, err := c.Write(buf[:n]); err != nil {
 				return
 			}
@@ -115,6 +207,9 @@ func (p *Proxy) serve(c net.Conn) {
 		n, err := c.Read(buf)
 		if err != nil {
 			break
+		}
+		if p.isSilent() {
+			continue // never forwarded
 		}
 		if p.take(buf[:n]) {
 			dropNext.Store(true)
