@@ -20,7 +20,7 @@ import (
 func TestNewClientFailsFastByDefault(t *testing.T) {
 	type knobs struct {
 		dial, read, write, minBackoff, maxBackoff time.Duration
-		retries, dialerRetries        int
+		retries, dialerRetries                    int
 	}
 	fast := knobs{redisstore.DefaultDialTimeout, redisstore.DefaultReadTimeout, redisstore.DefaultWriteTimeout,
 		redisstore.DefaultMinRetryBackoff, redisstore.DefaultMaxRetryBackoff, redisstore.DefaultMaxRetries, 1}
