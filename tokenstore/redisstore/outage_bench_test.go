@@ -10,7 +10,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // BenchmarkOutage measures what a request waits for its 503 while Redis is

@@ -38,6 +38,13 @@ const (
 	DefaultMaxRetryBackoff = 16 * time.Millisecond
 	// The client dials once per try (go-redis: DialerRetries 1): the tries
 	// themselves are the retries.
+
+	// DefaultClusterStateReloadInterval: a cluster client reads the
+	// cluster's slot map again this often while it is used. go-redis
+	// rereads it on a MOVED answer, or every 60 s; a master that crashed
+	// never answers MOVED, so without this a Store would keep failing for
+	// up to a minute after its replica took over.
+	DefaultClusterStateReloadInterval = time.Second
 )
 
 // NewFromURL is New with a client made by NewClient from rawURL, which the
@@ -157,6 +164,7 @@ func parseURL(rawURL string) (any, error) {
 		if err != nil {
 			return nil, bad("%v", err)
 		}
+		o.ClusterStateReloadInterval = DefaultClusterStateReloadInterval
 		ff.apply(q, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MinRetryBackoff, &o.MaxRetryBackoff, &o.MaxRetries, &o.DialerRetries)
 		parsed = o
 	case q.Has("master_name"):
