@@ -59,7 +59,8 @@
 // sessions without a sid; r: revoked sids, e: logged-out subjects (with the
 // logout time), j: logout token ids (and login states), l: refresh locks,
 // all with TTLs; k the key check, h the sealed index hash key, m the layout
-// marker. Nothing else is stored.
+// marker; c the running instances' cookie key fingerprints (CheckCookieKeys).
+// Nothing else is stored.
 //
 // Upgrading from a version of this package whose index keys were unkeyed
 // hashes: New migrates the data in place, once per prefix (sessions keep
