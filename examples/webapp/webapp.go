@@ -291,7 +291,7 @@ func (a *App) openStore(ctx context.Context, cookieKey []byte) (tokenstore.Store
 	a.closers = append(a.closers, func() { rs.Close() })
 	stop, err := rs.CheckCookieKeys(ctx, [][]byte{cookieKey})
 	if err != nil {
-		return nil, fmt.Errorf("%w (%s)", err, appenv.CookieKey)
+		return nil, fmt.Errorf("%s: %w", appenv.CookieKey, err)
 	}
 	a.closers = append(a.closers, stop)
 	a.log.Info("sessions in Redis, shared with the app's other instances", "event", "store") // the URL may hold a password
