@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,15 +29,78 @@ func TestCluster(t *testing.T) {
 	rdb := cl.Client(t)
 
 	// The shared suite, every subtest with its own Store (as separate
-	// instances would have) through one cluster client.
+	// instances would have) through one cluster client, every durable write
+	// waiting for its replica (the single-server suites cover the writes
+	// that do not wait).
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) tokenstore.Store {
-			return newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}, LockLease: time.Second, Prefix: "conf"})
+			return newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}, LockLease: time.Second, Prefix: "conf", WaitReplicas: 1})
 		})
 	})
 
 	t.Run("KeysShareASlot", func(t *testing.T) { testKeysShareASlot(t, cl, rdb) })
 	t.Run("FailoverLosesNothing", func(t *testing.T) { testFailoverLosesNothing(t, cl) })
+	t.Run("WaitReplicas", func(t *testing.T) { testWaitReplicas(t, cl) })
+}
+
+// testWaitReplicas: with Options.WaitReplicas, a write is acknowledged
+// only once a replica has it, so a master that crashes right after loses
+// nothing acknowledged; a write the replica cannot take in time (here a
+// frozen replica) fails with ErrUnavailable instead of being reported
+// stored.
+func testWaitReplicas(t *testing.T, cl *redistest.Cluster) {
+	ctx := context.Background()
+	opts := redisstore.Options{Keys: [][]byte{key1}, Prefix: "wait", WaitReplicas: 1} // another shard than the failover above
+	st, err := redisstore.NewFromURL(ctx, cl.URL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	replica := cl.ReplicaOf(cl.MasterOf(st.Base()))
+	replica.Pause()
+	lagging := session("sid-lag", "lag")
+	start := time.Now()
+	err = st.Create(ctx, lagging)
+	replica.Resume()
+	if !errors.Is(err, tokenstore.ErrUnavailable) || !strings.Contains(err.Error(), "replica") {
+		t.Fatalf("Create while the replica is frozen: %v, want ErrUnavailable naming the replicas", err)
+	}
+	t.Logf("Create with a frozen replica failed after %v: %v", time.Since(start), err)
+
+	var kept []*tokenstore.Session
+	for i := range 10 {
+		kept = append(kept, session(fmt.Sprintf("sid-d%d", i), fmt.Sprintf("user-d%d", i)))
+	}
+	mustCreate(t, st, kept...)
+	out := session("sid-dout", "dora")
+	mustCreate(t, st, out)
+	if err := st.RevokeSID(ctx, iss, "sid-dout", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeSubject(ctx, iss, "user-d9", time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cl.Failover(st.Base()) // at once: no waiting for replication
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := st.Get(ctx, kept[0].ID); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no answer 10 s after the promotion: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, k := range kept[:9] {
+		if _, err := st.Get(ctx, k.ID); err != nil {
+			t.Errorf("session %s acknowledged before the crash: %v", k.SID, err)
+		}
+	}
+	for _, g := range []*tokenstore.Session{out, kept[9]} {
+		if _, err := st.Get(ctx, g.ID); !errors.Is(err, tokenstore.ErrNotFound) {
+			t.Errorf("session %s revoked before the crash: %v, want ErrNotFound", g.SID, err)
+		}
+	}
 }
 
 // testKeysShareASlot verifies, on the keys the store wrote, what the

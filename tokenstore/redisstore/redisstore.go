@@ -141,6 +141,16 @@ type Options struct {
 	// LockPoll is the longest pause between two tries of a Lock that waits
 	// (it starts at a few milliseconds and doubles). Zero: DefaultLockPoll.
 	LockPoll time.Duration
+	// WaitReplicas, when above zero, makes the writes that must survive a
+	// failover (a session written by Create or Update, Delete, RevokeSID,
+	// RevokeSubject) return only once that many replicas have them (Redis
+	// WAIT), or fail with an error wrapping tokenstore.ErrUnavailable after
+	// WaitTimeout (the write is then on the master only; callers retry).
+	// Zero: Redis's asynchronous replication, which can lose the last
+	// writes a master acknowledged if it crashes (docs/stores.md).
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Zero: DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store is a tokenstore.Store in Redis. Create it with New; it is safe for
@@ -155,6 +165,9 @@ type Store struct {
 	lease   time.Duration
 	poll    time.Duration
 	owned   redis.UniversalClient // the client NewFromURL made, closed by Close
+
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -176,7 +189,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll}
+	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll,
+		waitReplicas: opts.WaitReplicas, waitTimeout: opts.WaitTimeout}
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -193,6 +207,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		s.poll = DefaultLockPoll
 	case s.poll < 0:
 		return nil, fmt.Errorf("%w: LockPoll %v is negative", ErrConfig, s.poll)
+	}
+	switch {
+	case s.waitReplicas < 0 || s.waitTimeout < 0:
+		return nil, fmt.Errorf("%w: WaitReplicas %d or WaitTimeout %v is negative", ErrConfig, s.waitReplicas, s.waitTimeout)
+	case s.waitTimeout == 0:
+		s.waitTimeout = DefaultWaitTimeout
 	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: cannot reach Redis%s: %w: %w", s.addrs(), tokenstore.ErrUnavailable, err)
@@ -415,7 +435,7 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 	member := tokenstore.HashID(sess.ID)
 	head, sidh, subh, issued := s.heads(sess)
 	v := append(head, s.seal.seal(plain, []byte(member))...)
-	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
+	res, err := s.durable(ctx, script, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}
@@ -447,7 +467,7 @@ func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
 // Delete implements tokenstore.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	member := tokenstore.HashID(id)
-	if err := deleteScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
+	if err := s.durable(ctx, deleteScript, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
 		return s.unavailable("delete", err)
 	}
 	return nil
@@ -515,7 +535,7 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
 	}
 	return nil
@@ -529,7 +549,7 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at ti
 		return nil
 	}
 	key := s.base + "e:" + s.pairHash(issuer, subject)
-	if err := revokeSubjectScript.Run(ctx, s.c, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeSubjectScript, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke subject", err)
 	}
 	return nil

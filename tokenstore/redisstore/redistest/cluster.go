@@ -30,7 +30,7 @@ type Cluster struct {
 // StartCluster runs a Redis Cluster until the test ends: six redis-server
 // processes with cluster-enabled on free ports, joined by redis-cli into
 // three masters, each with one replica, all 16384 slots served. It returns
-// once every node sees the cluster as ok.
+// once every node sees the cluster as ok and every replica is in sync.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
 	cli := lookPath(t, "redis-cli", "redis-tools")
@@ -53,6 +53,12 @@ func StartCluster(t testing.TB) *Cluster {
 		t.Fatalf("redistest: redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	c.WaitHealthy()
+	for _, n := range c.Nodes { // and every replica is in sync
+		role, err := node(n.Addr, func(n *redis.Client) ([]any, error) { return n.Do(context.Background(), "ROLE").Slice() })
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			c.WaitReplicated(n)
+		}
+	}
 	return c
 }
 
