@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 
 // BenchmarkOutage measures what a request waits for its 503 while Redis is
 // out of reach (ns/op: one Store.Get that fails with ErrUnavailable), and
-// how long after Redis is reachable again the Store answers (recovery-ms),
+// how long after Redis is reachable again the Store answers (recovery-ms,
+// after 50 more requests failed at once, as traffic during an outage does:
+// go-redis stops dialling after PoolSize failed dials and probes once a
+// second),
 // for three client configurations: go-redis's defaults (what a user who
 // skims builds: redis.NewClient(&redis.Options{Addr: addr})), the options
 // the README recommended before NewFromURL, and NewFromURL's defaults.
@@ -67,6 +71,13 @@ func BenchmarkOutage(b *testing.B) {
 					}
 				}
 				b.StopTimer()
+				// The traffic of a real outage (50 requests at once), so that
+				// go-redis's dial breaker opens as it would.
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() { _, _ = st.Get(ctx, s.ID) })
+				}
+				wg.Wait()
 				proxy.Restore(b)
 				back := time.Now()
 				for {
