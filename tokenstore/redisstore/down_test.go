@@ -8,7 +8,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // TestRedisDownAndBack: with Redis stopped every method fails fast with an

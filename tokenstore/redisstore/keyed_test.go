@@ -15,7 +15,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // guessHash is what a reader of a Redis dump computes for a guessed

@@ -4,15 +4,23 @@
 // on all of them, and a rotating refresh token is used once across all of
 // them.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
-//	store, err := redisstore.New(ctx, redisstore.Options{
-//		Client: rdb,
-//		Keys:   [][]byte{key}, // 32 random bytes, the same on every instance
+//	store, err := redisstore.NewFromURL(ctx, "redis://redis:6379/0", redisstore.Options{
+//		Keys: [][]byte{key}, // 32 random bytes, the same on every instance
 //	})
 //	if err != nil {
 //		log.Fatal(err) // Redis unreachable (errors.Is tokenstore.ErrUnavailable), or ErrWrongKey
 //	}
+//	defer store.Close()
+//	stop, err := store.CheckCookieKeys(ctx, cookieKeys) // refuse a fleet whose cookie keys disagree
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer stop()
 //	web, err := middleware.NewWeb(middleware.WebConfig{Client: client, Store: store, CookieKeys: cookieKeys})
+//
+// NewFromURL's client fails fast while Redis is down (a request gets its
+// 503 in milliseconds; go-redis's own defaults take 1.7 s); New takes a
+// client you build.
 //
 // What it guarantees:
 //
@@ -47,9 +55,11 @@
 //     Redis holds no record of it that Keys open.
 //
 // Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
-// as a cluster: all keys of one Store share the hash tag {Prefix}, so on a
-// cluster they live in one slot (one shard serves a Store; give apps distinct
-// prefixes to spread them). Configure Redis with persistence (a Redis that
+// as a cluster (tested with three masters and a failover): all keys of one
+// Store share the hash tag {Prefix}, so on a cluster they live in one slot
+// (one shard serves a Store; give apps distinct prefixes to spread them).
+// Replication is asynchronous: set Options.WaitReplicas so that a failover
+// cannot lose an acknowledged session or revocation. Configure Redis with persistence (a Redis that
 // restarts empty signs everyone out) and maxmemory-policy noeviction (an
 // evicted revocation or lock would undo a guarantee). The Store does not own
 // the client: close it yourself.
@@ -62,7 +72,8 @@
 // logout time), j: one-time keys (UseOnce: logout token ids, login states),
 // l: refresh locks,
 // all with TTLs; k the key check, h the sealed index hash key, m the layout
-// marker. Nothing else is stored.
+// marker; c the running instances' cookie key fingerprints (CheckCookieKeys).
+// Nothing else is stored.
 //
 // Upgrading from a version of this package whose index keys were unkeyed
 // hashes: New migrates the data in place, once per prefix (sessions keep
@@ -148,6 +159,16 @@ type Options struct {
 	// LockPoll is the longest pause between two tries of a Lock that waits
 	// (it starts at a few milliseconds and doubles). Zero: DefaultLockPoll.
 	LockPoll time.Duration
+	// WaitReplicas, when above zero, makes the writes that must survive a
+	// failover (a session written by Create or Update, Delete, RevokeSID,
+	// RevokeSubject) return only once that many replicas have them (Redis
+	// WAIT), or fail with an error wrapping tokenstore.ErrUnavailable after
+	// WaitTimeout (the write is then on the master only; callers retry).
+	// Zero: Redis's asynchronous replication, which can lose the last
+	// writes a master acknowledged if it crashes (docs/stores.md).
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Zero: DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store is a tokenstore.Store in Redis. Create it with New; it is safe for
@@ -161,6 +182,10 @@ type Store struct {
 	base    string    // "{Prefix}:"
 	lease   time.Duration
 	poll    time.Duration
+	owned   redis.UniversalClient // the client NewFromURL made, closed by Close
+
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -176,13 +201,14 @@ const keyCheckText = "multiapp/redisstore key check v1"
 // and ErrConfig for unusable options.
 func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client == nil {
-		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil (NewFromURL makes one from a URL)", ErrConfig)
 	}
 	seal, err := tokenstore.NewSealer(opts.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Keys: %w", ErrConfig, err)
 	}
-	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll}
+	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll,
+		waitReplicas: opts.WaitReplicas, waitTimeout: opts.WaitTimeout}
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -199,6 +225,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		s.poll = DefaultLockPoll
 	case s.poll < 0:
 		return nil, fmt.Errorf("%w: LockPoll %v is negative", ErrConfig, s.poll)
+	}
+	switch {
+	case s.waitReplicas < 0 || s.waitTimeout < 0:
+		return nil, fmt.Errorf("%w: WaitReplicas %d or WaitTimeout %v is negative", ErrConfig, s.waitReplicas, s.waitTimeout)
+	case s.waitTimeout == 0:
+		s.waitTimeout = DefaultWaitTimeout
 	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: cannot reach Redis%s: %w: %w", s.addrs(), tokenstore.ErrUnavailable, err)
@@ -437,7 +469,7 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 	member := tokenstore.HashID(sess.ID)
 	head, sidh, subh, issued := s.heads(sess)
 	v := append(head, s.seal.Seal(plain, []byte(member))...)
-	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
+	res, err := s.durable(ctx, script, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}
@@ -469,7 +501,7 @@ func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
 // Delete implements tokenstore.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	member := tokenstore.HashID(id)
-	if err := deleteScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
+	if err := s.durable(ctx, deleteScript, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
 		return s.unavailable("delete", err)
 	}
 	return nil
@@ -536,7 +568,7 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
 	}
 	return nil
@@ -550,7 +582,7 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at ti
 		return nil
 	}
 	key := s.base + "e:" + s.pairHash(issuer, subject)
-	if err := revokeSubjectScript.Run(ctx, s.c, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeSubjectScript, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke subject", err)
 	}
 	return nil
