@@ -108,13 +108,14 @@ type replay struct {
 	seen map[string]bool
 }
 
-func (r *replay) RememberJTI(_ context.Context, iss, jti string, _ time.Duration) (bool, error) {
+func (r *replay) UseOnce(_ context.Context, ns, iss, state string, _ time.Duration) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seen[iss+jti] {
+	k := ns + "\x00" + iss + "\x00" + state
+	if r.seen[k] {
 		return false, nil
 	}
-	r.seen[iss+jti] = true
+	r.seen[k] = true
 	return true, nil
 }
 

@@ -105,10 +105,16 @@ func NewTransaction(issuer, returnTo string) *Transaction {
 func (t *Transaction) Challenge() string { return Challenge(t.Verifier) }
 
 // ReplayCache remembers consumed states so a transaction is used at most
-// once even if its cookie is replayed. tokenstore.Store satisfies it.
+// once even if its cookie is replayed: the one-time keys of a
+// tokenstore.Store, which satisfies it. Take records a state in the
+// namespace tokenstore.LoginStates, scoped by the transaction's issuer.
 type ReplayCache interface {
-	RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (first bool, err error)
+	UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (first bool, err error)
 }
+
+// replayNamespace is tokenstore.LoginStates (which this package does not
+// import).
+const replayNamespace = "login-state"
 
 // Jar keeps login transactions in sealed cookies: a fixed number of slots
 // (MaxPending), each holding one login, so parallel logins in several tabs
@@ -307,7 +313,7 @@ func (j *Jar) Take(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 			return &t, ErrReplayed
 		}
 		if j.Replay != nil {
-			first, err := j.Replay.RememberJTI(ctx, t.Issuer, "state:"+state, j.ttl())
+			first, err := j.Replay.UseOnce(ctx, replayNamespace, t.Issuer, state, j.ttl())
 			if err != nil {
 				return nil, errclass.Wrap(fmt.Errorf("pkce: replay check: %w", err), errclass.Temporary)
 			}
