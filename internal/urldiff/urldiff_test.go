@@ -29,4 +29,3 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
-
