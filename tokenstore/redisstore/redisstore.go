@@ -91,9 +91,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -401,35 +403,83 @@ func ttlMillis(exp time.Time) int64 {
 // Get implements tokenstore.Store. A session of the previous layout
 // (written by an earlier version of this package) is migrated first.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
+	sess, _, err := s.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.CheckLifetime(time.Now()); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// read returns the session id as Redis holds it, revocations checked but
+// not its lifetimes, and its value in Redis.
+func (s *Store) read(ctx context.Context, id string) (*tokenstore.Session, []byte, error) {
 	member := tokenstore.HashID(id)
 	for range 3 {
 		str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
 		v := []byte(str)
 		switch {
 		case errors.Is(err, redis.Nil):
-			return nil, tokenstore.ErrNotFound
+			return nil, nil, tokenstore.ErrNotFound
 		case err != nil:
-			return nil, s.unavailable("get", err)
+			return nil, nil, s.unavailable("get", err)
 		case legacyValue(v):
 			if err := s.migrate(ctx, member, v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue // read it again, revocations checked
 		case len(v) < headsLen:
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
 		}
 		sess, err := s.open(member, v[headsLen:])
 		if err != nil {
-			return nil, err
-		}
-		if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
-			return nil, tokenstore.ErrNotFound
+			return nil, nil, err
 		}
 		sess.ID = id
-		return sess, nil
+		return sess, v, nil
 	}
 	// An instance of the previous version keeps rewriting it.
-	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+	return nil, nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+}
+
+// Touch implements tokenstore.Store: it reseals the record with the later
+// LastSeen and writes it only if the value is still the one it read (a
+// refresh or another touch meanwhile makes it read again), keeping the
+// key's TTL and indexes.
+func (s *Store) Touch(ctx context.Context, id string, at time.Time) error {
+	for range 3 {
+		sess, old, err := s.read(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := sess.CheckLifetime(time.Now()); err != nil {
+			return err
+		}
+		if !at.After(sess.LastSeen) {
+			return nil
+		}
+		sess.LastSeen = at
+		plain, err := sess.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		member := tokenstore.HashID(id)
+		v := append(old[:headsLen:headsLen], s.seal.Seal(plain, []byte(member))...)
+		sum := sha1.Sum(old)
+		res, err := touchScript.Run(ctx, s.c, []string{s.sessionKey(member)}, hex.EncodeToString(sum[:]), v).Text()
+		switch {
+		case err != nil:
+			return s.unavailable("touch", err)
+		case res == "ok":
+			return nil
+		case res == "notfound":
+			return tokenstore.ErrNotFound
+		}
+		// changed: written meanwhile; read it again
+	}
+	return nil // written three times meanwhile, by refreshes or touches: it is in use
 }
 
 // open decrypts and decodes the sealed record of session member. A record
