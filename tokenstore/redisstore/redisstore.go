@@ -99,6 +99,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -171,7 +172,33 @@ type Options struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Zero: DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// NearCache, when above zero, keeps up to that many sessions decoded
+	// in this process (about 4 KB each for a typical session), so a Get
+	// of a warm session needs no round trip to Redis; Redis reports every
+	// change to what a cached Get depends on (the session, its revoked
+	// sid and logged-out subject markers) on a connection of its own
+	// (CLIENT TRACKING), and writes through this Store apply at once. A
+	// change made by another instance reaches the cache within a round
+	// trip, and is never missed for longer than NearCacheMaxStale
+	// (docs/stores.md, "Near cache"). Needs Redis 6 or later, and a
+	// redis.Client (one server or Sentinel) or a redis.ClusterClient.
+	// Zero: no near cache; every Get reads Redis.
+	NearCache int
+	// NearCacheMaxStale bounds how long after a write returned (on any
+	// instance) a near cache may still serve what it changed, whatever
+	// happens to the network: the cache is used only while Redis has
+	// answered a ping sent less than NearCacheMaxStale ago, on the
+	// connection that carries the invalidations. Zero:
+	// DefaultNearCacheMaxStale; at least MinNearCacheMaxStale.
+	NearCacheMaxStale time.Duration
 }
+
+// Near cache bounds (Options.NearCacheMaxStale).
+const (
+	DefaultNearCacheMaxStale = 50 * time.Millisecond
+	// MinNearCacheMaxStale: the tracker pings every third of it.
+	MinNearCacheMaxStale = 10 * time.Millisecond
+)
 
 // Store is a tokenstore.Store in Redis. Create it with New; it is safe for
 // concurrent use, and any number of Stores (in any number of processes)
@@ -188,6 +215,9 @@ type Store struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
+
+	near    *nearCache // nil without Options.NearCache
+	tracker *tracker
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -246,7 +276,44 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.migrateAll(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.startNearCache(ctx, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// startNearCache starts the near cache and its tracker, when asked for.
+func (s *Store) startNearCache(ctx context.Context, opts Options) error {
+	stale := opts.NearCacheMaxStale
+	switch {
+	case opts.NearCache < 0:
+		return fmt.Errorf("%w: NearCache %d is negative", ErrConfig, opts.NearCache)
+	case opts.NearCache == 0:
+		return nil
+	case stale == 0:
+		stale = DefaultNearCacheMaxStale
+	case stale < MinNearCacheMaxStale:
+		return fmt.Errorf("%w: NearCacheMaxStale %v is shorter than MinNearCacheMaxStale (%v)", ErrConfig, stale, MinNearCacheMaxStale)
+	}
+	switch s.c.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return fmt.Errorf("%w: NearCache needs a redis.Client (one server or Sentinel) or a redis.ClusterClient, not %T", ErrConfig, s.c)
+	}
+	near := newNearCache(opts.NearCache, stale)
+	t, err := startTracker(ctx, s.c, s.base, near)
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr):
+		return fmt.Errorf("%w: NearCache: Redis refused to track the store's keys (it needs Redis 6 or later, and for an ACL user +client|id +client|tracking +subscribe and the channel &%s): %w", ErrConfig, invalidationChannel, err)
+	case err != nil:
+		return s.unavailable("near cache", err)
+	}
+	s.near, s.tracker = near, t
+	// A Store dropped without Close must not leave its tracker behind; the
+	// tracker does not reference the Store.
+	runtime.AddCleanup(s, func(t *tracker) { t.stop() }, t)
+	return nil
 }
 
 // addrs names the Redis servers of the client, for errors.
@@ -401,11 +468,23 @@ func ttlMillis(exp time.Time) int64 {
 }
 
 // Get implements tokenstore.Store. A session of the previous layout
-// (written by an earlier version of this package) is migrated first.
+// (written by an earlier version of this package) is migrated first. With
+// a near cache, a warm session is served from it.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
-	sess, _, err := s.read(ctx, id)
-	if err != nil {
-		return nil, err
+	key := sha256.Sum256([]byte(id))
+	sess := s.near.get(key)
+	if sess != nil {
+		sess = sess.Clone()
+		sess.ID = id
+	} else {
+		t := s.near.begin(key)
+		var v []byte
+		var err error
+		sess, v, err = s.read(ctx, id, key)
+		s.near.finish(t, sess, v)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := sess.CheckLifetime(time.Now()); err != nil {
 		return nil, err
@@ -413,10 +492,10 @@ func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error)
 	return sess, nil
 }
 
-// read returns the session id as Redis holds it, revocations checked but
-// not its lifetimes, and its value in Redis.
-func (s *Store) read(ctx context.Context, id string) (*tokenstore.Session, []byte, error) {
-	member := tokenstore.HashID(id)
+// read returns the session id (whose SHA-256 is key) as Redis holds it,
+// revocations checked but not its lifetimes, and its value in Redis.
+func (s *Store) read(ctx context.Context, id string, key cacheKey) (*tokenstore.Session, []byte, error) {
+	member := base64.RawURLEncoding.EncodeToString(key[:]) // tokenstore.HashID(id)
 	for range 3 {
 		str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
 		v := []byte(str)
@@ -449,8 +528,10 @@ func (s *Store) read(ctx context.Context, id string) (*tokenstore.Session, []byt
 // refresh or another touch meanwhile makes it read again), keeping the
 // key's TTL and indexes.
 func (s *Store) Touch(ctx context.Context, id string, at time.Time) error {
+	key := sha256.Sum256([]byte(id))
+	defer s.near.invalidateSession(key)
 	for range 3 {
-		sess, old, err := s.read(ctx, id)
+		sess, old, err := s.read(ctx, id, key)
 		if err != nil {
 			return err
 		}
@@ -516,7 +597,9 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 	if err != nil {
 		return err
 	}
-	member := tokenstore.HashID(sess.ID)
+	key := sha256.Sum256([]byte(sess.ID))
+	defer s.near.invalidateSession(key)
+	member := base64.RawURLEncoding.EncodeToString(key[:])
 	head, sidh, subh, issued := s.heads(sess)
 	v := append(head, s.seal.Seal(plain, []byte(member))...)
 	res, err := s.durable(ctx, script, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
@@ -550,7 +633,9 @@ func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
 
 // Delete implements tokenstore.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	member := tokenstore.HashID(id)
+	key := sha256.Sum256([]byte(id))
+	defer s.near.invalidateSession(key)
+	member := base64.RawURLEncoding.EncodeToString(key[:])
 	if err := s.durable(ctx, deleteScript, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
 		return s.unavailable("delete", err)
 	}
@@ -569,6 +654,8 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 	if subject != "" {
 		subh = s.pairHash(issuer, subject)
 	}
+	defer s.near.invalidateSID(sidh)
+	defer s.near.invalidateSubject(subh)
 	keys := []string{s.base + "x:" + sidh, s.base + "n:" + subh}
 	n, err := deleteBySIDScript.Run(ctx, s.c, keys, s.base, sidh, subh).Int()
 	if err != nil {
@@ -580,6 +667,7 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 // DeleteBySubject implements tokenstore.Store.
 func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) (int, error) {
 	subh := s.pairHash(issuer, subject)
+	defer s.near.invalidateSubject(subh)
 	n, err := deleteBySubjectScript.Run(ctx, s.c, []string{s.base + "u:" + subh}, s.base, subh).Int()
 	if err != nil {
 		return 0, s.unavailable("delete by subject", err)
@@ -618,7 +706,9 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	sidh := s.pairHash(issuer, sid)
+	defer s.near.invalidateSID(sidh)
+	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + sidh}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
 	}
 	return nil
@@ -631,7 +721,9 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at ti
 	if subject == "" || ttl <= 0 {
 		return nil
 	}
-	key := s.base + "e:" + s.pairHash(issuer, subject)
+	subh := s.pairHash(issuer, subject)
+	defer s.near.invalidateSubject(subh)
+	key := s.base + "e:" + subh
 	if err := s.durable(ctx, revokeSubjectScript, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke subject", err)
 	}
