@@ -414,7 +414,7 @@ func TestNearCacheOptions(t *testing.T) {
 	rdb := srv.Client(t, 0)
 	ctx := context.Background()
 	for name, o := range map[string]redisstore.Options{
-		"negative size":      {NearCache: -1},
+		"negative size":       {NearCache: -1},
 		"max stale too short": {NearCache: 10, NearCacheMaxStale: time.Millisecond},
 	} {
 		o.Client, o.Keys = rdb, [][]byte{key1}
