@@ -105,11 +105,13 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 		}
 		a.origins = append(a.origins, u.Scheme+"://"+u.Host)
 	}
-	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
-		Issuer:      cfg.Issuer,
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	verifier, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
 		Audiences:   []string{cfg.Audience},
 		Revocations: cfg.Revocations,
-		HTTPClient:  cfg.HTTPClient,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
