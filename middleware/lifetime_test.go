@@ -171,7 +171,11 @@ func TestIdleTimeoutOPEndStillWins(t *testing.T) {
 
 func TestLifetimeConfigErrors(t *testing.T) {
 	op := oidctest.New(t)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:1/auth/callback"})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:1/auth/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}
