@@ -48,21 +48,28 @@
 //     while the refresh runs, so a slow OP never lets a second instance in
 //     with the same rotating refresh token, and that ends after a crashed
 //     holder's deadline (at most MaxLockHold) or LockLease, whichever is later.
+//   - A near cache, when asked for (Options.NearCache): warm sessions are
+//     read in process, as fast as the memory store, and Redis reports every
+//     change to what a cached read depends on (the session and its logout
+//     markers) on a tracking connection, so a logout or a refresh at any
+//     instance is seen by all within a round trip, and never served stale
+//     longer than Options.NearCacheMaxStale (50 ms) after it returned; the
+//     cache is emptied whenever tracking is lost.
 //   - Errors, never guesses: when Redis cannot be reached every method returns
 //     an error wrapping [tokenstore.ErrUnavailable] (the middleware answers
 //     503 with Retry-After and keeps the session), and the same Store works
 //     again as soon as Redis is back. A session is reported missing only when
 //     Redis holds no record of it that Keys open.
 //
-// Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
+// Redis 5 or later (6 for the near cache; tested with 7.0), as a single server, with Sentinel, or
 // as a cluster (tested with three masters and a failover): all keys of one
 // Store share the hash tag {Prefix}, so on a cluster they live in one slot
 // (one shard serves a Store; give apps distinct prefixes to spread them).
 // Replication is asynchronous: set Options.WaitReplicas so that a failover
 // cannot lose an acknowledged session or revocation. Configure Redis with persistence (a Redis that
 // restarts empty signs everyone out) and maxmemory-policy noeviction (an
-// evicted revocation or lock would undo a guarantee). The Store does not own
-// the client: close it yourself.
+// evicted revocation or lock would undo a guarantee). A Store made by New
+// does not own its client: close it yourself, after Store.Close.
 //
 // The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
 // and subject hashes and its issue time, then the sealed record); x:<hash of
