@@ -61,12 +61,13 @@
 //     again as soon as Redis is back. A session is reported missing only when
 //     Redis holds no record of it that Keys open.
 //
-// Redis 5 or later (6 for the near cache; tested with 7.0), as a single server, with Sentinel, or
-// as a cluster (tested with three masters and a failover): all keys of one
-// Store share the hash tag {Prefix}, so on a cluster they live in one slot
-// (one shard serves a Store; give apps distinct prefixes to spread them).
-// Replication is asynchronous: set Options.WaitReplicas so that a failover
-// cannot lose an acknowledged session or revocation. Configure Redis with persistence (a Redis that
+// Redis 5 or later (6 for the near cache; tested with 7.0), as a single
+// server, with Sentinel, or as a cluster (tested with three masters and a
+// failover): all keys of one Store share the hash tag {Prefix}, so on a
+// cluster they live in one slot (one shard serves a Store; give apps
+// distinct prefixes to spread them). Replication is asynchronous: set
+// Options.WaitReplicas so that a failover cannot lose an acknowledged
+// session or revocation. Configure Redis with persistence (a Redis that
 // restarts empty signs everyone out) and maxmemory-policy noeviction (an
 // evicted revocation or lock would undo a guarantee). A Store made by New
 // does not own its client: close it yourself, after Store.Close.
