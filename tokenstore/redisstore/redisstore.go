@@ -320,7 +320,7 @@ func (s *Store) startNearCache(ctx context.Context, opts Options) error {
 	s.near, s.tracker = near, t
 	// A Store dropped without Close must not leave its tracker behind; the
 	// tracker does not reference the Store.
-	runtime.AddCleanup(s, func(t *tracker) { t.stop() }, t)
+	runtime.AddCleanup(s, func(t *tracker) { t.cancel() }, t)
 	return nil
 }
 

@@ -191,7 +191,8 @@ func (t *tracker) moved(ctx context.Context, addr string) bool {
 // store's client (its server, credentials, TLS, timeouts; on a cluster,
 // those of the master of the store's slot), RESP2, and an OnConnect that
 // turns tracking on. The client makes one connection: a second one would
-// have missed invalidations, and fails the session instead.
+// have missed invalidations, and fails the session instead (until the
+// first one tracks, the session has not started: a retry is harmless).
 func (t *tracker) options(ctx context.Context) (*redis.Options, error) {
 	var o redis.Options
 	switch c := t.c.(type) {
@@ -216,7 +217,7 @@ func (t *tracker) options(ctx context.Context) (*redis.Options, error) {
 		prefixes = append(prefixes, "PREFIX", t.base+p)
 	}
 	o.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
-		if used.Swap(true) {
+		if used.Load() {
 			return errTrackingLost
 		}
 		if prev != nil {
@@ -230,7 +231,11 @@ func (t *tracker) options(ctx context.Context) (*redis.Options, error) {
 		}
 		args := append([]any(nil), prefixes...)
 		args[4] = id
-		return cn.Do(ctx, args...).Err()
+		if err := cn.Do(ctx, args...).Err(); err != nil {
+			return err
+		}
+		used.Store(true)
+		return nil
 	}
 	return &o, nil
 }
