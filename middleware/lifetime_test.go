@@ -170,15 +170,7 @@ func TestIdleTimeoutOPEndStillWins(t *testing.T) {
 }
 
 func TestLifetimeConfigErrors(t *testing.T) {
-	op := oidctest.New(t)
-	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:1/auth/callback"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newTestApp(t, oidctest.New(t), "webc_a", nil).client
 	for name, mutate := range map[string]func(*middleware.WebConfig){
 		"negative idle timeout":      func(c *middleware.WebConfig) { c.IdleTimeout = -time.Second },
 		"negative interval":          func(c *middleware.WebConfig) { c.IdleTimeout, c.ActivityInterval = time.Hour, -time.Second },

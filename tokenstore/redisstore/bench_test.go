@@ -112,8 +112,13 @@ func peer(b *testing.B, n int, fn func(i int)) {
 // sessions.
 func BenchmarkGet(b *testing.B) {
 	st, _ := benchStore(b)
+	benchGets(b, st, fill(b, st, 1000))
+}
+
+// benchGets times Gets of ss on st, then the same on a memory store
+// (mem-ns/op, x-memory).
+func benchGets(b *testing.B, st tokenstore.Store, ss []*tokenstore.Session) {
 	ctx := context.Background()
-	ss := fill(b, st, 1000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -125,7 +130,7 @@ func BenchmarkGet(b *testing.B) {
 
 	mem := tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	defer mem.Close()
-	ms := fill(b, mem, 1000)
+	ms := fill(b, mem, len(ss))
 	peer(b, b.N, func(i int) {
 		if _, err := mem.Get(ctx, ms[i%len(ms)].ID); err != nil {
 			b.Fatal(err)
@@ -133,41 +138,55 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
-// BenchmarkGetNearCache: the same lookup with a near cache (Options.
-// NearCache) holding the 1000 sessions, against the memory store in the
-// same run.
-func BenchmarkGetNearCache(b *testing.B) {
+// benchGetsParallel times Gets of ss on st from GOMAXPROCS goroutines.
+func benchGetsParallel(b *testing.B, st tokenstore.Store, ss []*tokenstore.Session) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// nearBenchStore is a store with a near cache holding 1000 typical
+// sessions, and the sessions.
+func nearBenchStore(b *testing.B) (*redisstore.Store, []*tokenstore.Session) {
 	srv := redistest.Start(b)
 	st := newStore(b, redisstore.Options{Client: srv.Client(b, 0), Keys: [][]byte{key1}, NearCache: 2000})
-	ctx := context.Background()
 	ss := fill(b, st, 1000)
 	for _, s := range ss {
 		for !st.NearCached(s.ID) {
-			if _, err := st.Get(ctx, s.ID); err != nil {
+			if _, err := st.Get(context.Background(), s.ID); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
+	return st, ss
+}
+
+// BenchmarkGetNearCache: the same lookup with a near cache (Options.
+// NearCache) holding the 1000 sessions, against the memory store in the
+// same run.
+func BenchmarkGetNearCache(b *testing.B) {
+	st, ss := nearBenchStore(b)
 	h0, m0 := st.NearCacheHits()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
+	benchGets(b, st, ss)
 	h, m := st.NearCacheHits()
 	b.ReportMetric(float64(h-h0)/float64(h-h0+m-m0), "hit-ratio")
+}
 
-	mem := tokenstore.NewMemory(tokenstore.MemoryOptions{})
-	defer mem.Close()
-	ms := fill(b, mem, 1000)
-	peer(b, b.N, func(i int) {
-		if _, err := mem.Get(ctx, ms[i%len(ms)].ID); err != nil {
-			b.Fatal(err)
-		}
-	})
+// BenchmarkGetParallelNearCache: BenchmarkGetNearCache from many
+// goroutines.
+func BenchmarkGetParallelNearCache(b *testing.B) {
+	st, ss := nearBenchStore(b)
+	benchGetsParallel(b, st, ss)
 }
 
 // BenchmarkGetGoRedisCSC is the near cache's alternative, measured to
@@ -234,34 +253,6 @@ func BenchmarkGetGoRedisCSC(b *testing.B) {
 	})
 }
 
-// BenchmarkGetParallelNearCache: BenchmarkGetNearCache from many
-// goroutines.
-func BenchmarkGetParallelNearCache(b *testing.B) {
-	srv := redistest.Start(b)
-	st := newStore(b, redisstore.Options{Client: srv.Client(b, 0), Keys: [][]byte{key1}, NearCache: 2000})
-	ctx := context.Background()
-	ss := fill(b, st, 1000)
-	for _, s := range ss {
-		for !st.NearCached(s.ID) {
-			if _, err := st.Get(ctx, s.ID); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
-}
-
 // BenchmarkInvalidation: how long after a back-channel logout handled by
 // one instance (RevokeSID returned) another instance, whose near cache
 // holds the session, refuses it: the start of its first Get that refuses,
@@ -313,20 +304,7 @@ func BenchmarkInvalidation(b *testing.B) {
 // instance makes it.
 func BenchmarkGetParallel(b *testing.B) {
 	st, _ := benchStore(b)
-	ctx := context.Background()
-	ss := fill(b, st, 1000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
+	benchGetsParallel(b, st, fill(b, st, 1000))
 }
 
 // BenchmarkLogoutSID: what a back-channel logout costs the store,
