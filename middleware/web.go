@@ -80,8 +80,8 @@ type WebConfig struct {
 	// long (tokenstore.Session.IdleTimeout). Zero: sessions end at
 	// SessionLifetime only. Both are written into a session when it signs
 	// in and enforced by the store, so a change applies to the sessions
-	// signed in after it. Neither ends the OP's session: see the README
-	// ("Session lifetimes").
+	// signed in after it. Neither ends the OP's session: docs/stores.md
+	// ("Session lifetimes") says how they relate to the OP's lifetimes.
 	IdleTimeout time.Duration
 	// ActivityInterval: a request records its session's activity
 	// (tokenstore.Store.Touch) only when the last one recorded is older
