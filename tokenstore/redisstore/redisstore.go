@@ -554,7 +554,7 @@ func (s *Store) Touch(ctx context.Context, id string, at time.Time) error {
 		if err != nil {
 			return err
 		}
-		member := tokenstore.HashID(id)
+		member := base64.RawURLEncoding.EncodeToString(key[:])
 		v := append(old[:headsLen:headsLen], s.seal.Seal(plain, []byte(member))...)
 		sum := sha1.Sum(old)
 		res, err := touchScript.Run(ctx, s.c, []string{s.sessionKey(member)}, hex.EncodeToString(sum[:]), v).Text()
