@@ -176,6 +176,7 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 	rec, err := w.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, tokenstore.ErrNotFound):
+		w.expired(ctx, err)
 		return nil, nil
 	case err != nil:
 		return nil, storeError(err)
@@ -189,12 +190,49 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 		if !ok {
 			return nil, nil
 		}
+		w.touch(ctx, rec)
 		return &Session{web: w, rec: rec, claims: claims}, nil
 	case err != nil:
 		return nil, err
 	default: // no refresh token and the access token expired: sign in again
 		return nil, nil
 	}
+}
+
+// expired ends a session that the store reports over its own lifetime
+// (idle, or past its absolute end) while it still holds it: one audit
+// event, and the record is deleted, so the next request finds nothing.
+func (w *Web) expired(ctx context.Context, err error) {
+	var ee *tokenstore.ExpiredError
+	if !errors.As(err, &ee) || ee.Session == nil {
+		return
+	}
+	_ = w.store.Delete(ctx, ee.Session.ID)
+	w.audit(ctx, slog.LevelInfo, "multiapp.session.expired", ee.Session, slog.String("reason", ee.Reason),
+		slog.Time("last_seen", ee.Session.LastSeen), slog.Time("expires_at", ee.Session.ExpiresAt))
+}
+
+// touch records the activity of a session with an idle timeout once its
+// last recorded activity is older than the activity interval: at most
+// once per interval, so the hot path does not write to the store on every
+// request. Concurrent requests of this process share one touch. A failure
+// is not the request's: the session lives until its idle timeout, and the
+// next request tries again.
+func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
+	if rec.IdleTimeout <= 0 {
+		return
+	}
+	every := w.cfg.ActivityInterval
+	if every == 0 || every >= rec.IdleTimeout {
+		every = min(DefaultActivityInterval, rec.IdleTimeout/10)
+	}
+	now := w.now()
+	if now.Sub(rec.LastSeen) < every {
+		return
+	}
+	_, _, _ = w.flight.Do("touch "+rec.ID, func() (any, error) {
+		return nil, w.store.Touch(ctx, rec.ID, now)
+	})
 }
 
 // usable: the access token is not expired (refresh leeway aside).

@@ -44,6 +44,9 @@ const (
 	DefaultRefreshBackoff = 5 * time.Second
 	// MaxRefreshBackoff caps the OP's Retry-After.
 	MaxRefreshBackoff = 5 * time.Minute
+	// DefaultActivityInterval caps the interval at which a session's
+	// activity is recorded when WebConfig.ActivityInterval is zero.
+	DefaultActivityInterval = time.Minute
 )
 
 // WebConfig configures the web-app middleware of one app. Client and
@@ -69,8 +72,25 @@ type WebConfig struct {
 	// Prefix is where the routes are mounted: Prefix+"/login", "/callback",
 	// "/logout", "/backchannel-logout". Empty: DefaultPrefix.
 	Prefix string
-	// SessionLifetime is the absolute lifetime of a local session.
+	// SessionLifetime is the absolute lifetime of a local session
+	// (tokenstore.Session.ExpiresAt): it ends then, however active.
+	// Zero: DefaultSessionLifetime.
 	SessionLifetime time.Duration
+	// IdleTimeout, when above zero, ends a local session unused for that
+	// long (tokenstore.Session.IdleTimeout). Zero: sessions end at
+	// SessionLifetime only. Both are written into a session when it signs
+	// in and enforced by the store, so a change applies to the sessions
+	// signed in after it. Neither ends the OP's session: docs/stores.md
+	// ("Session lifetimes") says how they relate to the OP's lifetimes.
+	IdleTimeout time.Duration
+	// ActivityInterval: a request records its session's activity
+	// (tokenstore.Store.Touch) only when the last one recorded is older
+	// than this, so the store is not written on every request; an idle
+	// session can therefore end up to ActivityInterval before IdleTimeout
+	// has passed since its last request. Zero: a tenth of the session's
+	// IdleTimeout, at most DefaultActivityInterval. It must be shorter
+	// than IdleTimeout.
+	ActivityInterval time.Duration
 	// RefreshLeeway: the access token is refreshed this long before it
 	// expires.
 	RefreshLeeway time.Duration
@@ -151,6 +171,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	w.prefix = "/" + strings.Trim(w.prefix, "/")
 	if w.cfg.SessionLifetime <= 0 {
 		w.cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	switch {
+	case cfg.IdleTimeout < 0 || cfg.ActivityInterval < 0:
+		return nil, configError("WebConfig.IdleTimeout (%v) and ActivityInterval (%v) cannot be negative", cfg.IdleTimeout, cfg.ActivityInterval)
+	case cfg.IdleTimeout > 0 && cfg.ActivityInterval >= cfg.IdleTimeout:
+		return nil, configError("WebConfig.ActivityInterval (%v) must be shorter than IdleTimeout (%v): activity is recorded at most once per interval", cfg.ActivityInterval, cfg.IdleTimeout)
 	}
 	if w.cfg.RefreshLeeway <= 0 {
 		w.cfg.RefreshLeeway = DefaultRefreshLeeway
@@ -373,6 +399,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		CreatedAt:   now,
 		LastSeen:    now,
 		ExpiresAt:   now.Add(w.cfg.SessionLifetime),
+		IdleTimeout: w.cfg.IdleTimeout,
 	}
 	if err := w.store.Create(ctx, s); err != nil {
 		return nil, storeError(err)

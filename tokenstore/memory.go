@@ -52,7 +52,9 @@ type MemoryOptions struct {
 // concurrent use and bounded in memory. Create one with NewMemory.
 //
 // Expired entries are never returned. They are freed when looked up, when a
-// bound is reached, and by a background sweep every SweepInterval. The sweep
+// bound is reached, and by a background sweep every SweepInterval. A
+// session over its IdleTimeout is kept until its ExpiresAt, and Get reports
+// it with an *ExpiredError, unless it is deleted or evicted first. The sweep
 // goroutine starts with the first write and stops on Close, or when the
 // Memory becomes unreachable; nothing runs before the first write.
 //
@@ -133,6 +135,9 @@ func (m *Memory) Close() error {
 
 // Get implements Store.
 func (m *Memory) Get(_ context.Context, id string) (*Session, error) { return m.s.get(id) }
+
+// Touch implements Store.
+func (m *Memory) Touch(_ context.Context, id string, at time.Time) error { return m.s.touch(id, at) }
 
 // Create implements Store.
 func (m *Memory) Create(_ context.Context, s *Session) error { return m.s.create(s) }
@@ -256,21 +261,46 @@ func (st *memState) get(id string) (*Session, error) {
 		st.mu.Unlock()
 		return nil, ErrNotFound
 	}
-	if !e.live(now) {
-		st.removeLocked(e)
-		st.mu.Unlock()
-		return nil, ErrNotFound
-	}
 	if st.revokedLocked(e.s, now) {
 		st.mu.Unlock()
 		return nil, ErrNotFound // logged out; DeleteBySID or DeleteBySubject removes it
 	}
-	st.touchLocked(e)
+	if err := e.s.CheckLifetime(now); err != nil {
+		if !e.live(now) {
+			st.removeLocked(e)
+		} // an idle session is kept until ExpiresAt, and reported so
+		st.mu.Unlock()
+		err.(*ExpiredError).Session.ID = id
+		return nil, err
+	}
+	st.useLocked(e)
 	s := e.s
 	st.mu.Unlock()
 	c := s.Clone()
 	c.ID = id
 	return c, nil
+}
+
+func (st *memState) touch(id string, at time.Time) error {
+	key := keyOf(id)
+	now := st.now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	e := st.sessions[key]
+	if e == nil || st.revokedLocked(e.s, now) {
+		return ErrNotFound
+	}
+	if err := e.s.CheckLifetime(now); err != nil {
+		err.(*ExpiredError).Session.ID = id
+		return err
+	}
+	if at.After(e.s.LastSeen) {
+		c := *e.s // records are never mutated once stored: replace it
+		c.LastSeen = at
+		e.s = &c
+	}
+	st.useLocked(e)
+	return nil
 }
 
 func (st *memState) create(s *Session) error {
@@ -421,7 +451,8 @@ func (st *memState) removeLocked(e *memEntry) {
 	e.prev, e.next = nil, nil
 }
 
-func (st *memState) touchLocked(e *memEntry) {
+// useLocked makes e the most recently used session.
+func (st *memState) useLocked(e *memEntry) {
 	if st.lru.next == e {
 		return
 	}

@@ -20,14 +20,20 @@ var ErrMalformed = errors.New("tokenstore: malformed session record")
 // bytes, each as a uvarint length and the bytes, then the times Expiry (of
 // the access token), RefreshedAt, CreatedAt, LastSeen, ExpiresAt and
 // IssuedAt, each as a uvarint length and time.MarshalBinary. Layout 1 is
-// the same without IssuedAt (read as zero).
+// the same without IssuedAt (read as zero). Layout 3 is layout 2 followed
+// by IdleTimeout in nanoseconds as a varint; MarshalBinary writes it only
+// for a session with an IdleTimeout, so that a version of this package
+// that reads layout 2 only still reads every other record.
 //
 // Binary, not JSON: encoding/json would compact and HTML-escape the raw
 // claims, which must come back byte for byte, and MarshalBinary keeps a
 // time's nanoseconds and zone offset. A change of layout takes a new
 // version, and UnmarshalBinary keeps reading every earlier one: records
 // outlive the code that wrote them.
-const recordVersion = 2
+const (
+	recordVersion     = 2
+	recordVersionIdle = 3
+)
 
 // MarshalBinary encodes the session record for a store to keep as bytes
 // (implementing encoding.BinaryMarshaler): every field but ID, which a
@@ -37,8 +43,12 @@ const recordVersion = 2
 func (s *Session) MarshalBinary() ([]byte, error) {
 	size := 64 + len(s.Issuer) + len(s.Subject) + len(s.SID) + len(s.ClientID) + len(s.IDToken) +
 		len(s.AccessToken) + len(s.TokenType) + len(s.RefreshToken) + len(s.Claims)
-	b := make([]byte, 0, size+6*16)
-	b = append(b, recordVersion)
+	b := make([]byte, 0, size+6*16+binary.MaxVarintLen64)
+	version := byte(recordVersion)
+	if s.IdleTimeout != 0 {
+		version = recordVersionIdle
+	}
+	b = append(b, version)
 	for _, v := range [...]string{s.Issuer, s.Subject, s.SID, s.ClientID, s.IDToken, s.AccessToken, s.TokenType, s.RefreshToken} {
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
@@ -53,6 +63,9 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(tb)))
 		b = append(b, tb...)
 	}
+	if version == recordVersionIdle {
+		b = binary.AppendVarint(b, int64(s.IdleTimeout))
+	}
 	return b, nil
 }
 
@@ -62,7 +75,7 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 // reference to b. Bytes of no known layout give an error wrapping
 // ErrMalformed, and s is then unchanged.
 func (s *Session) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || (b[0] != 1 && b[0] != recordVersion) {
+	if len(b) == 0 || b[0] < 1 || b[0] > recordVersionIdle {
 		return ErrMalformed
 	}
 	version := b[0]
@@ -100,6 +113,14 @@ func (s *Session) UnmarshalBinary(b []byte) error {
 		if !ok || p.UnmarshalBinary(v) != nil {
 			return ErrMalformed
 		}
+	}
+	if version == recordVersionIdle {
+		idle, k := binary.Varint(b)
+		if k <= 0 || idle == 0 {
+			return ErrMalformed // layout 3 is written for an IdleTimeout only
+		}
+		d.IdleTimeout = time.Duration(idle)
+		b = b[k:]
 	}
 	if len(b) != 0 {
 		return ErrMalformed

@@ -128,10 +128,13 @@ func TestRecordGolden(t *testing.T) {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
+	idle := goldenSession()
+	idle.IdleTimeout = 30 * time.Minute
 	for name, s := range map[string]*tokenstore.Session{
-		"every field": goldenSession(),
-		"zero":        {},
-		"id only":     {ID: "not-stored"},
+		"every field":  goldenSession(),
+		"idle timeout": idle,
+		"zero":         {},
+		"id only":      {ID: "not-stored"},
 	} {
 		b, err := s.MarshalBinary()
 		if err != nil {
@@ -151,15 +154,36 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRecordIdleLayout: a session with an IdleTimeout is written in layout
+// 3 (layout 2 and the timeout); every other one stays in layout 2, which
+// earlier versions read.
+func TestRecordIdleLayout(t *testing.T) {
+	s := goldenSession()
+	s.IdleTimeout = 90 * time.Second
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := mustHex(t, goldenV2)
+	if b[0] != 3 || !bytes.Equal(b[1:len(v2)], v2[1:]) {
+		t.Fatalf("a session with an IdleTimeout encodes as\n%x\nwant 03, layout 2's fields, then the timeout", b)
+	}
+	if tail := b[len(v2):]; !bytes.Equal(tail, []byte{0x80, 0x90, 0xd8, 0xc6, 0x9e, 0x05}) {
+		t.Errorf("the timeout encodes as %x, want the (zigzag) varint of 90 s in nanoseconds", tail)
+	}
+}
+
 func TestRecordMalformed(t *testing.T) {
 	v2 := mustHex(t, goldenV2)
 	for name, b := range map[string][]byte{
-		"empty":           nil,
-		"unknown version": append([]byte{3}, v2[1:]...),
-		"truncated":       v2[:len(v2)-1],
-		"trailing byte":   append(bytes.Clone(v2), 0),
-		"huge length":     {2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"bad time":        append(bytes.Clone(v2[:len(v2)-16]), 15, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		"empty":                  nil,
+		"unknown version":        append([]byte{4}, v2[1:]...),
+		"truncated":              v2[:len(v2)-1],
+		"trailing byte":          append(bytes.Clone(v2), 0),
+		"huge length":            {2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"bad time":               append(bytes.Clone(v2[:len(v2)-16]), 15, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		"layout 3, no timeout":   append([]byte{3}, v2[1:]...),
+		"layout 3, zero timeout": append(append([]byte{3}, v2[1:]...), 0),
 	} {
 		s := &tokenstore.Session{ID: "x", Subject: "kept"}
 		if err := s.UnmarshalBinary(b); !errors.Is(err, tokenstore.ErrMalformed) {
@@ -177,6 +201,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(mustHex(f, goldenV2))
 	f.Add(goldenV1(f))
 	f.Add([]byte{2})
+	f.Add(append(append([]byte{3}, mustHex(f, goldenV2)[1:]...), 0x80, 0x90, 0xd8, 0xc6, 0x9e, 0x05))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := &tokenstore.Session{}
 		if err := s.UnmarshalBinary(b); err != nil {

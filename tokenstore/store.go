@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -68,11 +69,74 @@ type Session struct {
 	IssuedAt time.Time
 
 	CreatedAt time.Time
-	// LastSeen is when the session was last written by its app (login,
-	// refresh); apps may update it for idle timeouts.
+	// LastSeen is when the session was last used: set at login and at
+	// every refresh, and moved later by Store.Touch (the web layer records
+	// a request's activity at most once per its activity interval).
 	LastSeen time.Time
 	// ExpiresAt is the absolute end of the session: stores forget it then.
 	ExpiresAt time.Time
+	// IdleTimeout, when above zero, ends the session once it has not been
+	// used for that long: from LastSeen + IdleTimeout on, Get and Touch
+	// refuse it (with an *ExpiredError), although the store may hold the
+	// record until ExpiresAt.
+	IdleTimeout time.Duration
+}
+
+// Reasons of an ExpiredError: which of its lifetimes ended a session.
+const (
+	// ExpiredIdle: unused for IdleTimeout since LastSeen.
+	ExpiredIdle = "idle"
+	// ExpiredLifetime: past ExpiresAt, its absolute end.
+	ExpiredLifetime = "lifetime"
+)
+
+// ErrExpired: the session's own lifetime is over (see ExpiredError). It
+// always comes together with ErrNotFound.
+var ErrExpired = errors.New("tokenstore: session lifetime over")
+
+// ExpiredError is how Get and Touch report a session that the store still
+// holds but whose lifetime is over: idle for IdleTimeout (Reason
+// ExpiredIdle), or past ExpiresAt (ExpiredLifetime). For the caller the
+// session is gone: errors.Is(err, ErrNotFound) and errors.Is(err,
+// ErrExpired) both hold. The details are for audit: a store forgets a
+// record at its ExpiresAt, so an idle session is reported this way until
+// then, while the end of the absolute lifetime is usually seen as a plain
+// ErrNotFound (the session cookie expires at the same time).
+type ExpiredError struct {
+	// Reason is ExpiredIdle or ExpiredLifetime.
+	Reason string
+	// Session is the ended session without its tokens: its ID (the one
+	// given to Get), issuer, subject, sid, client and times.
+	Session *Session
+}
+
+func (e *ExpiredError) Error() string {
+	if e.Reason == ExpiredIdle {
+		return fmt.Sprintf("tokenstore: session not found: unused since %v, longer than its idle timeout (%v)", e.Session.LastSeen.Round(time.Second), e.Session.IdleTimeout)
+	}
+	return fmt.Sprintf("tokenstore: session not found: its lifetime ended at %v", e.Session.ExpiresAt.Round(time.Second))
+}
+
+// Unwrap makes an ExpiredError both ErrNotFound and ErrExpired.
+func (e *ExpiredError) Unwrap() []error { return []error{ErrNotFound, ErrExpired} }
+
+// CheckLifetime returns nil while s is within its lifetimes at now, and an
+// *ExpiredError once it is past ExpiresAt (when set) or unused for its
+// IdleTimeout (when above zero). Every store applies it to what it reads;
+// it is the one definition of a session's lifetimes.
+func (s *Session) CheckLifetime(now time.Time) error {
+	reason := ""
+	switch {
+	case !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt):
+		reason = ExpiredLifetime
+	case s.IdleTimeout > 0 && !now.Before(s.LastSeen.Add(s.IdleTimeout)):
+		reason = ExpiredIdle
+	default:
+		return nil
+	}
+	ended := *s
+	ended.Tokens = Tokens{}
+	return &ExpiredError{Reason: reason, Session: &ended}
 }
 
 // Tokens is a token set as a session keeps it: what the OP's token endpoint
@@ -203,7 +267,9 @@ type Sessions interface {
 	// Get returns the live session with that id, or ErrNotFound. A revoked
 	// session is not live: once RevokeSID or RevokeSubject returns, no Get
 	// anywhere returns the sessions it revokes, even before DeleteBySID or
-	// DeleteBySubject has removed them.
+	// DeleteBySubject has removed them. Nor is a session over its
+	// lifetimes (Session.CheckLifetime): Get reports one it still holds
+	// with an *ExpiredError.
 	Get(ctx context.Context, id string) (*Session, error)
 	// Create stores a new session. It fails with ErrRevoked when s is
 	// revoked, and ErrExists when the id is taken.
@@ -213,8 +279,17 @@ type Sessions interface {
 	// brought back. It fails with ErrRevoked when the stored session or s
 	// is revoked, so a refresh can neither revive a logged-out session nor
 	// move one into an OP session that was logged out; the stored session
-	// is then unchanged.
+	// is then unchanged. Update does not apply the idle timeout of the
+	// stored session: a refresh that started while it was live is
+	// activity, and the record Update writes carries its own LastSeen.
 	Update(ctx context.Context, s *Session) error
+	// Touch records that session id was used at at: it moves LastSeen to
+	// at when that is later, and changes nothing else, so a touch never
+	// undoes a refresh that raced it. It fails with ErrNotFound when Get
+	// would not return the session (missing, revoked, or over its
+	// lifetime: then with the *ExpiredError), so a touch never revives an
+	// idle session. Nothing else moves LastSeen but Create and Update.
+	Touch(ctx context.Context, id string, at time.Time) error
 	// Delete removes one session. Deleting a missing session is not an error.
 	Delete(ctx context.Context, id string) error
 	// Lock takes the refresh lock of session id, waiting until it is free or

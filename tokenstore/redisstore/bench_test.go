@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,12 +112,132 @@ func peer(b *testing.B, n int, fn func(i int)) {
 // sessions.
 func BenchmarkGet(b *testing.B) {
 	st, _ := benchStore(b)
+	benchGets(b, st, fill(b, st, 1000))
+}
+
+// benchGets times Gets of ss on st, then the same on a memory store
+// (mem-ns/op, x-memory).
+func benchGets(b *testing.B, st tokenstore.Store, ss []*tokenstore.Session) {
 	ctx := context.Background()
-	ss := fill(b, st, 1000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+
+	mem := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	defer mem.Close()
+	ms := fill(b, mem, len(ss))
+	peer(b, b.N, func(i int) {
+		if _, err := mem.Get(ctx, ms[i%len(ms)].ID); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// benchGetsParallel times Gets of ss on st from GOMAXPROCS goroutines.
+func benchGetsParallel(b *testing.B, st tokenstore.Store, ss []*tokenstore.Session) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// nearBenchStore is a store with a near cache holding 1000 typical
+// sessions, and the sessions.
+func nearBenchStore(b *testing.B) (*redisstore.Store, []*tokenstore.Session) {
+	srv := redistest.Start(b)
+	st := newStore(b, redisstore.Options{Client: srv.Client(b, 0), Keys: [][]byte{key1}, NearCache: 2000})
+	ss := fill(b, st, 1000)
+	for _, s := range ss {
+		for !st.NearCached(s.ID) {
+			if _, err := st.Get(context.Background(), s.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return st, ss
+}
+
+// BenchmarkGetNearCache: the same lookup with a near cache (Options.
+// NearCache) holding the 1000 sessions, against the memory store in the
+// same run.
+func BenchmarkGetNearCache(b *testing.B) {
+	st, ss := nearBenchStore(b)
+	h0, m0 := st.NearCacheHits()
+	benchGets(b, st, ss)
+	h, m := st.NearCacheHits()
+	b.ReportMetric(float64(h-h0)/float64(h-h0+m-m0), "hit-ratio")
+}
+
+// BenchmarkGetParallelNearCache: BenchmarkGetNearCache from many
+// goroutines.
+func BenchmarkGetParallelNearCache(b *testing.B) {
+	st, ss := nearBenchStore(b)
+	benchGetsParallel(b, st, ss)
+}
+
+// BenchmarkGetGoRedisCSC is the near cache's alternative, measured to
+// choose between them: go-redis's own client-side caching (v9.22+, RESP3,
+// experimental; one server and database 0 only, no cluster) serving the
+// three reads a Get makes (the session's value, its revoked-sid marker,
+// its subject's logout marker) from its cache, then opening and decoding
+// the record, which a cache of raw replies leaves to every request.
+func BenchmarkGetGoRedisCSC(b *testing.B) {
+	srv := redistest.Start(b)
+	st := newStore(b, redisstore.Options{Client: srv.Client(b, 0), Keys: [][]byte{key1}})
+	ctx := context.Background()
+	ss := fill(b, st, 1000)
+	csc := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 3,
+		ClientSideCacheConfig: &redis.ClientSideCacheConfig{MaxEntries: 10000}})
+	defer csc.Close()
+	seal, err := tokenstore.NewSealer([][]byte{key1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const head = 57 // sid hash, subject hash, issue time: see scripts.go
+	get := func(id string) (*tokenstore.Session, error) {
+		member := tokenstore.HashID(id)
+		v, err := csc.Get(ctx, st.Base()+"s:"+member).Bytes()
+		if err != nil {
+			return nil, err
+		}
+		if n, err := csc.Exists(ctx, st.Base()+"r:"+string(v[:22])).Result(); err != nil || n != 0 {
+			return nil, fmt.Errorf("revoked: %v", err)
+		}
+		if err := csc.Get(ctx, st.Base()+"e:"+string(v[22:44])).Err(); !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("subject logged out: %v", err)
+		}
+		plain, _, err := seal.Open(v[head:], []byte(member))
+		if err != nil {
+			return nil, err
+		}
+		sess := &tokenstore.Session{ID: id}
+		return sess, sess.UnmarshalBinary(plain)
+	}
+	for range 2 { // fill go-redis's cache
+		for _, s := range ss {
+			if _, err := get(s.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := get(ss[i%len(ss)].ID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -130,24 +253,58 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkInvalidation: how long after a back-channel logout handled by
+// one instance (RevokeSID returned) another instance, whose near cache
+// holds the session, refuses it: the start of its first Get that refuses,
+// polled in a loop. Reported as the median, 99th percentile and maximum
+// over b.N logouts (ns/op is the whole round: create, warm, revoke, wait).
+func BenchmarkInvalidation(b *testing.B) {
+	srv := redistest.Start(b)
+	srv.Client(b, 0)
+	ctx := context.Background()
+	opts := redisstore.Options{Keys: [][]byte{key1}, NearCache: 1000}
+	opts.Client = srv.NewClient(b, 0)
+	a := newStore(b, opts)
+	opts.Client = srv.NewClient(b, 0)
+	other := newStore(b, opts)
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		s := typicalSession(i)
+		if err := a.Create(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		for !other.NearCached(s.ID) {
+			if _, err := other.Get(ctx, s.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := a.RevokeSID(ctx, s.Issuer, s.SID, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		for {
+			start := time.Now()
+			if _, err := other.Get(ctx, s.ID); err != nil {
+				took = append(took, start.Sub(t0))
+				break
+			}
+			runtime.Gosched() // a server between requests, not a spin
+		}
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	b.ReportMetric(us(took[len(took)/2]), "p50-µs")
+	b.ReportMetric(us(took[len(took)*99/100]), "p99-µs")
+	b.ReportMetric(us(took[len(took)-1]), "max-µs")
+}
+
 // BenchmarkGetParallel: the same lookup from many goroutines, as a busy
 // instance makes it.
 func BenchmarkGetParallel(b *testing.B) {
 	st, _ := benchStore(b)
-	ctx := context.Background()
-	ss := fill(b, st, 1000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := st.Get(ctx, ss[i%len(ss)].ID); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
+	benchGetsParallel(b, st, fill(b, st, 1000))
 }
 
 // BenchmarkLogoutSID: what a back-channel logout costs the store,

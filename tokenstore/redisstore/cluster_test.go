@@ -38,8 +38,17 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	// Again with a near cache per store, tracking the master of the
+	// stores' slot.
+	t.Run("ConformanceNearCache", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) tokenstore.Store {
+			return newStore(t, redisstore.Options{Client: cl.NewClient(t), Keys: [][]byte{key1}, LockLease: time.Second, Prefix: "conf-near", NearCache: 1000})
+		})
+	})
+
 	t.Run("KeysShareASlot", func(t *testing.T) { testKeysShareASlot(t, cl, rdb) })
-	t.Run("FailoverLosesNothing", func(t *testing.T) { testFailoverLosesNothing(t, cl) })
+	t.Run("FailoverLosesNothing", func(t *testing.T) { testFailoverLosesNothing(t, cl, 0) })
+	t.Run("FailoverLosesNothingNearCache", func(t *testing.T) { testFailoverLosesNothing(t, cl, 1000) })
 	t.Run("WaitReplicas", func(t *testing.T) { testWaitReplicas(t, cl) })
 }
 
@@ -184,10 +193,13 @@ func testKeysShareASlot(t *testing.T, cl *redistest.Cluster, rdb *redis.ClusterC
 // crash is beyond what a client can see, and docs/stores.md says so.
 //
 // During the failover no call may report a session missing: only
-// ErrUnavailable (503, nobody signed out) or success.
-func testFailoverLosesNothing(t *testing.T, cl *redistest.Cluster) {
+// ErrUnavailable (503, nobody signed out) or success. With a near cache
+// (near above zero), its tracking follows the slot to the promoted master:
+// a logout made after the failover reaches it within the bound.
+func testFailoverLosesNothing(t *testing.T, cl *redistest.Cluster, near int) {
 	ctx := context.Background()
-	st, err := redisstore.NewFromURL(ctx, cl.URL(), redisstore.Options{Keys: [][]byte{key1}, Prefix: "failover"})
+	prefix := fmt.Sprintf("failover-%d", near)
+	st, err := redisstore.NewFromURL(ctx, cl.URL(), redisstore.Options{Keys: [][]byte{key1}, Prefix: prefix, NearCache: near})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +264,7 @@ func testFailoverLosesNothing(t *testing.T, cl *redistest.Cluster) {
 	}
 
 	// Another instance, started after the failover, sees the same.
-	other, err := redisstore.NewFromURL(ctx, cl.URL(), redisstore.Options{Keys: [][]byte{key1}, Prefix: "failover"})
+	other, err := redisstore.NewFromURL(ctx, cl.URL(), redisstore.Options{Keys: [][]byte{key1}, Prefix: prefix, NearCache: near})
 	if err != nil {
 		t.Fatalf("New after the failover: %v", err)
 	}
@@ -285,6 +297,20 @@ func testFailoverLosesNothing(t *testing.T, cl *redistest.Cluster) {
 	}
 	if _, err := st.Get(ctx, late.ID); err != nil {
 		t.Errorf("Get of a session written after the failover: %v", err)
+	}
+	if near > 0 {
+		start := time.Now()
+		for !st.NearCacheServing() {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("the near cache does not track the promoted master")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		warm(t, st, late)
+		if err := other.RevokeSID(ctx, iss, late.SID, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		watch(t, st, late.ID, time.Now(), redisstore.DefaultNearCacheMaxStale, still)
 	}
 }
 

@@ -39,6 +39,7 @@ func newStore(t testing.TB, c redisstore.Options) *redisstore.Store {
 	if err != nil {
 		t.Fatalf("redisstore.New: %v", err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -49,6 +50,16 @@ func TestConformance(t *testing.T) {
 	rdb := srv.Client(t, 1)
 	storetest.Run(t, func(t *testing.T) tokenstore.Store {
 		return newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}, LockLease: time.Second})
+	})
+}
+
+// TestConformanceNearCache runs the suite with a near cache, every store
+// its own (as instances have), on its own client.
+func TestConformanceNearCache(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Client(t, 3) // flush
+	storetest.Run(t, func(t *testing.T) tokenstore.Store {
+		return newStore(t, redisstore.Options{Client: srv.NewClient(t, 3), Keys: [][]byte{key1}, LockLease: time.Second, Prefix: "near", NearCache: 1000})
 	})
 }
 

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"sort"
@@ -141,3 +142,20 @@ func (w *LegacyWriter) Create(s *tokenstore.Session) {
 func (w *LegacyWriter) RevokeSID(issuer, sid string, ttl time.Duration) {
 	w.c.Set(context.Background(), w.base+"r:"+legacyPairHash(issuer, sid), "1", ttl)
 }
+
+// NearCached reports whether the near cache would serve session id now.
+func (s *Store) NearCached(id string) bool {
+	c, key := s.near, sha256.Sum256([]byte(id))
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.serving() && c.entries[key] != nil && c.locked[key] == 0
+}
+
+// NearCacheLen is how many sessions the near cache holds.
+func (s *Store) NearCacheLen() int { return s.near.len() }
+
+// NearCacheServing reports whether the near cache's lease allows serving.
+func (s *Store) NearCacheServing() bool { return s.near.serving() }
+
+// NearCacheHits returns the near cache's hits and misses so far.
+func (s *Store) NearCacheHits() (hits, misses int64) { return s.near.hits.Load(), s.near.misses.Load() }

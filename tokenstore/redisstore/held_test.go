@@ -18,7 +18,7 @@ func TestBackchannelLogoutWhileRedisIsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	c := startCluster(t)
+	c := startCluster(t, 0)
 	alice := c.signIn("alice", 2)
 	bob := c.signIn("bob", 3)
 	for n := 1; n <= 3; n++ {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	mrand "math/rand/v2"
 	"sync"
 	"time"
@@ -45,12 +46,25 @@ const MaxLockHold = 5 * time.Minute
 // a second holder can get the lock while the first still works. The
 // store's other guarantees hold regardless: Update only replaces a session
 // that exists and is not revoked.
+//
+// While a Store holds a session's lock, its Get of that session reads
+// Redis, never the near cache: the holder sees what another instance's
+// refresh stored just before it released the lock.
 func (s *Store) Lock(ctx context.Context, id string) (func(), error) {
 	l, err := s.acquire(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return l.unlock, nil
+	if s.near == nil {
+		return l.unlock, nil
+	}
+	key := sha256.Sum256([]byte(id))
+	s.near.lock(key)
+	var once sync.Once
+	return func() {
+		l.unlock()
+		once.Do(func() { s.near.unlock(key) })
+	}, nil
 }
 
 // heldLock is one holder's lock and its renewal goroutine.

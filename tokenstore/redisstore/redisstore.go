@@ -48,21 +48,29 @@
 //     while the refresh runs, so a slow OP never lets a second instance in
 //     with the same rotating refresh token, and that ends after a crashed
 //     holder's deadline (at most MaxLockHold) or LockLease, whichever is later.
+//   - A near cache, when asked for (Options.NearCache): warm sessions are
+//     read in process, as fast as the memory store, and Redis reports every
+//     change to what a cached read depends on (the session and its logout
+//     markers) on a tracking connection, so a logout or a refresh at any
+//     instance is seen by all within a round trip, and never served stale
+//     longer than Options.NearCacheMaxStale (50 ms) after it returned; the
+//     cache is emptied whenever tracking is lost.
 //   - Errors, never guesses: when Redis cannot be reached every method returns
 //     an error wrapping [tokenstore.ErrUnavailable] (the middleware answers
 //     503 with Retry-After and keeps the session), and the same Store works
 //     again as soon as Redis is back. A session is reported missing only when
 //     Redis holds no record of it that Keys open.
 //
-// Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
-// as a cluster (tested with three masters and a failover): all keys of one
-// Store share the hash tag {Prefix}, so on a cluster they live in one slot
-// (one shard serves a Store; give apps distinct prefixes to spread them).
-// Replication is asynchronous: set Options.WaitReplicas so that a failover
-// cannot lose an acknowledged session or revocation. Configure Redis with persistence (a Redis that
+// Redis 5 or later (6 for the near cache; tested with 7.0), as a single
+// server, with Sentinel, or as a cluster (tested with three masters and a
+// failover): all keys of one Store share the hash tag {Prefix}, so on a
+// cluster they live in one slot (one shard serves a Store; give apps
+// distinct prefixes to spread them). Replication is asynchronous: set
+// Options.WaitReplicas so that a failover cannot lose an acknowledged
+// session or revocation. Configure Redis with persistence (a Redis that
 // restarts empty signs everyone out) and maxmemory-policy noeviction (an
-// evicted revocation or lock would undo a guarantee). The Store does not own
-// the client: close it yourself.
+// evicted revocation or lock would undo a guarantee). A Store made by New
+// does not own its client: close it yourself, after Store.Close.
 //
 // The keys, each "{Prefix}:" and a letter: s:<HashID(id)> a session (its sid
 // and subject hashes and its issue time, then the sealed record); x:<hash of
@@ -91,12 +99,15 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -169,7 +180,33 @@ type Options struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Zero: DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// NearCache, when above zero, keeps up to that many sessions decoded
+	// in this process (about 4 KB each for a typical session), so a Get
+	// of a warm session needs no round trip to Redis; Redis reports every
+	// change to what a cached Get depends on (the session, its revoked
+	// sid and logged-out subject markers) on a connection of its own
+	// (CLIENT TRACKING), and writes through this Store apply at once. A
+	// change made by another instance reaches the cache within a round
+	// trip, and is never missed for longer than NearCacheMaxStale
+	// (docs/stores.md, "Near cache"). Needs Redis 6 or later, and a
+	// redis.Client (one server or Sentinel) or a redis.ClusterClient.
+	// Zero: no near cache; every Get reads Redis.
+	NearCache int
+	// NearCacheMaxStale bounds how long after a write returned (on any
+	// instance) a near cache may still serve what it changed, whatever
+	// happens to the network: the cache is used only while Redis has
+	// answered a ping sent less than NearCacheMaxStale ago, on the
+	// connection that carries the invalidations. Zero:
+	// DefaultNearCacheMaxStale; at least MinNearCacheMaxStale.
+	NearCacheMaxStale time.Duration
 }
+
+// Near cache bounds (Options.NearCacheMaxStale).
+const (
+	DefaultNearCacheMaxStale = 50 * time.Millisecond
+	// MinNearCacheMaxStale: the tracker pings every third of it.
+	MinNearCacheMaxStale = 10 * time.Millisecond
+)
 
 // Store is a tokenstore.Store in Redis. Create it with New; it is safe for
 // concurrent use, and any number of Stores (in any number of processes)
@@ -186,6 +223,9 @@ type Store struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
+
+	near    *nearCache // nil without Options.NearCache
+	tracker *tracker
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -244,7 +284,44 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.migrateAll(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.startNearCache(ctx, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// startNearCache starts the near cache and its tracker, when asked for.
+func (s *Store) startNearCache(ctx context.Context, opts Options) error {
+	stale := opts.NearCacheMaxStale
+	switch {
+	case opts.NearCache < 0:
+		return fmt.Errorf("%w: NearCache %d is negative", ErrConfig, opts.NearCache)
+	case opts.NearCache == 0:
+		return nil
+	case stale == 0:
+		stale = DefaultNearCacheMaxStale
+	case stale < MinNearCacheMaxStale:
+		return fmt.Errorf("%w: NearCacheMaxStale %v is shorter than MinNearCacheMaxStale (%v)", ErrConfig, stale, MinNearCacheMaxStale)
+	}
+	switch s.c.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return fmt.Errorf("%w: NearCache needs a redis.Client (one server or Sentinel) or a redis.ClusterClient, not %T", ErrConfig, s.c)
+	}
+	near := newNearCache(opts.NearCache, stale)
+	t, err := startTracker(ctx, s.c, s.base, near)
+	var rerr redis.Error
+	switch {
+	case errors.As(err, &rerr):
+		return fmt.Errorf("%w: NearCache: Redis refused to track the store's keys (it needs Redis 6 or later, and for an ACL user +client|id +client|tracking +subscribe and the channel &%s): %w", ErrConfig, invalidationChannel, err)
+	case err != nil:
+		return s.unavailable("near cache", err)
+	}
+	s.near, s.tracker = near, t
+	// A Store dropped without Close must not leave its tracker behind; the
+	// tracker does not reference the Store.
+	runtime.AddCleanup(s, func(t *tracker) { t.cancel() }, t)
+	return nil
 }
 
 // addrs names the Redis servers of the client, for errors.
@@ -399,37 +476,99 @@ func ttlMillis(exp time.Time) int64 {
 }
 
 // Get implements tokenstore.Store. A session of the previous layout
-// (written by an earlier version of this package) is migrated first.
+// (written by an earlier version of this package) is migrated first. With
+// a near cache, a warm session is served from it.
 func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
-	member := tokenstore.HashID(id)
+	key := sha256.Sum256([]byte(id))
+	sess := s.near.get(key)
+	if sess != nil {
+		sess = sess.Clone()
+		sess.ID = id
+	} else {
+		t := s.near.begin(key)
+		var v []byte
+		var err error
+		sess, v, err = s.read(ctx, id, key)
+		s.near.finish(t, sess, v)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := sess.CheckLifetime(time.Now()); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// read returns the session id (whose SHA-256 is key) as Redis holds it,
+// revocations checked but not its lifetimes, and its value in Redis.
+func (s *Store) read(ctx context.Context, id string, key cacheKey) (*tokenstore.Session, []byte, error) {
+	member := base64.RawURLEncoding.EncodeToString(key[:]) // tokenstore.HashID(id)
 	for range 3 {
 		str, err := getScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base).Text()
 		v := []byte(str)
 		switch {
 		case errors.Is(err, redis.Nil):
-			return nil, tokenstore.ErrNotFound
+			return nil, nil, tokenstore.ErrNotFound
 		case err != nil:
-			return nil, s.unavailable("get", err)
+			return nil, nil, s.unavailable("get", err)
 		case legacyValue(v):
 			if err := s.migrate(ctx, member, v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue // read it again, revocations checked
 		case len(v) < headsLen:
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
 		}
 		sess, err := s.open(member, v[headsLen:])
 		if err != nil {
-			return nil, err
-		}
-		if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
-			return nil, tokenstore.ErrNotFound
+			return nil, nil, err
 		}
 		sess.ID = id
-		return sess, nil
+		return sess, v, nil
 	}
 	// An instance of the previous version keeps rewriting it.
-	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+	return nil, nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+}
+
+// Touch implements tokenstore.Store: it reseals the record with the later
+// LastSeen and writes it only if the value is still the one it read (a
+// refresh or another touch meanwhile makes it read again), keeping the
+// key's TTL and indexes.
+func (s *Store) Touch(ctx context.Context, id string, at time.Time) error {
+	key := sha256.Sum256([]byte(id))
+	defer s.near.invalidateSession(key)
+	for range 3 {
+		sess, old, err := s.read(ctx, id, key)
+		if err != nil {
+			return err
+		}
+		if err := sess.CheckLifetime(time.Now()); err != nil {
+			return err
+		}
+		if !at.After(sess.LastSeen) {
+			return nil
+		}
+		sess.LastSeen = at
+		plain, err := sess.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		member := base64.RawURLEncoding.EncodeToString(key[:])
+		v := append(old[:headsLen:headsLen], s.seal.Seal(plain, []byte(member))...)
+		sum := sha1.Sum(old)
+		res, err := touchScript.Run(ctx, s.c, []string{s.sessionKey(member)}, hex.EncodeToString(sum[:]), v).Text()
+		switch {
+		case err != nil:
+			return s.unavailable("touch", err)
+		case res == "ok":
+			return nil
+		case res == "notfound":
+			return tokenstore.ErrNotFound
+		}
+		// changed: written meanwhile; read it again
+	}
+	return nil // written three times meanwhile, by refreshes or touches: it is in use
 }
 
 // open decrypts and decodes the sealed record of session member. A record
@@ -466,7 +605,9 @@ func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess
 	if err != nil {
 		return err
 	}
-	member := tokenstore.HashID(sess.ID)
+	key := sha256.Sum256([]byte(sess.ID))
+	defer s.near.invalidateSession(key)
+	member := base64.RawURLEncoding.EncodeToString(key[:])
 	head, sidh, subh, issued := s.heads(sess)
 	v := append(head, s.seal.Seal(plain, []byte(member))...)
 	res, err := s.durable(ctx, script, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
@@ -500,7 +641,9 @@ func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
 
 // Delete implements tokenstore.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	member := tokenstore.HashID(id)
+	key := sha256.Sum256([]byte(id))
+	defer s.near.invalidateSession(key)
+	member := base64.RawURLEncoding.EncodeToString(key[:])
 	if err := s.durable(ctx, deleteScript, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
 		return s.unavailable("delete", err)
 	}
@@ -519,6 +662,8 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 	if subject != "" {
 		subh = s.pairHash(issuer, subject)
 	}
+	defer s.near.invalidateSID(sidh)
+	defer s.near.invalidateSubject(subh)
 	keys := []string{s.base + "x:" + sidh, s.base + "n:" + subh}
 	n, err := deleteBySIDScript.Run(ctx, s.c, keys, s.base, sidh, subh).Int()
 	if err != nil {
@@ -530,6 +675,7 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid, subject string) (i
 // DeleteBySubject implements tokenstore.Store.
 func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) (int, error) {
 	subh := s.pairHash(issuer, subject)
+	defer s.near.invalidateSubject(subh)
 	n, err := deleteBySubjectScript.Run(ctx, s.c, []string{s.base + "u:" + subh}, s.base, subh).Int()
 	if err != nil {
 		return 0, s.unavailable("delete by subject", err)
@@ -568,7 +714,9 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	sidh := s.pairHash(issuer, sid)
+	defer s.near.invalidateSID(sidh)
+	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + sidh}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
 	}
 	return nil
@@ -581,7 +729,9 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at ti
 	if subject == "" || ttl <= 0 {
 		return nil
 	}
-	key := s.base + "e:" + s.pairHash(issuer, subject)
+	subh := s.pairHash(issuer, subject)
+	defer s.near.invalidateSubject(subh)
+	key := s.base + "e:" + subh
 	if err := s.durable(ctx, revokeSubjectScript, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke subject", err)
 	}

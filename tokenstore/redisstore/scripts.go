@@ -176,6 +176,24 @@ if ttl >= 0 then store(KEYS[1], ttl) end
 return 'ok'
 `)
 
+// touchScript: KEYS session; ARGV SHA-1 (hex) of the value the caller
+// read, the new value. Replaces the value, keeping its TTL (and so its
+// index scores), unless it changed since it was read.
+var touchScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 'notfound' end
+if redis.sha1hex(v) ~= ARGV[1] then return 'changed' end
+local p = redis.call('PTTL', KEYS[1])
+if p == -1 then
+  redis.call('SET', KEYS[1], ARGV[2])
+elseif p > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', p)
+else
+  return 'notfound'
+end
+return 'ok'
+`)
+
 // deleteScript: KEYS session; ARGV base, member.
 var deleteScript = redis.NewScript(common + `
 return unlink(ARGV[2])

@@ -74,9 +74,13 @@ func NewFromURL(ctx context.Context, rawURL string, opts Options) (*Store, error
 	return s, nil
 }
 
-// Close closes the client of a Store made by NewFromURL. A Store made by New
-// does not own its client: Close then does nothing.
+// Close stops the near cache's tracking connection (Options.NearCache),
+// and closes the client of a Store made by NewFromURL (a Store made by New
+// does not own its client). The Store must not be used afterwards.
 func (s *Store) Close() error {
+	if s.tracker != nil {
+		s.tracker.stop()
+	}
 	if s.owned == nil {
 		return nil
 	}

@@ -18,8 +18,8 @@
 // store newStore returns also implements [Dumper] (usually through a wrapper
 // made in the test), Run checks that no raw id ever appears in its contents.
 //
-// The suite cannot set a store's clock, so the expiry subtests use real time:
-// they run at once and together wait about one and a quarter seconds. The
+// The suite cannot set a store's clock, so the expiry and lifetime subtests
+// use real time: they run at once and together wait about two seconds. The
 // whole suite takes a few seconds against a local store.
 package storetest
 
@@ -86,6 +86,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"UpdateAfterDelete", testUpdateAfterDelete},
 			{"UpdateMovesIndexes", testUpdateMovesIndexes},
 			{"Delete", testDelete},
+			{"TouchOnlyMovesLastSeen", testTouchOnlyMovesLastSeen},
 		}},
 		{"Logout", false, []test{
 			{"CreateRevoked", testCreateRevoked},
@@ -118,6 +119,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"Revocation", testRevocationExpires},
 			{"RevokeAgainNeverShortens", testRevokeAgain},
 			{"SubjectRevocation", testSubjectRevocationExpires},
+			{"IdleTimeout", testIdleTimeout},
+			{"TouchExtendsIdle", testTouchExtendsIdle},
+			{"TouchNotPastExpiresAt", testTouchNotPastExpiresAt},
 		}},
 		{"Lock", false, []test{
 			{"MutualExclusion", testLockMutualExclusion},
@@ -202,6 +206,7 @@ func newSession(issuer, sid, subject string) *tokenstore.Session {
 		RefreshedAt: now,
 		IssuedAt:    now.Truncate(time.Second),
 		ExpiresAt:   now.Add(longTTL),
+		IdleTimeout: longTTL,
 	}
 }
 
