@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -269,13 +270,15 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	if c, err := rp.ParseClaims(cur.Claims); err == nil {
 		prev.Claims = c
 	}
+	start := time.Now()
 	tokens, err := w.client.Refresh(ctx, prev)
+	took := time.Since(start)
 	if rp.ClassOf(err) == rp.ClassRevoked {
 		// The OP ended the shared session, or answered with another
 		// user's ID token: sign out here too.
 		_ = w.store.Delete(ctx, id)
 		w.backoff.clear(id)
-		w.audit(ctx, slog.LevelInfo, "multiapp.refresh.revoked", cur, slog.String("reason", reason(err)), slog.String("error", err.Error()))
+		w.audit(ctx, cur, event.Event{Name: event.RefreshRevoked, Level: slog.LevelInfo, Reason: reason(err), Duration: took, Err: err})
 		return nil, ErrSignedOut
 	}
 	next := cur.Clone()
@@ -308,13 +311,12 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 			retry = min(te.RetryAfter, MaxRefreshBackoff)
 		}
 		w.backoff.set(id, err, w.now(), retry)
-		w.audit(ctx, slog.LevelWarn, "multiapp.refresh."+rp.ClassOf(err).String(), cur,
-			slog.String("reason", reason(err)), slog.Duration("retry_after", retry),
-			slog.Bool("refresh_token_kept", next.RefreshToken != ""), slog.String("error", err.Error()))
+		w.audit(ctx, cur, event.Event{Name: refreshFailed(err), Level: slog.LevelWarn, Reason: reason(err), Duration: took, Err: err,
+			Attrs: []slog.Attr{slog.Duration("retry_after", retry), slog.Bool("refresh_token_kept", next.RefreshToken != "")}})
 		return next, err
 	}
 	w.backoff.clear(id)
-	w.audit(ctx, slog.LevelInfo, "multiapp.refresh", next)
+	w.audit(ctx, next, event.Event{Name: event.Refresh, Level: slog.LevelInfo, Duration: took})
 	return next, nil
 }
 

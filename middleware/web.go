@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
@@ -94,8 +95,13 @@ type WebConfig struct {
 	// already ended, e.g. by a back-channel logout). The logout
 	// confirmation page links back to it too.
 	AfterLogout string
-	// Logger receives the audit events (login, refresh, logout,
-	// back-channel logout). Nil: slog.Default(). Tokens are never logged.
+	// Observer receives the events of the app's sign-ins, refreshes,
+	// logouts, back-channel logouts and session store calls (package
+	// event). Nil: the audit log, event.Log(Logger). To keep the audit log
+	// and add metrics: event.Join(event.Log(logger), metrics).
+	Observer event.Observer
+	// Logger is where the audit log writes when Observer is nil. Nil:
+	// slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
@@ -115,7 +121,7 @@ type Web struct {
 	anon     string // "tried silent SSO" marker cookie name
 	jar      *pkce.Jar
 	bc       *backchannel.Handler
-	log      *slog.Logger
+	obs      event.Observer
 	flight   singleflight.Group
 	prefix   string
 	origin   string // this app's origin, from its redirect URL
@@ -132,12 +138,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
 		return nil, configError("WebConfig.Client is nil: create it with rp.New")
 	}
-	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix}
+	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
 		w.store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	}
-	if w.log == nil {
-		w.log = slog.Default()
+	if w.obs == nil {
+		w.obs = event.Log(cfg.Logger)
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -190,10 +196,11 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	w.name = w.policy.Name(base)
 	w.anon = w.policy.Name(base + "-anon")
 	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
-	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
+	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Observer: w.obs, Now: cfg.Now}
 	// Sessions are read through the back-channel handler's guard: a logout
 	// it holds while the store is unreachable ends them here meanwhile.
-	w.store = w.bc.Guard()
+	// Every call is timed for the observer (event.StoreGet...).
+	w.store = timedStore{Store: w.bc.Guard(), obs: w.obs}
 	return w, nil
 }
 
@@ -268,7 +275,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	}
 	authURL, err := w.client.AuthCodeURL(tx, params)
 	if err != nil {
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}
@@ -277,7 +284,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.returnToTooLong(rw, len(returnTo))
 		return
 	case err != nil:
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
 		w.page(rw, http.StatusInternalServerError, "Login failed", "The login transaction could not be saved.")
 		return
 	}
@@ -324,7 +331,9 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	start := time.Now()
 	s, err := w.completeLogin(ctx, tx, resp)
+	took := time.Since(start)
 	switch {
 	case err != nil && tx.Prompt == "none":
 		w.silentFailed(rw, r, tx, err)
@@ -345,7 +354,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(w.anon); err == nil {
 		w.policy.Clear(rw, w.anon)
 	}
-	w.audit(ctx, slog.LevelInfo, "multiapp.login", s, slog.Bool("silent", tx.Prompt == "none"))
+	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took})
 	noStore(rw)
 	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
 }
@@ -396,8 +405,7 @@ func (w *Web) silentFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tra
 	if !errors.Is(err, rp.ErrLoginRequired) {
 		level = slog.LevelWarn // not the usual "no OP session": worth a look
 	}
-	w.log.LogAttrs(r.Context(), level, "multiapp.login.silent_failed", slog.String("client_id", w.client.ClientID()),
-		slog.String("reason", loginReason(err)), slog.String("error", err.Error()))
+	w.emit(r.Context(), event.Event{Name: event.LoginSilentFailed, Level: level, Silent: true, Reason: loginReason(err), Err: err})
 	if !w.marker(r).signedOut {
 		w.policy.Set(rw, w.anon, "t"+strconv.FormatInt(w.now().Unix(), 10), w.cfg.SilentRetry)
 	}
@@ -441,8 +449,7 @@ func loginReason(err error) string {
 
 func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
 	why := loginReason(err)
-	w.log.LogAttrs(r.Context(), slog.LevelWarn, "multiapp.login.failed",
-		slog.String("client_id", w.client.ClientID()), slog.String("reason", why), slog.String("class", rp.ClassOf(err).String()), slog.String("error", err.Error()))
+	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Class: rp.ClassOf(err).String(), Err: err})
 	msg := "Sign-in could not be completed. Please try again."
 	var oe *rp.OPError
 	switch {
@@ -460,7 +467,7 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 	if status == http.StatusServiceUnavailable {
 		setRetryAfter(rw, err)
 	}
-	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, "multiapp.login.failed"))
+	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, event.LoginFailed))
 }
 
 // logoutPage answers GET logout with a confirmation form: logging out
@@ -517,15 +524,14 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 			w.revokeRefreshToken(ctx, s)
-			w.audit(ctx, slog.LevelInfo, "multiapp.logout", s, slog.Bool("op_logout", idToken != ""))
+			w.audit(ctx, s, event.Event{Name: event.Logout, Level: slog.LevelInfo, Attrs: []slog.Attr{slog.Bool("op_logout", idToken != "")}})
 		case !errors.Is(err, tokenstore.ErrNotFound):
 			w.unavailable(rw, r, storeError(err))
 			return
 		}
 	}
 	if !live {
-		w.log.LogAttrs(ctx, slog.LevelInfo, "multiapp.logout", slog.String("client_id", w.client.ClientID()), slog.Bool("op_logout", false),
-			slog.String("reason", "no_live_session"))
+		w.emit(ctx, event.Event{Name: event.Logout, Level: slog.LevelInfo, Reason: "no_live_session", Attrs: []slog.Attr{slog.Bool("op_logout", false)}})
 	}
 	w.policy.Clear(rw, w.name)
 	w.policy.Set(rw, w.anon, markerSignedOut, signedOutFor)
@@ -572,7 +578,7 @@ func (w *Web) revokeRefreshToken(ctx context.Context, s *tokenstore.Session) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := w.client.Revoke(ctx, s.RefreshToken, "refresh_token"); err != nil {
-		w.log.LogAttrs(ctx, slog.LevelWarn, "multiapp.logout.revoke_failed", slog.String("client_id", s.ClientID), slog.String("error", err.Error()))
+		w.emit(ctx, event.Event{Name: event.LogoutRevokeFailed, Level: slog.LevelWarn, ClientID: s.ClientID, Err: err})
 	}
 }
 
@@ -610,12 +616,18 @@ func setTokens(s *tokenstore.Session, t *rp.Tokens, now time.Time) {
 	}
 }
 
-func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *tokenstore.Session, attrs ...slog.Attr) {
-	base := []slog.Attr{
-		slog.String("client_id", s.ClientID), slog.String("iss", s.Issuer), slog.String("sub", s.Subject),
-		slog.String("sid", s.SID), slog.String("session", tokenstore.HashID(s.ID)[:16]),
+// emit gives e to the observer, as an event of this app.
+func (w *Web) emit(ctx context.Context, e event.Event) {
+	if e.ClientID == "" {
+		e.ClientID = w.client.ClientID()
 	}
-	w.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
+	event.Emit(ctx, w.obs, e)
+}
+
+// audit gives e, an event about session s, to the observer.
+func (w *Web) audit(ctx context.Context, s *tokenstore.Session, e event.Event) {
+	e.ClientID, e.Issuer, e.Subject, e.SID, e.Session = s.ClientID, s.Issuer, s.Subject, s.SID, tokenstore.HashID(s.ID)[:16]
+	event.Emit(ctx, w.obs, e)
 }
 
 // unavailable answers 503 with Retry-After to a request that cannot be
@@ -624,7 +636,7 @@ func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *toke
 func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
 	why := reason(err)
 	if why == "store_unavailable" {
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.StoreUnavailable, Level: slog.LevelError, Err: err})
 	}
 	setRetryAfter(rw, err)
 	msg := unavailableText(why)
