@@ -19,6 +19,7 @@ import (
 	"github.com/multiapp-go/multiapp/backchannel"
 	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -119,7 +120,7 @@ type Web struct {
 	policy   cookie.Policy
 	name     string // session cookie name
 	anon     string // "tried silent SSO" marker cookie name
-	jar      *pkce.Jar
+	jar      *loginjar.Jar
 	bc       *backchannel.Handler
 	obs      event.Observer
 	flight   singleflight.Group
@@ -195,7 +196,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	w.name = w.policy.Name(base)
 	w.anon = w.policy.Name(base + "-anon")
-	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
+	w.jar = &loginjar.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
 	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Observer: w.obs, Now: cfg.Now}
 	// Sessions are read through the back-channel handler's guard: a logout
 	// it holds while the store is unreachable ends them here meanwhile.
@@ -232,7 +233,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := "/"
 	if raw := q.Get("return_to"); raw != "" {
-		if len(raw) > pkce.MaxReturnTo {
+		if len(raw) > loginjar.MaxReturnTo {
 			w.returnToTooLong(rw, len(raw))
 			return
 		}
@@ -280,7 +281,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch err := w.jar.Save(rw, r, tx); {
-	case errors.Is(err, pkce.ErrTooLarge):
+	case errors.Is(err, loginjar.ErrTooLarge):
 		w.returnToTooLong(rw, len(returnTo))
 		return
 	case err != nil:
@@ -297,7 +298,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 // would fail at the callback instead.
 func (w *Web) returnToTooLong(rw http.ResponseWriter, n int) {
 	w.page(rw, http.StatusBadRequest, "Return address too long",
-		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, pkce.MaxReturnTo))
+		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, loginjar.MaxReturnTo))
 }
 
 // callback completes a login.
@@ -433,11 +434,11 @@ func loginStatus(err error) int {
 func loginReason(err error) string {
 	var oe *rp.OPError
 	switch {
-	case errors.Is(err, pkce.ErrNoTransaction):
+	case errors.Is(err, loginjar.ErrNoTransaction):
 		return "no_transaction"
-	case errors.Is(err, pkce.ErrExpired):
+	case errors.Is(err, loginjar.ErrExpired):
 		return "login_expired"
-	case errors.Is(err, pkce.ErrReplayed):
+	case errors.Is(err, loginjar.ErrReplayed):
 		return "login_replayed"
 	case errors.Is(err, ErrSignedOut):
 		return "session_revoked"
@@ -460,7 +461,7 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 		}
 	case rp.ClassOf(err) == rp.ClassMisconfigured:
 		msg = "The sign-in service refused this site's request, so signing in cannot work until the site's operators fix its configuration."
-	case errors.Is(err, pkce.ErrNoTransaction), errors.Is(err, pkce.ErrExpired), errors.Is(err, pkce.ErrReplayed):
+	case errors.Is(err, loginjar.ErrNoTransaction), errors.Is(err, loginjar.ErrExpired), errors.Is(err, loginjar.ErrReplayed):
 		msg = "This sign-in link is expired or was already used. Please sign in again."
 	}
 	status := loginStatus(err)
