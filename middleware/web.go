@@ -130,6 +130,17 @@ type Web struct {
 	now      func() time.Time
 	backoff  backoffs
 	dev      bool // plain-http loopback development: failure pages explain themselves
+
+	// crossOrigin refuses state-changing requests from pages of other
+	// origins (net/http's CrossOriginProtection): Sec-Fetch-Site decides
+	// when present ("same-origin", or "none" for a user's own navigation,
+	// pass; "same-site" is another app of this site, refused); otherwise
+	// the Origin header must be the request's host or this app's origin; a
+	// request with neither (a non-browser client, which another site
+	// cannot make a browser send) passes. Origin alone is not enough for
+	// browsers: a page with Referrer-Policy no-referrer sends "Origin:
+	// null" on same-origin POSTs.
+	crossOrigin *http.CrossOriginProtection
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -184,6 +195,11 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 		return nil, configError("the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
 	}
 	w.origin = redirect.Scheme + "://" + redirect.Host
+	w.crossOrigin = http.NewCrossOriginProtection()
+	// Behind a proxy that rewrites Host, the public origin still passes.
+	if err := w.crossOrigin.AddTrustedOrigin(w.origin); err != nil {
+		return nil, configError("the rp.Client's RedirectURL does not give an origin: %v", err)
+	}
 	if op, err := url.Parse(cfg.Client.Issuer()); err == nil {
 		w.opOrigin = op.Scheme + "://" + op.Host
 	}
@@ -506,7 +522,7 @@ func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 // endpoint) does not sign them straight back in.
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if crossOrigin(r, w.origin) {
+	if w.crossOrigin.Check(r) != nil {
 		// A form on another site (or another app of the same host) must not
 		// sign the user out everywhere: the OP would end its session by its
 		// own cookie even though ours is not sent.
@@ -659,26 +675,6 @@ func setRetryAfter(rw http.ResponseWriter, err error) {
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
-
-// crossOrigin reports whether a state-changing request comes from a page
-// of another origin. Sec-Fetch-Site, which every current browser sends,
-// decides when present ("same-origin", or "none" for a user's own
-// navigation, pass). Otherwise the Origin header must be this app's; a
-// request with neither (non-browser clients, which another site cannot
-// make a browser send) passes. Origin alone is not enough for browsers: a
-// page with Referrer-Policy no-referrer sends "Origin: null" on same-origin
-// POSTs.
-func crossOrigin(r *http.Request, origin string) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "same-origin", "none":
-		return false
-	case "":
-	default: // cross-site, same-site
-		return true
-	}
-	o := r.Header.Get("Origin")
-	return o != "" && o != origin
-}
 
 // configError is a ClassMisconfigured error of NewWeb.
 func configError(format string, args ...any) error {
