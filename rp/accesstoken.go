@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
@@ -106,6 +107,11 @@ type AccessTokenConfig struct {
 	InsecureAllowHTTPIssuer bool
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
+	// Observer gets an event.AccessToken for every Verify: its duration,
+	// whether the cache answered, and the reason of a refusal; and the
+	// JWKS fetches of the key set the verifier creates (see
+	// KeySetOptions.Observer). Nil: none.
+	Observer event.Observer
 }
 
 // AccessTokenVerifier validates the access tokens an API receives: JWTs
@@ -128,6 +134,7 @@ type AccessTokenVerifier struct {
 	acceptID    bool // AccessTokenConfig.InsecureAcceptIDTokens
 	cache       *tokenCache
 	intro       *introspector
+	obs         event.Observer
 }
 
 // NewAccessTokenVerifier discovers the OP at cfg.Issuer and returns a
@@ -162,7 +169,7 @@ func NewAccessTokenVerifier(ctx context.Context, cfg AccessTokenConfig) (*Access
 	}
 	keys := cfg.KeySet
 	if keys == nil {
-		keys = NewKeySet(meta.JWKSURI, KeySetOptions{HTTPClient: cfg.HTTPClient, Cooldown: cfg.JWKSCooldown, Now: cfg.Now})
+		keys = NewKeySet(meta.JWKSURI, KeySetOptions{HTTPClient: cfg.HTTPClient, Cooldown: cfg.JWKSCooldown, Now: cfg.Now, Observer: cfg.Observer})
 	} else if keys.URL() != meta.JWKSURI {
 		return nil, configError("AccessTokenConfig.KeySet fetches %q but this OP's jwks_uri is %q: share a KeySet only between verifiers of the same issuer", keys.URL(), meta.JWKSURI)
 	}
@@ -218,6 +225,7 @@ func newAccessTokenVerifier(cfg AccessTokenConfig, issuer string, keys *KeySet, 
 		revocations: cfg.Revocations,
 		failOpen:    cfg.InsecureIgnoreRevocationErrors,
 		acceptID:    cfg.InsecureAcceptIDTokens,
+		obs:         cfg.Observer,
 	}
 	if v.skew == 0 {
 		v.skew = DefaultClockSkew
@@ -312,22 +320,34 @@ func (v *AccessTokenVerifier) Issuer() string { return v.issuer }
 // The returned Claims may be shared with other calls for the same token
 // (the cache): treat them as read-only.
 func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if v.obs != nil && event.Enabled(ctx, v.obs, event.AccessToken) {
+		return v.verifyObserved(ctx, raw)
+	}
+	cl, _, err := v.verify(ctx, raw)
+	return cl, err
+}
+
+// verify is Verify, and whether the cache answered.
+func (v *AccessTokenVerifier) verify(ctx context.Context, raw string) (cl *Claims, hit bool, err error) {
 	var h uint64
 	if v.cache != nil {
 		h = tokenHash(raw)
 		if cl := v.cache.get(h, raw, v.now().Unix()); cl != nil {
-			return v.hit(ctx, h, raw, cl)
+			cl, err := v.hit(ctx, h, raw, cl)
+			return cl, true, err
 		}
 	}
 	if !looksLikeJWT(raw) {
-		return v.opaque(ctx, raw)
+		cl, err := v.opaque(ctx, raw)
+		return cl, false, err
 	}
 	var tok jws.Token
 	cl, flags, err := parseAccessToken(raw, &tok, &v.keys.headers)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
+	cl, err = v.verifyParsed(ctx, h, raw, &tok, cl, flags)
+	return cl, false, err
 }
 
 // hit finishes a cache hit: only the revocation check is left.

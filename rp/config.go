@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
@@ -69,6 +70,10 @@ type Config struct {
 	// the method in use and why, and nil, or the *ClientAuthError the OP's
 	// refusal produced. Log it as an audit event; it must not block.
 	OnClientAuth func(ClientAuth, error)
+	// Observer gets the client's events: an event.ClientAuth with every
+	// OnClientAuth outcome, and the JWKS fetches of the key set the Client
+	// creates (see KeySetOptions.Observer). Nil: none.
+	Observer event.Observer
 	// SigningAlgs is the allow-list of JWS algorithms for every token.
 	// Empty: the asymmetric algorithms the OP advertises for ID tokens, or
 	// RS256 when it advertises none. "none" and HMAC are never accepted.

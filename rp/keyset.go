@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
@@ -46,6 +48,10 @@ type KeySetOptions struct {
 	MaxAge time.Duration
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
+	// Observer gets an event.JWKSFetch for every fetch (with its
+	// duration) and an event.JWKSCooldown for every key not fetched
+	// because of the cooldown. Nil: none.
+	Observer event.Observer
 }
 
 // KeySet is the JSON Web Key Set of one issuer, fetched from its jwks_uri
@@ -71,6 +77,7 @@ type KeySet struct {
 	cooldown time.Duration
 	maxAge   time.Duration
 	now      func() time.Time
+	obs      event.Observer
 
 	keys    atomic.Pointer[keyTable]
 	group   singleflight.Group
@@ -104,6 +111,7 @@ func NewKeySet(jwksURL string, opts KeySetOptions) *KeySet {
 		cooldown: opts.Cooldown,
 		maxAge:   opts.MaxAge,
 		now:      opts.Now,
+		obs:      opts.Observer,
 	}
 	if ks.cooldown <= 0 {
 		ks.cooldown = DefaultJWKSCooldown
@@ -192,13 +200,16 @@ func (ks *KeySet) refresh(ctx context.Context) error {
 			if lastErr != nil {
 				return nil, lastErr
 			}
+			event.Emit(ctx, ks.obs, event.Event{Name: event.JWKSCooldown, Level: slog.LevelDebug, Attrs: []slog.Attr{slog.String("jwks_uri", ks.url)}})
 			return nil, &cooldownError{until: until}
 		}
 		ks.lastTry = ks.now()
 		ks.mu.Unlock()
 		// Shared by every waiter: not cancelled with the first caller's
 		// request, bounded by the client's timeout instead.
+		start := time.Now()
 		t, err := ks.fetch(context.WithoutCancel(ctx))
+		ks.fetched(ctx, time.Since(start), err)
 		ks.mu.Lock()
 		ks.lastErr = err
 		ks.mu.Unlock()

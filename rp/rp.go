@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.keys = cfg.KeySet
 	if c.keys == nil {
-		c.keys = NewKeySet(c.meta.JWKSURI, KeySetOptions{HTTPClient: cfg.HTTPClient, Cooldown: cfg.JWKSCooldown, Now: cfg.Now})
+		c.keys = NewKeySet(c.meta.JWKSURI, KeySetOptions{HTTPClient: cfg.HTTPClient, Cooldown: cfg.JWKSCooldown, Now: cfg.Now, Observer: cfg.Observer})
 	} else if c.keys.URL() != c.meta.JWKSURI {
 		return nil, configError("Config.KeySet fetches %q but this OP's jwks_uri is %q: share a KeySet only between apps of the same issuer", c.keys.URL(), c.meta.JWKSURI)
 	}
@@ -119,7 +119,7 @@ func (c *Client) settle() error {
 	c.auth = newClientAuth(authSetup{
 		id: c.cfg.ClientID, secret: c.cfg.ClientSecret, method: c.cfg.AuthMethod,
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
-		checkForm: c.madeUpExchange, observe: c.cfg.OnClientAuth, now: c.now,
+		checkForm: c.madeUpExchange, observe: clientAuthHook(c.cfg.OnClientAuth, c.cfg.Observer, c.cfg.ClientID, m.Issuer), now: c.now,
 	})
 	method := c.auth.current().Method
 	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {

@@ -106,18 +106,22 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 		}
 		a.origins = append(a.origins, u.Scheme+"://"+u.Host)
 	}
+	// One observer for every layer: the audit log. Refused requests are
+	// multiapp.bearer.refused records with the reason (requests without a
+	// token, and each token check, are debug records); JWKS fetches are
+	// multiapp.jwks.fetch.
+	obs := event.Log(cfg.Logger)
 	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
 		Issuer:      cfg.Issuer,
 		Audiences:   []string{cfg.Audience},
 		Revocations: cfg.Revocations,
 		HTTPClient:  cfg.HTTPClient,
+		Observer:    obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	// Refused requests are audit events (multiapp.bearer.refused) with the
-	// reason; requests without a token are debug records.
-	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "api", Observer: event.Log(cfg.Logger)})
+	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "api", Observer: obs})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
