@@ -46,19 +46,24 @@ func find(events []event.Event, n event.Name) (event.Event, bool) {
 	return event.Event{}, false
 }
 
+// observedApp is a web app whose events go to a recorder, with a user
+// signed in.
+func observedApp(t *testing.T) (*testApp, *browser, *clock, *recorder) {
+	clk, rec := &clock{}, &recorder{}
+	a := newTestApp(t, oidctest.New(t), "webc_a", func(c *middleware.WebConfig) { c.Now, c.Observer = clk.now, rec })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	return a, b, clk, rec
+}
+
 // TestObserverSeesTheSessionsLife: an Observer (here, what a metrics
 // module would be) gets a typed event for every step of a session: the
 // login (not silent, timed), the store call of each request (timed), the
 // refresh (timed), the back-channel logout; it never gets a token, and the
 // audit Logger is not written to when an Observer replaces it.
 func TestObserverSeesTheSessionsLife(t *testing.T) {
-	op := oidctest.New(t)
-	clk := &clock{}
-	rec := &recorder{}
-	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now, c.Observer = clk.now, rec })
-	b := newBrowser(t)
-
-	a.login(b, "/", "usr_1", nil)
+	a, b, clk, rec := observedApp(t)
+	op := a.op
 	evs := rec.take()
 	login, ok := find(evs, event.Login)
 	if !ok || login.Silent || login.Duration <= 0 || login.Subject != "usr_1" || login.ClientID != "webc_a" || len(login.Session) != 16 {
@@ -122,12 +127,9 @@ func TestObserverSeesTheSessionsLife(t *testing.T) {
 // not in a log line to parse: a refresh the OP refuses is RefreshRevoked,
 // a silent sign-in that finds no OP session is LoginSilentFailed.
 func TestObserverSeesFailures(t *testing.T) {
-	op := oidctest.New(t)
-	clk := &clock{}
-	rec := &recorder{}
-	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.Now, c.Observer = clk.now, rec })
-	b := newBrowser(t)
-	a.login(b, "/", "usr_1", nil)
+	a, b, clk, rec := observedApp(t)
+	op := a.op
+	rec.take()
 	op.SetTokenHook(func(url.Values) (int, any) { return 400, map[string]any{"error": "invalid_grant"} })
 	clk.advance(10 * time.Minute)
 	if code, _ := a.me(b); code == 200 {

@@ -21,58 +21,55 @@ type timedStore struct {
 }
 
 func (s timedStore) Get(ctx context.Context, id string) (*tokenstore.Session, error) {
-	if !event.Enabled(ctx, s.obs, event.StoreGet) {
-		return s.Store.Get(ctx, id)
-	}
-	start := time.Now()
+	t := s.start(ctx, event.StoreGet)
 	rec, err := s.Store.Get(ctx, id)
-	s.done(ctx, event.StoreGet, start, err)
+	s.done(ctx, event.StoreGet, t, err)
 	return rec, err
 }
 
 func (s timedStore) Create(ctx context.Context, rec *tokenstore.Session) error {
-	if !event.Enabled(ctx, s.obs, event.StoreCreate) {
-		return s.Store.Create(ctx, rec)
-	}
-	start := time.Now()
+	t := s.start(ctx, event.StoreCreate)
 	err := s.Store.Create(ctx, rec)
-	s.done(ctx, event.StoreCreate, start, err)
+	s.done(ctx, event.StoreCreate, t, err)
 	return err
 }
 
 func (s timedStore) Update(ctx context.Context, rec *tokenstore.Session) error {
-	if !event.Enabled(ctx, s.obs, event.StoreUpdate) {
-		return s.Store.Update(ctx, rec)
-	}
-	start := time.Now()
+	t := s.start(ctx, event.StoreUpdate)
 	err := s.Store.Update(ctx, rec)
-	s.done(ctx, event.StoreUpdate, start, err)
+	s.done(ctx, event.StoreUpdate, t, err)
 	return err
 }
 
 func (s timedStore) Delete(ctx context.Context, id string) error {
-	if !event.Enabled(ctx, s.obs, event.StoreDelete) {
-		return s.Store.Delete(ctx, id)
-	}
-	start := time.Now()
+	t := s.start(ctx, event.StoreDelete)
 	err := s.Store.Delete(ctx, id)
-	s.done(ctx, event.StoreDelete, start, err)
+	s.done(ctx, event.StoreDelete, t, err)
 	return err
 }
 
 func (s timedStore) Lock(ctx context.Context, id string) (func(), error) {
-	if !event.Enabled(ctx, s.obs, event.StoreLock) {
-		return s.Store.Lock(ctx, id)
-	}
-	start := time.Now()
+	t := s.start(ctx, event.StoreLock)
 	unlock, err := s.Store.Lock(ctx, id)
-	s.done(ctx, event.StoreLock, start, err)
+	s.done(ctx, event.StoreLock, t, err)
 	return unlock, err
 }
 
-// done emits the event of a store call. A missing session is an answer,
-// not a failure; a failure has the class the web layer gives it.
+// start returns when a call the observer wants began, or the zero time.
+func (s timedStore) start(ctx context.Context, name event.Name) time.Time {
+	if !event.Enabled(ctx, s.obs, name) {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// done emits the event of a call that began at start (nothing for the
+// zero time). A missing session is an answer, not a failure; a failure has
+// the class the web layer gives it.
 func (s timedStore) done(ctx context.Context, name event.Name, start time.Time, err error) {
+	if start.IsZero() {
+		return
+	}
 	e := event.Event{Name: name, Level: slog.LevelDebug, Duration: time.Since(start)}
 	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
 		e.Err, e.Class = err, rp.ClassOf(storeError(err)).String()
