@@ -37,6 +37,17 @@ const (
 // retryAfter is announced with every 503.
 const retryAfter = 5 * time.Second
 
+// Store is the slice of a tokenstore.Store the Handler uses: it records
+// the logout (tokenstore.Logouts) and refuses a replayed logout token
+// (tokenstore.OneTimeKeys, namespace tokenstore.LogoutTokenIDs). Give it the
+// store that keeps the app's sessions: a tokenstore.Store is one, and only
+// the backend that keeps the sessions can refuse, atomically, a login or a
+// refresh of the OP session being logged out.
+type Store interface {
+	tokenstore.Logouts
+	tokenstore.OneTimeKeys
+}
+
 // Verifier validates logout tokens; *rp.Client is one.
 type Verifier interface {
 	VerifyLogoutToken(ctx context.Context, raw string) (*rp.LogoutToken, error)
@@ -60,7 +71,7 @@ type Verifier interface {
 // A Handler must not be copied after first use.
 type Handler struct {
 	Verifier Verifier
-	Store    tokenstore.Store
+	Store    Store
 	// Observer receives the events of the logouts (event.BackchannelLogout
 	// and the refusals, holds and drops). Nil: the audit log,
 	// event.Log(Logger).
@@ -71,7 +82,7 @@ type Handler struct {
 	// MaxBodyBytes: DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
 	// RevokedSIDTTL: how long the revocation of an OP session or of a
-	// subject is kept (tokenstore.Store.RevokeSID, RevokeSubject).
+	// subject is kept (tokenstore.Logouts.RevokeSID, RevokeSubject).
 	// DefaultRevokedSIDTTL when zero.
 	RevokedSIDTTL time.Duration
 	// RetryInterval is how often logouts held while the store was
@@ -183,7 +194,7 @@ func (h *Handler) end(ctx context.Context, lt *rp.LogoutToken, retry bool) (int,
 	if ttl < time.Minute {
 		ttl = time.Minute
 	}
-	first, err := h.Store.RememberJTI(ctx, lt.Issuer, lt.TokenID, ttl)
+	first, err := h.Store.UseOnce(ctx, tokenstore.LogoutTokenIDs, lt.Issuer, lt.TokenID, ttl)
 	if err != nil {
 		return 0, err
 	}

@@ -68,7 +68,7 @@ func (f *fixture) session(t *testing.T, sub, sid string) string {
 	now := time.Now()
 	err := f.store.Create(context.Background(), &tokenstore.Session{
 		ID: id, Issuer: f.op.Issuer, Subject: sub, SID: sid, ClientID: clientID,
-		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessToken: "at", RefreshToken: "rt-secret",
+		IssuedAt: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour), Tokens: tokenstore.Tokens{AccessToken: "at", RefreshToken: "rt-secret"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestHTTPLevelRejects(t *testing.T) {
 
 type downStore struct{ tokenstore.Store }
 
-func (downStore) RememberJTI(context.Context, string, string, time.Duration) (bool, error) {
+func (downStore) UseOnce(context.Context, string, string, string, time.Duration) (bool, error) {
 	return false, tokenstore.ErrUnavailable
 }
 
@@ -319,3 +319,27 @@ func TestPartialStoreFailureStillSignsOut(t *testing.T) {
 		t.Fatal("session still readable after its OP session was revoked")
 	}
 }
+
+// TestHandlerUsesItsSliceOnly: a Handler given nothing but the roles it
+// names (no Get, no Create) ends the sessions of a logout and refuses its
+// replay.
+func TestHandlerUsesItsSliceOnly(t *testing.T) {
+	f := newFixture(t)
+	f.h.Store = struct {
+		tokenstore.Logouts
+		tokenstore.OneTimeKeys
+	}{f.store, f.store}
+	s := f.session(t, "usr_1", "ses_1")
+	tok := f.token(nil)
+	if w := post(f.h, "logout_token="+tok); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if f.alive(s) {
+		t.Fatal("the session survived the logout")
+	}
+	if w := post(f.h, "logout_token="+tok); w.Code != 400 {
+		t.Fatalf("replay: %d %s, want 400", w.Code, w.Body)
+	}
+}
+
+var _ backchannel.Store = tokenstore.Store(nil)

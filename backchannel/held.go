@@ -202,13 +202,14 @@ func (h *Handler) retryHeld() (done bool) {
 	return false
 }
 
-// Guard returns h.Store as this instance must read it: while logouts are
-// held, sessions they end are missing (Get: tokenstore.ErrNotFound), refused
-// (Create, Update: tokenstore.ErrRevoked) and their sids revoked
-// (SIDRevoked), and a Get the store answers triggers a retry of the held
-// logouts. Read the app's sessions through it (middleware.Web does). With
-// nothing held it costs one atomic load per call.
-func (h *Handler) Guard() tokenstore.Store { return &guard{Store: h.Store, h: h} }
+// Guard returns s, the store h.Store is a slice of, as this instance must
+// read it: while logouts are held, sessions they end are missing (Get:
+// tokenstore.ErrNotFound), refused (Create, Update: tokenstore.ErrRevoked)
+// and their sids revoked (SIDRevoked), and a Get the store answers triggers
+// a retry of the held logouts. Read the app's sessions through it
+// (middleware.Web does). With nothing held it costs one atomic load per
+// call.
+func (h *Handler) Guard(s tokenstore.Store) tokenstore.Store { return &guard{Store: s, h: h} }
 
 type guard struct {
 	tokenstore.Store

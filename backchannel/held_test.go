@@ -50,11 +50,11 @@ func (s *flakyStore) DeleteBySubject(ctx context.Context, issuer, subject string
 	return s.Store.DeleteBySubject(ctx, issuer, subject)
 }
 
-func (s *flakyStore) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
+func (s *flakyStore) UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (bool, error) {
 	if s.down.Load() {
 		return false, errDown
 	}
-	return s.Store.RememberJTI(ctx, issuer, jti, ttl)
+	return s.Store.UseOnce(ctx, namespace, scope, key, ttl)
 }
 
 func (s *flakyStore) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Duration) error {
@@ -106,7 +106,7 @@ func TestLogoutHeldWhileStoreIsDown(t *testing.T) {
 			flaky := &flakyStore{Store: f.store}
 			f.h.Store = flaky
 			f.h.RetryInterval = time.Hour // only the store's answers trigger the retry
-			view := f.h.Guard()
+			view := f.h.Guard(flaky)
 			ctx := context.Background()
 			doomed := f.session(t, "usr_1", "ses_1")
 			other := f.session(t, "usr_2", "ses_2")

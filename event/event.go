@@ -49,6 +49,10 @@ const (
 	// LogoutRevokeFailed: the OP did not revoke the refresh token of a
 	// session that signed out (best effort; the local logout happened).
 	LogoutRevokeFailed Name = "multiapp.logout.revoke_failed"
+	// SessionInvalid: a stored session was not usable (Reason
+	// claims_unreadable: its ID token's claims do not parse; a custom
+	// store's record, or a damaged one) and was treated as signed out.
+	SessionInvalid Name = "multiapp.session.invalid"
 )
 
 // Refreshes (middleware.Web), one name per outcome. Duration: the token

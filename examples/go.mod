@@ -20,10 +20,12 @@ require (
 	github.com/lestrrat-go/iter v1.0.2 // indirect
 	github.com/lestrrat-go/jwx/v2 v2.1.7 // indirect
 	github.com/lestrrat-go/option v1.0.1 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 require (
@@ -35,7 +37,8 @@ require (
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/muhlemmer/gu v0.3.1 // indirect
 	github.com/muhlemmer/httpforwarded v0.1.0 // indirect
-	github.com/multiapp-go/multiapp v0.0.0-00010101000000-000000000000
+	github.com/multiapp-go/multiapp v0.0.0
+	github.com/multiapp-go/multiapp/tokenstore/redisstore v0.0.0
 	github.com/rs/cors v1.11.1 // indirect
 	github.com/zitadel/schema v1.3.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -47,3 +50,5 @@ require (
 )
 
 replace github.com/multiapp-go/multiapp => ../
+
+replace github.com/multiapp-go/multiapp/tokenstore/redisstore => ../tokenstore/redisstore

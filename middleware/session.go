@@ -20,11 +20,10 @@ import (
 // it in the request context. Read it with SessionFrom.
 type Session struct {
 	web *Web
-	mu  sync.Mutex
-	rec *tokenstore.Session
 
-	claimsOnce sync.Once
-	claims     *rp.Claims
+	mu     sync.Mutex
+	rec    *tokenstore.Session
+	claims *rp.Claims // rec's, replaced with it
 }
 
 type sessionKey struct{}
@@ -36,15 +35,16 @@ func SessionFrom(ctx context.Context) (*Session, bool) {
 }
 
 // Claims returns the validated ID token's claims (sub, sid, email, oid,
-// roles, permissions; Raw/Decode for custom claims).
+// roles, permissions; Raw/Decode for custom claims). It is never nil: a
+// session whose record holds no claims that parse is not a session (Require
+// and Optional treat it as signed out). After a refresh in this request
+// (TokenContext, Client) they are the refreshed ID token's.
+//
+// The claims are parsed once per token set and shared by the session's
+// requests: read them, never modify them.
 func (s *Session) Claims() *rp.Claims {
-	s.claimsOnce.Do(func() {
-		c, err := rp.ParseClaims(s.record().Claims)
-		if err != nil {
-			c = &rp.Claims{}
-		}
-		s.claims = c
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.claims
 }
 
@@ -67,6 +67,19 @@ func (s *Session) record() *tokenstore.Session {
 	return s.rec
 }
 
+// claimsOf returns the claims of rec (see recordClaims), or false when they
+// do not parse, which it logs: a record that the web layer did not write
+// from a validated ID token, or one a custom store damaged. Such a record
+// is not a session.
+func (w *Web) claimsOf(ctx context.Context, rec *tokenstore.Session) (*rp.Claims, bool) {
+	claims, err := recordClaims(rec)
+	if err != nil {
+		w.audit(ctx, rec, event.Event{Name: event.SessionInvalid, Level: slog.LevelError, Reason: "claims_unreadable", Err: err})
+		return nil, false
+	}
+	return claims, true
+}
+
 // IDToken returns the raw ID token.
 func (s *Session) IDToken() string { return s.record().IDToken }
 
@@ -75,7 +88,7 @@ func (s *Session) IDToken() string { return s.record().IDToken }
 func (s *Session) AccessToken() string { return s.record().AccessToken }
 
 // Expiry returns when the access token expires (zero when unknown).
-func (s *Session) Expiry() time.Time { return s.record().AccessTokenExpiry }
+func (s *Session) Expiry() time.Time { return s.record().Tokens.Expiry }
 
 // IDHash returns a stable, non-secret identifier of the local session,
 // for logs and metrics.
@@ -99,8 +112,14 @@ func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if rec == nil {
 		return nil, err
 	}
+	// A refreshed record's claims were parsed when rp validated its ID
+	// token (storedTokens): this is a cache hit.
+	claims, ok := s.web.claimsOf(ctx, rec)
+	if !ok {
+		return nil, ErrSignedOut
+	}
 	s.mu.Lock()
-	s.rec = rec
+	s.rec, s.claims = rec, claims
 	s.mu.Unlock()
 	if !s.web.usable(rec) {
 		if err == nil {
@@ -108,7 +127,7 @@ func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.AccessTokenExpiry}, nil
+	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.Tokens.Expiry}, nil
 }
 
 type ctxTokenSource struct {
@@ -167,7 +186,11 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 	case rp.ClassOf(err) == rp.ClassRevoked:
 		return nil, nil
 	case rec != nil && w.usable(rec):
-		return &Session{web: w, rec: rec}, nil
+		claims, ok := w.claimsOf(ctx, rec)
+		if !ok {
+			return nil, nil
+		}
+		return &Session{web: w, rec: rec, claims: claims}, nil
 	case err != nil:
 		return nil, err
 	default: // no refresh token and the access token expired: sign in again
@@ -177,23 +200,24 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 
 // usable: the access token is not expired (refresh leeway aside).
 func (w *Web) usable(s *tokenstore.Session) bool {
-	return s.AccessToken != "" && (s.AccessTokenExpiry.IsZero() || w.now().Before(s.AccessTokenExpiry))
+	return s.AccessToken != "" && (s.Tokens.Expiry.IsZero() || w.now().Before(s.Tokens.Expiry))
 }
 
 // needsRefresh: the access token expires within the leeway. The leeway
 // is capped at half the token's lifetime, so an OP issuing tokens shorter
 // than the leeway does not cause a refresh on every request.
 func (w *Web) needsRefresh(s *tokenstore.Session) bool {
-	if s.AccessTokenExpiry.IsZero() {
+	exp := s.Tokens.Expiry
+	if exp.IsZero() {
 		return false
 	}
 	leeway := w.cfg.RefreshLeeway
 	if !s.RefreshedAt.IsZero() {
-		if half := s.AccessTokenExpiry.Sub(s.RefreshedAt) / 2; half < leeway {
+		if half := exp.Sub(s.RefreshedAt) / 2; half < leeway {
 			leeway = half
 		}
 	}
-	return !w.now().Add(leeway).Before(s.AccessTokenExpiry)
+	return !w.now().Add(leeway).Before(exp)
 }
 
 // fresh returns s with an access token that is not about to expire, or s
@@ -266,12 +290,12 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	if cur.RefreshToken == "" || !w.needsRefresh(cur) {
 		return cur, nil // another request or instance refreshed it meanwhile
 	}
-	prev := &rp.Tokens{AccessToken: cur.AccessToken, RefreshToken: cur.RefreshToken, IDToken: cur.IDToken, Expiry: cur.AccessTokenExpiry}
-	if c, err := rp.ParseClaims(cur.Claims); err == nil {
-		prev.Claims = c
+	claims, ok := w.claimsOf(ctx, cur)
+	if !ok {
+		return nil, ErrSignedOut // not a session: never send its refresh token
 	}
 	start := time.Now()
-	tokens, err := w.client.Refresh(ctx, prev)
+	tokens, err := w.client.Refresh(ctx, rpTokens(cur, claims))
 	took := time.Since(start)
 	if rp.ClassOf(err) == rp.ClassRevoked {
 		// The OP ended the shared session, or answered with another
@@ -283,7 +307,8 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	}
 	next := cur.Clone()
 	if err == nil {
-		setTokens(next, tokens, w.now())
+		next.Tokens = storedTokens(tokens)
+		next.RefreshedAt = w.now()
 		next.LastSeen = next.RefreshedAt
 	} else {
 		// The session is kept, with the refresh token Refresh hands back:

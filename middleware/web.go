@@ -54,8 +54,11 @@ type WebConfig struct {
 	// Client is this app at the OP. Its RedirectURL must be the callback
 	// route (Prefix + "/callback") at this app's public origin.
 	Client *rp.Client
-	// Store keeps the sessions. Nil: a tokenstore.Memory with defaults,
-	// which is only right for a single instance.
+	// Store keeps the sessions, and with them the back-channel logouts
+	// and the used login states: the web app serves the back-channel route
+	// and completes logins, so it needs every role of a tokenstore.Store.
+	// Nil: a tokenstore.Memory with defaults, which is only right for a
+	// single instance.
 	Store tokenstore.Store
 	// CookieKeys seal the cookies (encrypted and authenticated): at least
 	// 32 random bytes each. The first seals; all open, so a rotation keeps
@@ -217,7 +220,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	// Sessions are read through the back-channel handler's guard: a logout
 	// it holds while the store is unreachable ends them here meanwhile.
 	// Every call is timed for the observer (event.StoreGet...).
-	w.store = timedStore{Store: w.bc.Guard(), obs: w.obs}
+	w.store = timedStore{Store: w.bc.Guard(w.store), obs: w.obs}
 	return w, nil
 }
 
@@ -385,17 +388,18 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 	}
 	now := w.now()
 	s := &tokenstore.Session{
-		ID:        tokenstore.NewID(),
-		Issuer:    tokens.Claims.Issuer,
-		Subject:   tokens.Claims.Subject,
-		SID:       tokens.Claims.SessionID,
-		ClientID:  w.client.ClientID(),
-		IssuedAt:  tokens.Claims.IssuedAt.Time(),
-		CreatedAt: now,
-		LastSeen:  now,
-		ExpiresAt: now.Add(w.cfg.SessionLifetime),
+		ID:          tokenstore.NewID(),
+		Issuer:      tokens.Claims.Issuer,
+		Subject:     tokens.Claims.Subject,
+		SID:         tokens.Claims.SessionID,
+		ClientID:    w.client.ClientID(),
+		Tokens:      storedTokens(tokens),
+		RefreshedAt: now,
+		IssuedAt:    tokens.Claims.IssuedAt.Time(),
+		CreatedAt:   now,
+		LastSeen:    now,
+		ExpiresAt:   now.Add(w.cfg.SessionLifetime),
 	}
-	setTokens(s, tokens, now)
 	if err := w.store.Create(ctx, s); err != nil {
 		return nil, storeError(err)
 	}
@@ -619,18 +623,6 @@ func (w *Web) setSession(rw http.ResponseWriter, s *tokenstore.Session) {
 		return
 	}
 	w.policy.Set(rw, w.name, v, s.ExpiresAt.Sub(w.now()))
-}
-
-func setTokens(s *tokenstore.Session, t *rp.Tokens, now time.Time) {
-	s.RefreshedAt = now
-	s.AccessToken = t.AccessToken
-	s.TokenType = t.TokenType
-	s.AccessTokenExpiry = t.Expiry
-	s.RefreshToken = t.RefreshToken
-	s.IDToken = t.IDToken
-	if t.Claims != nil {
-		s.Claims = t.Claims.Raw
-	}
 }
 
 // emit gives e to the observer, as an event of this app.

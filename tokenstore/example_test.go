@@ -68,7 +68,8 @@ func ExampleMemory_Lock() {
 	defer store.Close()
 
 	s := &tokenstore.Session{ID: tokenstore.NewID(), Issuer: "https://op.example", Subject: "alice",
-		AccessToken: "old", AccessTokenExpiry: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)}
+		Tokens:    tokenstore.Tokens{AccessToken: "old", Expiry: time.Now().Add(-time.Minute)},
+		ExpiresAt: time.Now().Add(time.Hour)}
 	_ = store.Create(ctx, s)
 
 	unlock, err := store.Lock(ctx, s.ID)
@@ -80,9 +81,9 @@ func ExampleMemory_Lock() {
 	if err != nil {
 		return // logged out meanwhile
 	}
-	if time.Now().After(cur.AccessTokenExpiry) {
+	if time.Now().After(cur.Tokens.Expiry) {
 		cur.AccessToken = "new" // from the token endpoint
-		cur.AccessTokenExpiry = time.Now().Add(time.Hour)
+		cur.Tokens.Expiry = time.Now().Add(time.Hour)
 		if err := store.Update(ctx, cur); err != nil {
 			return // ErrNotFound or ErrRevoked: the user was logged out meanwhile
 		}
@@ -90,4 +91,55 @@ func ExampleMemory_Lock() {
 	cur, _ = store.Get(ctx, s.ID)
 	fmt.Println(cur.AccessToken)
 	// Output: new
+}
+
+// A backend stores records as sealed bytes: encoded by the record codec,
+// encrypted by a Sealer, bound to the key the record is filed under.
+func ExampleSealer() {
+	key := make([]byte, 32) // 32 random bytes from crypto/rand, the same on every instance
+	sealer, err := tokenstore.NewSealer([][]byte{key})
+	if err != nil {
+		panic(err)
+	}
+	s := &tokenstore.Session{
+		ID: tokenstore.NewID(), Issuer: "https://op.example", Subject: "alice",
+		Tokens: tokenstore.Tokens{RefreshToken: "rt-secret", Claims: []byte(`{"sub":"alice"}`)},
+	}
+
+	// Write: the record (without its ID), sealed and bound to its key.
+	name := tokenstore.HashID(s.ID)
+	plain, _ := s.MarshalBinary()
+	stored := sealer.Seal(plain, []byte(name))
+
+	// Read, with the id from the browser's cookie.
+	plain, _, err = sealer.Open(stored, []byte(tokenstore.HashID(s.ID)))
+	got := &tokenstore.Session{ID: s.ID}
+	if err == nil {
+		err = got.UnmarshalBinary(plain)
+	}
+	fmt.Println(got.Subject, got.RefreshToken, err)
+
+	// The same bytes under another session's key do not open.
+	_, _, err = sealer.Open(stored, []byte(tokenstore.HashID(tokenstore.NewID())))
+	fmt.Println(errors.Is(err, tokenstore.ErrUndecryptable))
+
+	// Output:
+	// alice rt-secret <nil>
+	// true
+}
+
+// The used states of logins, checked through the store, so that a login
+// completes once across every instance.
+func ExampleOneTimeKeys() {
+	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	defer store.Close()
+	ctx := context.Background()
+	var keys tokenstore.OneTimeKeys = store // the only role a replay check needs
+	for range 2 {
+		first, err := keys.UseOnce(ctx, tokenstore.LoginStates, "https://op.example", "state-value", 10*time.Minute)
+		fmt.Println(first, err)
+	}
+	// Output:
+	// true <nil>
+	// false <nil>
 }

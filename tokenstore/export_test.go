@@ -20,8 +20,8 @@ func DumpMemory(m *Memory) []byte {
 	for k := range st.bySubject {
 		fmt.Fprintf(&b, "subject index %q\n", k)
 	}
-	for k, it := range st.jtis.items {
-		fmt.Fprintf(&b, "jti %q until %v\n", k, it.exp)
+	for k, it := range st.once.items {
+		fmt.Fprintf(&b, "one-time key %q until %v\n", k, it.exp)
 	}
 	for k, it := range st.revoked.items {
 		fmt.Fprintf(&b, "revoked %q until %v\n", k, it.exp)

@@ -12,7 +12,7 @@ import (
 // Defaults used by NewMemory for zero MemoryOptions fields.
 const (
 	DefaultMaxSessions        = 100_000
-	DefaultMaxJTIs            = 100_000
+	DefaultMaxOneTimeKeys     = 100_000
 	DefaultMaxRevokedSIDs     = 100_000
 	DefaultMaxRevokedSubjects = 100_000
 	DefaultSweepInterval      = time.Minute
@@ -27,9 +27,9 @@ type MemoryOptions struct {
 	// MaxSessions bounds how many sessions are kept. Zero or less means
 	// DefaultMaxSessions. See Memory for what is evicted when it is reached.
 	MaxSessions int
-	// MaxJTIs bounds how many logout token ids RememberJTI keeps. Zero or
-	// less means DefaultMaxJTIs.
-	MaxJTIs int
+	// MaxOneTimeKeys bounds how many one-time keys (UseOnce: logout token
+	// ids, login states) are kept. Zero or less means DefaultMaxOneTimeKeys.
+	MaxOneTimeKeys int
 	// MaxRevokedSIDs bounds how many revoked OP sessions RevokeSID keeps.
 	// Zero or less means DefaultMaxRevokedSIDs.
 	MaxRevokedSIDs int
@@ -62,11 +62,12 @@ type MemoryOptions struct {
 //     the store is still full it evicts the least recently used session, the
 //     one whose last Get, Create or Update is the oldest. Its user has to
 //     sign in again; no other record is touched.
-//   - Logout token ids (MaxJTIs): RememberJTI first frees expired ids, then
-//     forgets the id closest to its expiry. A forgotten id could be replayed
-//     for the rest of its ttl; replaying a logout token can only end sessions
-//     again, never start one, and the id evicted is the one with the least
-//     time left to be replayed.
+//   - One-time keys (MaxOneTimeKeys): UseOnce first frees expired keys,
+//     then forgets the key closest to its expiry. A forgotten key could be
+//     replayed for the rest of its ttl: a logout token can only end sessions
+//     again, never start one; a login state still needs its browser's
+//     transaction cookie and an unused authorization code. The key evicted
+//     is the one with the least time left to be replayed.
 //   - Revoked OP sessions (MaxRevokedSIDs) and subjects
 //     (MaxRevokedSubjects): RevokeSID and RevokeSubject first free expired
 //     entries, then forget the revocation closest to its expiry. Until that
@@ -96,9 +97,9 @@ func NewMemory(opts MemoryOptions) *Memory {
 		sessions:    make(map[idKey]*memEntry),
 		bySID:       make(map[pairKey]entrySet),
 		bySubject:   make(map[pairKey]entrySet),
-		jtis:        newTTLSet(positiveOr(opts.MaxJTIs, DefaultMaxJTIs)),
-		revoked:     newTTLSet(positiveOr(opts.MaxRevokedSIDs, DefaultMaxRevokedSIDs)),
-		subjects:    newTTLSet(positiveOr(opts.MaxRevokedSubjects, DefaultMaxRevokedSubjects)),
+		once:        newTTLSet[onceKey](positiveOr(opts.MaxOneTimeKeys, DefaultMaxOneTimeKeys)),
+		revoked:     newTTLSet[pairKey](positiveOr(opts.MaxRevokedSIDs, DefaultMaxRevokedSIDs)),
+		subjects:    newTTLSet[pairKey](positiveOr(opts.MaxRevokedSubjects, DefaultMaxRevokedSubjects)),
 		locks:       make(map[idKey]*lockEntry),
 	}
 	if st.now == nil {
@@ -155,11 +156,9 @@ func (m *Memory) DeleteBySubject(_ context.Context, issuer, subject string) (int
 	return m.s.deleteBySubject(issuer, subject), nil
 }
 
-// RememberJTI implements Store. A ttl of zero or less remembers nothing and
-// reports first unless the id is already remembered. A replay does not
-// extend the ttl of the remembered id.
-func (m *Memory) RememberJTI(_ context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
-	return m.s.rememberJTI(issuer, jti, ttl), nil
+// UseOnce implements Store.
+func (m *Memory) UseOnce(_ context.Context, namespace, scope, key string, ttl time.Duration) (bool, error) {
+	return m.s.useOnce(onceKey{namespace, scope, key}, ttl), nil
 }
 
 // RevokeSID implements Store. A ttl of zero or less, or an empty sid, records
@@ -192,9 +191,13 @@ type idKey [sha256.Size]byte
 
 func keyOf(id string) idKey { return sha256.Sum256([]byte(id)) }
 
-// pairKey names a record by issuer and one value (sid, subject or jti). A
-// struct key cannot collide the way a concatenated string could.
-type pairKey struct{ issuer, value string }
+// pairKey names a record by issuer and one value (sid or subject), and
+// onceKey a one-time key. A struct key cannot collide the way a
+// concatenated string could.
+type (
+	pairKey struct{ issuer, value string }
+	onceKey struct{ namespace, scope, key string }
+)
 
 // memEntry is one stored session.
 type memEntry struct {
@@ -230,9 +233,9 @@ type memState struct {
 	expiry    expHeap[*memEntry]
 	bySID     map[pairKey]entrySet // sessions with a non-empty SID
 	bySubject map[pairKey]entrySet
-	jtis      *ttlSet
-	revoked   *ttlSet // OP sessions (issuer, sid)
-	subjects  *ttlSet // subjects (issuer, subject), each with its logout time
+	once      *ttlSet[onceKey]
+	revoked   *ttlSet[pairKey] // OP sessions (issuer, sid)
+	subjects  *ttlSet[pairKey] // subjects (issuer, subject), each with its logout time
 
 	sweepStarted bool
 	closed       bool
@@ -457,16 +460,15 @@ func removeFromIndex(idx map[pairKey]entrySet, k pairKey, e *memEntry) {
 
 // Logout state.
 
-func (st *memState) rememberJTI(issuer, jti string, ttl time.Duration) bool {
-	k := pairKey{issuer, jti}
+func (st *memState) useOnce(k onceKey, ttl time.Duration) bool {
 	now := st.now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.jtis.has(k, now) {
+	if st.once.has(k, now) {
 		return false
 	}
 	if ttl > 0 {
-		st.jtis.put(k, now.Add(ttl), time.Time{}, now)
+		st.once.put(k, now.Add(ttl), time.Time{}, now)
 		st.startSweepLocked()
 	}
 	return true
@@ -538,7 +540,7 @@ func (st *memState) sweep() {
 		now := st.now()
 		st.mu.Lock()
 		n := st.expireSessionsLocked(now, sweepBatch)
-		n += st.jtis.expire(now, sweepBatch-n)
+		n += st.once.expire(now, sweepBatch-n)
 		n += st.revoked.expire(now, sweepBatch-n)
 		n += st.subjects.expire(now, sweepBatch-n)
 		st.mu.Unlock()
@@ -610,35 +612,35 @@ func (st *memState) releaseLockEntry(key idKey, l *lockEntry) {
 
 // ttlSet is a bounded set of keys that each expire at their own time, each
 // with a time value (the logout time of a subject; unused otherwise).
-type ttlSet struct {
+type ttlSet[K comparable] struct {
 	max   int
-	items map[pairKey]*ttlItem
-	heap  expHeap[*ttlItem]
+	items map[K]*ttlItem[K]
+	heap  expHeap[*ttlItem[K]]
 }
 
-type ttlItem struct {
-	key pairKey
+type ttlItem[K comparable] struct {
+	key K
 	exp time.Time
 	at  time.Time
 	idx int
 }
 
-func (it *ttlItem) expiry() time.Time { return it.exp }
-func (it *ttlItem) setIndex(i int)    { it.idx = i }
+func (it *ttlItem[K]) expiry() time.Time { return it.exp }
+func (it *ttlItem[K]) setIndex(i int)    { it.idx = i }
 
-func newTTLSet(max int) *ttlSet {
-	return &ttlSet{max: max, items: make(map[pairKey]*ttlItem)}
+func newTTLSet[K comparable](max int) *ttlSet[K] {
+	return &ttlSet[K]{max: max, items: make(map[K]*ttlItem[K])}
 }
 
 // has reports whether k is in the set and not expired, freeing it if expired.
-func (s *ttlSet) has(k pairKey, now time.Time) bool {
+func (s *ttlSet[K]) has(k K, now time.Time) bool {
 	_, ok := s.get(k, now)
 	return ok
 }
 
 // get returns the time value of k when k is in the set and not expired,
 // freeing it if expired.
-func (s *ttlSet) get(k pairKey, now time.Time) (time.Time, bool) {
+func (s *ttlSet[K]) get(k K, now time.Time) (time.Time, bool) {
 	it := s.items[k]
 	if it == nil {
 		return time.Time{}, false
@@ -653,7 +655,7 @@ func (s *ttlSet) get(k pairKey, now time.Time) (time.Time, bool) {
 // put adds k with time value at until exp, or moves its expiry and its time
 // value to exp and at when they are later. When the set is full it frees
 // expired keys, then the keys closest to expiry.
-func (s *ttlSet) put(k pairKey, exp, at, now time.Time) {
+func (s *ttlSet[K]) put(k K, exp, at, now time.Time) {
 	if it := s.items[k]; it != nil {
 		if at.After(it.at) {
 			it.at = at
@@ -667,18 +669,18 @@ func (s *ttlSet) put(k pairKey, exp, at, now time.Time) {
 	for len(s.items) >= s.max {
 		s.remove(s.heap[0]) // expired ones come first
 	}
-	it := &ttlItem{key: k, exp: exp, at: at}
+	it := &ttlItem[K]{key: k, exp: exp, at: at}
 	s.items[k] = it
 	heap.Push(&s.heap, it)
 }
 
-func (s *ttlSet) remove(it *ttlItem) {
+func (s *ttlSet[K]) remove(it *ttlItem[K]) {
 	heap.Remove(&s.heap, it.idx)
 	delete(s.items, it.key)
 }
 
 // expire frees up to limit expired keys and reports how many it freed.
-func (s *ttlSet) expire(now time.Time, limit int) int {
+func (s *ttlSet[K]) expire(now time.Time, limit int) int {
 	n := 0
 	for n < limit && len(s.heap) > 0 && !now.Before(s.heap[0].exp) {
 		s.remove(s.heap[0])

@@ -93,20 +93,25 @@ func checkInvariants(t *testing.T, st *memState) {
 		}
 	}
 
-	for _, ts := range []*ttlSet{st.jtis, st.revoked} {
-		if len(ts.items) != len(ts.heap) {
-			t.Fatalf("ttl set: %d items, %d in heap", len(ts.items), len(ts.heap))
-		}
-		if len(ts.items) > ts.max {
-			t.Fatalf("ttl set holds %d, bound %d", len(ts.items), ts.max)
-		}
-		for i, it := range ts.heap {
-			if it.idx != i || ts.items[it.key] != it {
-				t.Fatalf("ttl heap index wrong")
-			}
-		}
-		checkHeap(t, ts.heap)
+	checkTTLSet(t, st.once)
+	checkTTLSet(t, st.revoked)
+	checkTTLSet(t, st.subjects)
+}
+
+func checkTTLSet[K comparable](t *testing.T, ts *ttlSet[K]) {
+	t.Helper()
+	if len(ts.items) != len(ts.heap) {
+		t.Fatalf("ttl set: %d items, %d in heap", len(ts.items), len(ts.heap))
 	}
+	if len(ts.items) > ts.max {
+		t.Fatalf("ttl set holds %d, bound %d", len(ts.items), ts.max)
+	}
+	for i, it := range ts.heap {
+		if it.idx != i || ts.items[it.key] != it {
+			t.Fatalf("ttl heap index wrong")
+		}
+	}
+	checkHeap(t, ts.heap)
 }
 
 func checkHeap[T interface {
@@ -130,7 +135,7 @@ func (c *testClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 // store with a fake clock and checks every internal invariant after each.
 func TestMemoryRandomOps(t *testing.T) {
 	clk := &testClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m := NewMemory(MemoryOptions{MaxSessions: 16, MaxJTIs: 8, MaxRevokedSIDs: 8, Now: clk.Now, SweepInterval: -1})
+	m := NewMemory(MemoryOptions{MaxSessions: 16, MaxOneTimeKeys: 8, MaxRevokedSIDs: 8, Now: clk.Now, SweepInterval: -1})
 	st := m.s
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -167,7 +172,7 @@ func TestMemoryRandomOps(t *testing.T) {
 		case 7:
 			_, err = m.DeleteBySubject(ctx, s.Issuer, s.Subject)
 		case 8:
-			_, err = m.RememberJTI(ctx, s.Issuer, fmt.Sprint(r.IntN(20)), time.Duration(r.IntN(60)-5)*time.Second)
+			_, err = m.UseOnce(ctx, LogoutTokenIDs, s.Issuer, fmt.Sprint(r.IntN(20)), time.Duration(r.IntN(60)-5)*time.Second)
 		case 9:
 			err = m.RevokeSID(ctx, s.Issuer, s.SID, time.Duration(r.IntN(60)-5)*time.Second)
 		case 10:
@@ -200,7 +205,7 @@ func TestMemorySweep(t *testing.T) {
 			if err := m.Create(ctx, s); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.RememberJTI(ctx, "https://op", fmt.Sprint(i), 30*time.Second); err != nil {
+			if _, err := m.UseOnce(ctx, LogoutTokenIDs, "https://op", fmt.Sprint(i), 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			if err := m.RevokeSID(ctx, "https://op", fmt.Sprint("r-", i), 30*time.Second); err != nil {
@@ -219,7 +224,7 @@ func TestMemorySweep(t *testing.T) {
 		synctest.Wait()
 		checkInvariants(t, m.s)
 		m.s.mu.Lock()
-		sessions, jtis, revoked, sids := len(m.s.sessions), len(m.s.jtis.items), len(m.s.revoked.items), len(m.s.bySID)
+		sessions, jtis, revoked, sids := len(m.s.sessions), len(m.s.once.items), len(m.s.revoked.items), len(m.s.bySID)
 		m.s.mu.Unlock()
 		if sessions != 1 || jtis != 0 || revoked != 0 || sids != 1 {
 			t.Errorf("after the sweep: %d sessions, %d jtis, %d revoked sids, %d sid index keys; want 1, 0, 0, 1", sessions, jtis, revoked, sids)

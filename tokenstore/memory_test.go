@@ -103,22 +103,22 @@ func TestMemoryClock(t *testing.T) {
 	ctx := context.Background()
 	s := newSession(clk, "sid", "alice", time.Hour)
 	mustCreate(t, m, s)
-	if ok, _ := m.RememberJTI(ctx, iss, "jti", time.Minute); !ok {
-		t.Fatal("first RememberJTI not first")
+	if ok, _ := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti", time.Minute); !ok {
+		t.Fatal("first UseOnce not first")
 	}
 	if err := m.RevokeSID(ctx, iss, "gone", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 
 	clk.Advance(time.Minute - time.Nanosecond)
-	if ok, _ := m.RememberJTI(ctx, iss, "jti", time.Minute); ok {
+	if ok, _ := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti", time.Minute); ok {
 		t.Error("jti forgotten before its ttl")
 	}
 	if ok, _ := m.SIDRevoked(ctx, iss, "gone"); !ok {
 		t.Error("revocation forgotten before its ttl")
 	}
 	clk.Advance(time.Nanosecond)
-	if ok, _ := m.RememberJTI(ctx, iss, "jti", time.Minute); !ok {
+	if ok, _ := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti", time.Minute); !ok {
 		t.Error("jti remembered at its ttl")
 	}
 	if ok, _ := m.SIDRevoked(ctx, iss, "gone"); ok {
@@ -145,8 +145,8 @@ func TestMemoryNonPositiveTTL(t *testing.T) {
 	defer m.Close()
 	ctx := context.Background()
 	for range 2 {
-		if ok, _ := m.RememberJTI(ctx, iss, "jti", 0); !ok {
-			t.Error("RememberJTI with ttl 0 remembered the jti")
+		if ok, _ := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti", 0); !ok {
+			t.Error("UseOnce with ttl 0 remembered the jti")
 		}
 	}
 	if err := m.RevokeSID(ctx, iss, "sid", -time.Second); err != nil {
@@ -212,14 +212,14 @@ func TestMemoryEvictsExpiredFirst(t *testing.T) {
 	}
 }
 
-func TestMemoryJTIBound(t *testing.T) {
+func TestMemoryOneTimeKeyBound(t *testing.T) {
 	clk := newClock()
-	m := tokenstore.NewMemory(tokenstore.MemoryOptions{MaxJTIs: 3, Now: clk.Now, SweepInterval: -1})
+	m := tokenstore.NewMemory(tokenstore.MemoryOptions{MaxOneTimeKeys: 3, Now: clk.Now, SweepInterval: -1})
 	ctx := context.Background()
 	remember := func(jti string, ttl time.Duration, want bool) {
 		t.Helper()
-		if first, _ := m.RememberJTI(ctx, iss, jti, ttl); first != want {
-			t.Errorf("RememberJTI(%s) = %v, want %v", jti, first, want)
+		if first, _ := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, jti, ttl); first != want {
+			t.Errorf("UseOnce(%s) = %v, want %v", jti, first, want)
 		}
 	}
 	remember("j10", 10*time.Minute, true)
@@ -317,7 +317,7 @@ func TestMemoryCloseStopsSweep(t *testing.T) {
 	if got := sweepers(); got != base {
 		t.Fatalf("a store that was only read started %d sweep goroutines", got-base)
 	}
-	if _, err := m.RememberJTI(ctx, iss, "jti", time.Minute); err != nil {
+	if _, err := m.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	waitSweepers(t, base+1)
@@ -359,8 +359,11 @@ func warmStore(b *testing.B, n int) (*tokenstore.Memory, []string) {
 		ids[i] = tokenstore.NewID()
 		s := &tokenstore.Session{
 			ID: ids[i], Issuer: iss, Subject: "user-" + strconv.Itoa(i/2), SID: "sid-" + strconv.Itoa(i/2),
-			IDToken: "header.payload.signature", AccessToken: "access-token", RefreshToken: "refresh-token",
-			Claims: []byte(`{"sub":"user","email":"user@example.com"}`), ExpiresAt: exp,
+			Tokens: tokenstore.Tokens{
+				IDToken: "header.payload.signature", AccessToken: "access-token", RefreshToken: "refresh-token",
+				Claims: []byte(`{"sub":"user","email":"user@example.com"}`),
+			},
+			ExpiresAt: exp,
 		}
 		if err := m.Create(context.Background(), s); err != nil {
 			b.Fatal(err)

@@ -431,7 +431,7 @@ func (t *Tool) Logout(ctx context.Context, opts LogoutOptions) error {
 		} else {
 			fmt.Fprintf(t.cfg.Out, "Ending the session at the OP in the browser. If it does not open, visit:\n\n  %s\n\n", endURL)
 			if err := t.cfg.OpenBrowser(endURL); err != nil {
-				fmt.Fprintf(t.cfg.Out, "(could not open a browser: %v)\n", err)
+				fmt.Fprintf(t.cfg.Out, "(could not open a browser: %v; the OP session, and with it every other app, stays signed in until that URL is opened)\n", err)
 			}
 		}
 	}

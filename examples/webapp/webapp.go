@@ -33,6 +33,7 @@ import (
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
 )
 
 // Config configures one web app. Issuer, ClientID and RedirectURL are
@@ -70,8 +71,18 @@ type Config struct {
 	Links []Link
 	// Accent is the CSS colour of the header. Empty: derived from the name.
 	Accent string
-	// Store keeps the sessions. Nil: an in-memory store (one instance).
+	// Store keeps the sessions. Nil: a Redis store when RedisURL is set, an
+	// in-memory store (one instance) otherwise.
 	Store tokenstore.Store
+	// RedisURL, when Store is nil, keeps the sessions in Redis
+	// (redisstore.NewFromURL), shared by every instance of the app that has
+	// the same URL, StoreKeys and CookieKey. At start the app refuses to
+	// run when a running instance seals cookies with another key
+	// (redisstore.Store.CheckCookieKeys).
+	RedisURL string
+	// StoreKeys seal the session records in Redis: 32 random bytes each,
+	// the same on every instance (redisstore.Options.Keys).
+	StoreKeys [][]byte
 	// HTTPClient makes the calls to the OP and the API. Nil: defaults.
 	HTTPClient *http.Client
 	// Logger receives the app's and the middleware's logs. Nil: discarded.
@@ -90,9 +101,10 @@ type Link struct {
 // MULTIAPP_COOKIE_KEY (hex or base64, 32 bytes or more; empty: a random
 // key), MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or
 // none; empty: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
-// MULTIAPP_SCOPES. It also
-// returns the listen address: MULTIAPP_ADDR, or the redirect URL's host and
-// port.
+// MULTIAPP_SCOPES, MULTIAPP_REDIS_URL and MULTIAPP_STORE_KEY (with the
+// URL, the store key and the cookie key are required: every instance needs
+// the same). It also returns the listen address: MULTIAPP_ADDR, or the
+// redirect URL's host and port.
 func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 	cfg := Config{
 		Name:                  env.Get(appenv.AppName, ""),
@@ -104,6 +116,7 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		APIURL:                env.Get(appenv.APIURL, ""),
 		Scopes:                env.List(appenv.Scopes),
 		AuthMethod:            env.Get(appenv.AuthMethod, ""),
+		RedisURL:              env.Get(appenv.RedisURL, ""),
 	}
 	var missing []string
 	for name, v := range map[string]string{appenv.Issuer: cfg.Issuer, appenv.ClientID: cfg.ClientID, appenv.RedirectURL: cfg.RedirectURL} {
@@ -121,6 +134,9 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		}
 		cfg.CookieKey = key
 	}
+	if err := storeFromEnv(env, &cfg); err != nil {
+		return cfg, "", fmt.Errorf("webapp: %w", err)
+	}
 	addr := env.Get(appenv.Addr, "")
 	if addr == "" {
 		u, err := url.Parse(cfg.RedirectURL)
@@ -137,15 +153,33 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 	return cfg, addr, nil
 }
 
+// storeFromEnv reads the Redis store's settings.
+func storeFromEnv(env appenv.Env, cfg *Config) error {
+	k := env.Get(appenv.StoreKey, "")
+	switch {
+	case cfg.RedisURL == "" && k != "":
+		return fmt.Errorf("%s is set but %s is not: set both to keep the sessions in Redis, or neither", appenv.StoreKey, appenv.RedisURL)
+	case cfg.RedisURL == "":
+		return nil
+	case k == "":
+		return fmt.Errorf("%s needs %s: 32 random bytes, the same on every instance (try: openssl rand -hex 32)", appenv.RedisURL, appenv.StoreKey)
+	case cfg.CookieKey == nil:
+		return fmt.Errorf("%s needs %s, the same on every instance: with a random key each instance would answer 401 to the users the others sign in", appenv.RedisURL, appenv.CookieKey)
+	}
+	keys, err := appenv.ParseStoreKeys(k)
+	cfg.StoreKeys = keys
+	return err
+}
+
 // App is one running web app. It is an http.Handler.
 type App struct {
-	cfg    Config
-	client *rp.Client
-	web    *middleware.Web
-	mux    *http.ServeMux
-	log    *slog.Logger
-	http   *http.Client
-	owns   *tokenstore.Memory
+	cfg     Config
+	client  *rp.Client
+	web     *middleware.Web
+	mux     *http.ServeMux
+	log     *slog.Logger
+	http    *http.Client
+	closers []func() // what New made, undone by Close in reverse
 }
 
 // New discovers the OP and returns the app. ctx bounds the discovery and a
@@ -188,10 +222,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Logger.Warn("no cookie key configured: using a random one, so sessions end when the app restarts", "env", appenv.CookieKey)
 	}
 	a := &App{cfg: cfg, client: client, log: cfg.Logger, http: cfg.HTTPClient}
-	store := cfg.Store
-	if store == nil {
-		a.owns = tokenstore.NewMemory(tokenstore.MemoryOptions{})
-		store = a.owns
+	store, err := a.openStore(ctx, key)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
 	}
 	a.web, err = middleware.NewWeb(middleware.WebConfig{
 		Client:     client,
@@ -238,11 +272,38 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// Close releases the app's in-memory store, if it made one.
-func (a *App) Close() {
-	if a.owns != nil {
-		a.owns.Close()
+// openStore returns cfg.Store, or the store New makes: Redis with
+// cfg.RedisURL (after checking that the running instances seal cookies with
+// the same key), memory otherwise.
+func (a *App) openStore(ctx context.Context, cookieKey []byte) (tokenstore.Store, error) {
+	switch {
+	case a.cfg.Store != nil:
+		return a.cfg.Store, nil
+	case a.cfg.RedisURL == "":
+		m := tokenstore.NewMemory(tokenstore.MemoryOptions{})
+		a.closers = append(a.closers, func() { m.Close() })
+		return m, nil
 	}
+	rs, err := redisstore.NewFromURL(ctx, a.cfg.RedisURL, redisstore.Options{Keys: a.cfg.StoreKeys})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { rs.Close() })
+	stop, err := rs.CheckCookieKeys(ctx, [][]byte{cookieKey})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", appenv.CookieKey, err)
+	}
+	a.closers = append(a.closers, stop)
+	a.log.Info("sessions in Redis, shared with the app's other instances", "event", "store") // the URL may hold a password
+	return rs, nil
+}
+
+// Close releases what New made: the store and its registration.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
 }
 
 // Name returns the app's title.

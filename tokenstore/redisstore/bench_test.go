@@ -15,7 +15,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // Run with:
@@ -57,9 +57,12 @@ func typicalSession(i int) *tokenstore.Session {
 	claims, _ := json.Marshal(idClaims)
 	return &tokenstore.Session{
 		ID: tokenstore.NewID(), Issuer: "https://yourenv.scalekit.com", Subject: sub, SID: sid, ClientID: "webc_dashboard_0123456789",
-		IDToken: fakeJWT(idClaims), AccessToken: fakeJWT(atClaims), TokenType: "Bearer", AccessTokenExpiry: now.Add(5 * time.Minute),
-		RefreshToken: "rt_" + strings.Repeat("r", 64), RefreshedAt: now, Claims: claims,
-		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(24 * time.Hour),
+		Tokens: tokenstore.Tokens{
+			IDToken: fakeJWT(idClaims), AccessToken: fakeJWT(atClaims), TokenType: "Bearer", Expiry: now.Add(5 * time.Minute),
+			RefreshToken: "rt_" + strings.Repeat("r", 64), Claims: claims,
+		},
+		RefreshedAt: now,
+		CreatedAt:   now, LastSeen: now, ExpiresAt: now.Add(24 * time.Hour),
 	}
 }
 

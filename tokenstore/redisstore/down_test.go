@@ -8,7 +8,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // TestRedisDownAndBack: with Redis stopped every method fails fast with an
@@ -39,9 +39,12 @@ func TestRedisDownAndBack(t *testing.T) {
 			return err
 		},
 		"DeleteBySubject": func() error { _, err := st.DeleteBySubject(ctx, iss, "bob"); return err },
-		"RememberJTI":     func() error { _, err := st.RememberJTI(ctx, iss, "jti-1", time.Minute); return err },
-		"RevokeSID":       func() error { return st.RevokeSID(ctx, iss, "sid-1", time.Minute) },
-		"SIDRevoked":      func() error { _, err := st.SIDRevoked(ctx, iss, "sid-1"); return err },
+		"UseOnce": func() error {
+			_, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti-1", time.Minute)
+			return err
+		},
+		"RevokeSID":  func() error { return st.RevokeSID(ctx, iss, "sid-1", time.Minute) },
+		"SIDRevoked": func() error { _, err := st.SIDRevoked(ctx, iss, "sid-1"); return err },
 		"Lock": func() error {
 			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()

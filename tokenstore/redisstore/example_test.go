@@ -6,9 +6,6 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
@@ -20,16 +17,10 @@ import (
 // same client, cookie keys and store keys.
 func Example() {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{
-		Addr: os.Getenv("REDIS_ADDR"),
-		// Fail fast while Redis is down: requests answer 503 at once.
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		MaxRetries: 2, DialerRetries: 1,
-	})
-	defer rdb.Close()
-	store, err := redisstore.New(ctx, redisstore.Options{
-		Client: rdb,
-		Keys:   [][]byte{[]byte(os.Getenv("SESSION_KEY"))}, // 32 random bytes
+	// redis://host:6379/0, rediss:// for TLS, a cluster or Sentinel (see
+	// NewClient); requests fail fast (503) while Redis is down.
+	store, err := redisstore.NewFromURL(ctx, os.Getenv("REDIS_URL"), redisstore.Options{
+		Keys: [][]byte{[]byte(os.Getenv("SESSION_KEY"))}, // 32 random bytes
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrUnavailable):
@@ -37,6 +28,15 @@ func Example() {
 	case err != nil: // redisstore.ErrWrongKey, redisstore.ErrConfig
 		log.Fatal(err)
 	}
+	defer store.Close()
+	cookieKeys := [][]byte{[]byte(os.Getenv("COOKIE_KEY"))}
+	// Refuse to start when a running instance seals cookies with another
+	// key: it and this one would answer 401 to each other's users.
+	stop, err := store.CheckCookieKeys(ctx, cookieKeys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
 	client, err := rp.New(ctx, rp.Config{
 		Issuer:       os.Getenv("MULTIAPP_ISSUER"),
 		ClientID:     os.Getenv("MULTIAPP_CLIENT_ID"),
@@ -49,7 +49,7 @@ func Example() {
 	web, err := middleware.NewWeb(middleware.WebConfig{
 		Client:     client,
 		Store:      store,
-		CookieKeys: [][]byte{[]byte(os.Getenv("COOKIE_KEY"))},
+		CookieKeys: cookieKeys,
 	})
 	if err != nil {
 		log.Fatal(err)

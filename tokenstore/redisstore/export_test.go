@@ -43,12 +43,7 @@ func (s *Store) Dump(ctx context.Context) ([]byte, error) {
 				break
 			}
 			fmt.Fprintf(&b, " heads=%q", v[:headsLen])
-			plain, _, err := s.seal.open([]byte(v[headsLen:]), []byte(member))
-			if err != nil {
-				fmt.Fprintf(&b, " <%v>", err)
-				break
-			}
-			sess, err := decodeSession(plain)
+			sess, err := s.open(member, []byte(v[headsLen:]))
 			if err != nil {
 				fmt.Fprintf(&b, " <%v>", err)
 				break
@@ -91,11 +86,11 @@ type LegacyWriter struct {
 	t    testing.TB
 	c    redis.UniversalClient
 	base string
-	seal *sealer
+	seal *tokenstore.Sealer
 }
 
 func NewLegacyWriter(t testing.TB, c redis.UniversalClient, prefix string, keys [][]byte) *LegacyWriter {
-	seal, err := newSealer(keys)
+	seal, err := tokenstore.NewSealer(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +99,7 @@ func NewLegacyWriter(t testing.TB, c redis.UniversalClient, prefix string, keys 
 	}
 	w := &LegacyWriter{t: t, c: c, base: "{" + prefix + "}:", seal: seal}
 	k := w.base + "k"
-	c.SetNX(context.Background(), k, seal.seal([]byte(keyCheckText), []byte(k)), 0)
+	c.SetNX(context.Background(), k, seal.Seal([]byte(keyCheckText), []byte(k)), 0)
 	return w
 }
 
@@ -113,7 +108,7 @@ func (w *LegacyWriter) Create(s *tokenstore.Session) {
 	ctx := context.Background()
 	c := s.Clone()
 	c.ID, c.IssuedAt = "", time.Time{}
-	plain, err := encodeSession(c)
+	plain, err := c.MarshalBinary()
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -127,7 +122,7 @@ func (w *LegacyWriter) Create(s *tokenstore.Session) {
 		sidHead = legacyPairHash(s.Issuer, s.SID)
 		a = w.base + "x:" + sidHead
 	}
-	v := append([]byte(sidHead+subh), w.seal.seal(plain, []byte(member))...)
+	v := append([]byte(sidHead+subh), w.seal.Seal(plain, []byte(member))...)
 	var ttl time.Duration
 	score := math.Inf(1)
 	if !s.ExpiresAt.IsZero() {

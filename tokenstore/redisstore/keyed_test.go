@@ -15,7 +15,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // guessHash is what a reader of a Redis dump computes for a guessed
@@ -78,7 +78,7 @@ func TestDumpDoesNotRevealWhoHasSessions(t *testing.T) {
 	if err := st.RevokeSubject(ctx, iss, "usr_101", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RememberJTI(ctx, iss, "jti_7", time.Hour); err != nil {
+	if _, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti_7", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	dump := rawDump(t, rdb)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +27,15 @@ import (
 // and revocations of OP sessions that no longer have a session, are not
 // carried over: they expire with their TTL (at most the back-channel
 // handler's RevokedSIDTTL, 24 hours by default).
+//
+// One-time keys changed names once more since (UseOnce, keyed by scope,
+// namespace and key, where RememberJTI keyed (issuer, jti)): those of the
+// previous version are not carried over either. Until they expire (a
+// logout token's validity, a login's lifetime), a logout token delivered
+// before the upgrade could be accepted once more, which can only end
+// sessions its first delivery already ended; a login state still needs
+// its browser's transaction cookie and an authorization code the OP has
+// not redeemed yet.
 const (
 	legacyHeadsLen = 2 * pairHashLen
 	layoutMarker   = "m"
@@ -36,12 +44,16 @@ const (
 
 // legacyPairHash is the previous layout's pairHash.
 func legacyPairHash(issuer, value string) string {
-	return pairHashWith(sha256.New(), issuer, value)
+	return hashWith(sha256.New(), issuer, value)
 }
+
+// legacySealVersion is the first byte of a box sealed by tokenstore.Sealer
+// (and, before it, by this package): version 1 of the sealed layout.
+const legacySealVersion = 1
 
 // legacyValue reports whether v is a session value of the previous layout.
 func legacyValue(v []byte) bool {
-	return len(v) > legacyHeadsLen && v[legacyHeadsLen] == sealVersion
+	return len(v) > legacyHeadsLen && v[legacyHeadsLen] == legacySealVersion
 }
 
 // migrateAll migrates the sessions of the previous layout, unless a Store
@@ -65,7 +77,7 @@ func (s *Store) migrateAll(ctx context.Context) error {
 			return nil
 		}
 		err = s.migrate(ctx, key[len(s.sessionKey("")):], v)
-		if errors.Is(err, ErrUndecryptable) || errors.Is(err, errCorrupt) {
+		if errors.Is(err, ErrUndecryptable) || errors.Is(err, tokenstore.ErrMalformed) {
 			return nil // left as is: Get reports it, and it expires
 		}
 		return err
@@ -99,13 +111,9 @@ func (s *Store) scanSessions(ctx context.Context, fn func(key string) error) err
 // migrate rewrites session member, whose value v has the previous layout,
 // in the current one.
 func (s *Store) migrate(ctx context.Context, member string, v []byte) error {
-	plain, _, err := s.seal.open(v[legacyHeadsLen:], []byte(member))
+	sess, err := s.open(member, v[legacyHeadsLen:])
 	if err != nil {
-		return fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
-	}
-	sess, err := decodeSession(plain)
-	if err != nil {
-		return fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+		return err
 	}
 	head, sidh, subh, issued := s.heads(sess)
 	next := append(head, v[legacyHeadsLen:]...)

@@ -4,25 +4,35 @@
 // on all of them, and a rotating refresh token is used once across all of
 // them.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
-//	store, err := redisstore.New(ctx, redisstore.Options{
-//		Client: rdb,
-//		Keys:   [][]byte{key}, // 32 random bytes, the same on every instance
+//	store, err := redisstore.NewFromURL(ctx, "redis://redis:6379/0", redisstore.Options{
+//		Keys: [][]byte{key}, // 32 random bytes, the same on every instance
 //	})
 //	if err != nil {
 //		log.Fatal(err) // Redis unreachable (errors.Is tokenstore.ErrUnavailable), or ErrWrongKey
 //	}
+//	defer store.Close()
+//	stop, err := store.CheckCookieKeys(ctx, cookieKeys) // refuse a fleet whose cookie keys disagree
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer stop()
 //	web, err := middleware.NewWeb(middleware.WebConfig{Client: client, Store: store, CookieKeys: cookieKeys})
+//
+// NewFromURL's client fails fast while Redis is down (a request gets its
+// 503 in milliseconds; go-redis's own defaults take 1.7 s); New takes a
+// client you build.
 //
 // What it guarantees:
 //
 //   - Encrypted at rest. Session records hold refresh tokens, which are
-//     credentials: each is sealed with AES-256-GCM under the first of
-//     Options.Keys, bound to the key it is stored under. Every key of
+//     credentials: each (encoded by [tokenstore.Session.MarshalBinary]) is
+//     sealed with AES-256-GCM under the first of Options.Keys, bound to the
+//     key it is stored under ([tokenstore.Sealer]). Every key of
 //     Options.Keys opens records, so keys rotate without signing anyone out.
 //     Redis never sees a raw session id: records and locks are keyed by
-//     [tokenstore.HashID]; indexes and logout markers by keyed hashes
-//     (HMAC-SHA256) of (issuer, sid), (issuer, subject) and (issuer, jti),
+//     [tokenstore.HashID]; indexes, logout markers and one-time keys by
+//     keyed hashes (HMAC-SHA256) of (issuer, sid), (issuer, subject) and
+//     (scope, namespace, key),
 //     whose key is random, shared by the Stores of a prefix and kept in
 //     Redis sealed with Options.Keys, so a reader of a dump or backup cannot
 //     tell who has a session by hashing guessed subjects.
@@ -45,9 +55,11 @@
 //     Redis holds no record of it that Keys open.
 //
 // Redis 5 or later (tested with 7.0), as a single server, with Sentinel, or
-// as a cluster: all keys of one Store share the hash tag {Prefix}, so on a
-// cluster they live in one slot (one shard serves a Store; give apps distinct
-// prefixes to spread them). Configure Redis with persistence (a Redis that
+// as a cluster (tested with three masters and a failover): all keys of one
+// Store share the hash tag {Prefix}, so on a cluster they live in one slot
+// (one shard serves a Store; give apps distinct prefixes to spread them).
+// Replication is asynchronous: set Options.WaitReplicas so that a failover
+// cannot lose an acknowledged session or revocation. Configure Redis with persistence (a Redis that
 // restarts empty signs everyone out) and maxmemory-policy noeviction (an
 // evicted revocation or lock would undo a guarantee). The Store does not own
 // the client: close it yourself.
@@ -57,14 +69,19 @@
 // issuer and sid>, u: and n:<hash of issuer and subject> sorted-set indexes
 // of the sessions of an OP session, of a subject, and of a subject's
 // sessions without a sid; r: revoked sids, e: logged-out subjects (with the
-// logout time), j: logout token ids (and login states), l: refresh locks,
+// logout time), j: one-time keys (UseOnce: logout token ids, login states),
+// l: refresh locks,
 // all with TTLs; k the key check, h the sealed index hash key, m the layout
-// marker. Nothing else is stored.
+// marker; c the running instances' cookie key fingerprints (CheckCookieKeys).
+// Nothing else is stored.
 //
 // Upgrading from a version of this package whose index keys were unkeyed
 // hashes: New migrates the data in place, once per prefix (sessions keep
 // their tokens and TTL, and a sid revoked under the old names stays
 // revoked), and Get migrates a session written in the old layout later.
+// One-time keys (logout token ids, login states) are not carried over by
+// any upgrade: they are short-lived, and what a replay of one of them
+// could do is bounded (see the migration's comment in migrate.go).
 // Stop the instances of the previous version before starting this one: the
 // previous version cannot read sessions written in the new layout (its users
 // are asked to sign in again), and its logouts are not seen by this one.
@@ -112,7 +129,9 @@ var (
 	// was written under a key since removed from Keys, or altered in Redis).
 	// Get returns it wrapped together with tokenstore.ErrNotFound, so the
 	// user signs in again instead of getting errors until the record expires.
-	ErrUndecryptable = errors.New("redisstore: record cannot be decrypted with any of Options.Keys")
+	// It is tokenstore.ErrUndecryptable: the records are sealed with a
+	// tokenstore.Sealer of Options.Keys.
+	ErrUndecryptable = tokenstore.ErrUndecryptable
 )
 
 // Options configures a Store. Client and Keys are required; the other
@@ -140,6 +159,16 @@ type Options struct {
 	// LockPoll is the longest pause between two tries of a Lock that waits
 	// (it starts at a few milliseconds and doubles). Zero: DefaultLockPoll.
 	LockPoll time.Duration
+	// WaitReplicas, when above zero, makes the writes that must survive a
+	// failover (a session written by Create or Update, Delete, RevokeSID,
+	// RevokeSubject) return only once that many replicas have them (Redis
+	// WAIT), or fail with an error wrapping tokenstore.ErrUnavailable after
+	// WaitTimeout (the write is then on the master only; callers retry).
+	// Zero: Redis's asynchronous replication, which can lose the last
+	// writes a master acknowledged if it crashes (docs/stores.md).
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Zero: DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store is a tokenstore.Store in Redis. Create it with New; it is safe for
@@ -147,12 +176,16 @@ type Options struct {
 // with the same Prefix and Keys share the same sessions.
 type Store struct {
 	c       redis.UniversalClient
-	seal    *sealer
+	seal    *tokenstore.Sealer
 	hashKey []byte    // names the indexes and markers: see pairHash
 	hashers sync.Pool // of HMAC-SHA256 under hashKey, reset before use
 	base    string    // "{Prefix}:"
 	lease   time.Duration
 	poll    time.Duration
+	owned   redis.UniversalClient // the client NewFromURL made, closed by Close
+
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var _ tokenstore.Store = (*Store)(nil)
@@ -168,13 +201,14 @@ const keyCheckText = "multiapp/redisstore key check v1"
 // and ErrConfig for unusable options.
 func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Client == nil {
-		return nil, fmt.Errorf("%w: Client is nil", ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil (NewFromURL makes one from a URL)", ErrConfig)
 	}
-	seal, err := newSealer(opts.Keys)
+	seal, err := tokenstore.NewSealer(opts.Keys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: Keys: %w", ErrConfig, err)
 	}
-	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll}
+	s := &Store{c: opts.Client, seal: seal, lease: opts.LockLease, poll: opts.LockPoll,
+		waitReplicas: opts.WaitReplicas, waitTimeout: opts.WaitTimeout}
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -191,6 +225,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		s.poll = DefaultLockPoll
 	case s.poll < 0:
 		return nil, fmt.Errorf("%w: LockPoll %v is negative", ErrConfig, s.poll)
+	}
+	switch {
+	case s.waitReplicas < 0 || s.waitTimeout < 0:
+		return nil, fmt.Errorf("%w: WaitReplicas %d or WaitTimeout %v is negative", ErrConfig, s.waitReplicas, s.waitTimeout)
+	case s.waitTimeout == 0:
+		s.waitTimeout = DefaultWaitTimeout
 	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: cannot reach Redis%s: %w: %w", s.addrs(), tokenstore.ErrUnavailable, err)
@@ -259,7 +299,7 @@ func (s *Store) sealedRecord(ctx context.Context, what, key string, fresh []byte
 		box, err := s.c.Get(ctx, key).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
-			ok, err := s.c.SetNX(ctx, key, s.seal.seal(fresh, aad), 0).Result()
+			ok, err := s.c.SetNX(ctx, key, s.seal.Seal(fresh, aad), 0).Result()
 			if err != nil {
 				return nil, s.unavailable(what, err)
 			}
@@ -270,12 +310,12 @@ func (s *Store) sealedRecord(ctx context.Context, what, key string, fresh []byte
 		case err != nil:
 			return nil, s.unavailable(what, err)
 		}
-		plain, idx, err := s.seal.open(box, aad)
+		plain, idx, err := s.seal.Open(box, aad)
 		if err != nil {
 			return nil, s.wrongKey()
 		}
 		if idx > 0 {
-			if err := s.c.Set(ctx, key, s.seal.seal(plain, aad), 0).Err(); err != nil {
+			if err := s.c.Set(ctx, key, s.seal.Seal(plain, aad), 0).Err(); err != nil {
 				return nil, s.unavailable(what, err)
 			}
 		}
@@ -315,19 +355,26 @@ var noSID = strings.Repeat(".", pairHashLen)
 // value, 128 bits kept. Keyed, so that a reader of a Redis dump or backup
 // cannot tell who has sessions, or who was logged out, by hashing guessed
 // subjects or sids: the hash key is in Redis only sealed with Keys.
-func (s *Store) pairHash(issuer, value string) string {
+func (s *Store) pairHash(issuer, value string) string { return s.hashOf(issuer, value) }
+
+// hashOf is pairHash of any number of parts: each but the last
+// length-prefixed, so that no two lists of parts hash alike.
+func (s *Store) hashOf(parts ...string) string {
 	h := s.hashers.Get().(hash.Hash)
 	h.Reset()
-	out := pairHashWith(h, issuer, value)
+	out := hashWith(h, parts...)
 	s.hashers.Put(h)
 	return out
 }
 
-func pairHashWith(h hash.Hash, issuer, value string) string {
+func hashWith(h hash.Hash, parts ...string) string {
 	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(issuer)))])
-	h.Write([]byte(issuer))
-	h.Write([]byte(value))
+	for i, p := range parts {
+		if i < len(parts)-1 {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
+		}
+		h.Write([]byte(p))
+	}
 	var sum [sha256.Size]byte
 	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -369,15 +416,11 @@ func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error)
 			}
 			continue // read it again, revocations checked
 		case len(v) < headsLen:
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
 		}
-		plain, _, err := s.seal.open(v[headsLen:], []byte(member))
+		sess, err := s.open(member, v[headsLen:])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, ErrUndecryptable)
-		}
-		sess, err := decodeSession(plain)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+			return nil, err
 		}
 		if !sess.ExpiresAt.IsZero() && !time.Now().Before(sess.ExpiresAt) {
 			return nil, tokenstore.ErrNotFound
@@ -386,7 +429,22 @@ func (s *Store) Get(ctx context.Context, id string) (*tokenstore.Session, error)
 		return sess, nil
 	}
 	// An instance of the previous version keeps rewriting it.
-	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, errCorrupt)
+	return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, tokenstore.ErrMalformed)
+}
+
+// open decrypts and decodes the sealed record of session member. A record
+// that Keys cannot open or that does not decode is reported missing
+// (tokenstore.ErrNotFound, wrapping why): its user signs in again.
+func (s *Store) open(member string, box []byte) (*tokenstore.Session, error) {
+	plain, _, err := s.seal.Open(box, []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+	}
+	sess := &tokenstore.Session{}
+	if err := sess.UnmarshalBinary(plain); err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrNotFound, err)
+	}
+	return sess, nil
 }
 
 // heads returns the head of the value of sess (see headsLen) and its parts.
@@ -404,16 +462,14 @@ func (s *Store) heads(sess *tokenstore.Session) (head []byte, sidh, subh, issued
 
 // write runs the create or update script for sess.
 func (s *Store) write(ctx context.Context, op string, script *redis.Script, sess *tokenstore.Session) error {
-	c := sess.Clone()
-	c.ID = ""
-	plain, err := encodeSession(c)
+	plain, err := sess.MarshalBinary() // without the ID
 	if err != nil {
 		return err
 	}
 	member := tokenstore.HashID(sess.ID)
 	head, sidh, subh, issued := s.heads(sess)
-	v := append(head, s.seal.seal(plain, []byte(member))...)
-	res, err := script.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
+	v := append(head, s.seal.Seal(plain, []byte(member))...)
+	res, err := s.durable(ctx, script, []string{s.sessionKey(member)}, s.base, member, v, ttlMillis(sess.ExpiresAt), sidh, subh, issued).Text()
 	if err != nil {
 		return s.unavailable(op, err)
 	}
@@ -445,7 +501,7 @@ func (s *Store) Update(ctx context.Context, sess *tokenstore.Session) error {
 // Delete implements tokenstore.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	member := tokenstore.HashID(id)
-	if err := deleteScript.Run(ctx, s.c, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
+	if err := s.durable(ctx, deleteScript, []string{s.sessionKey(member)}, s.base, member).Err(); err != nil {
 		return s.unavailable("delete", err)
 	}
 	return nil
@@ -486,22 +542,21 @@ func ttlArg(ttl time.Duration) int64 {
 	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
 }
 
-// RememberJTI implements tokenstore.Store (SET NX with the ttl, to a random
-// value so that a retried call still reports first). A ttl of
-// zero or less remembers nothing and reports first unless the id is already
-// remembered. A replay does not extend the ttl of the remembered id.
-func (s *Store) RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (bool, error) {
-	key := s.base + "j:" + s.pairHash(issuer, jti)
+// UseOnce implements tokenstore.Store (SET NX with the ttl, to a random
+// value so that a retried call still reports first). The key is named by
+// the keyed hash of (scope, namespace, key), like the indexes.
+func (s *Store) UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (bool, error) {
+	name := s.base + "j:" + s.hashOf(scope, namespace, key)
 	if ttl <= 0 {
-		n, err := s.c.Exists(ctx, key).Result()
+		n, err := s.c.Exists(ctx, name).Result()
 		if err != nil {
-			return false, s.unavailable("remember jti", err)
+			return false, s.unavailable("use once", err)
 		}
 		return n == 0, nil
 	}
-	n, err := setOnceScript.Run(ctx, s.c, []string{key}, rand.Text()[:16], ttlArg(ttl)).Int()
+	n, err := setOnceScript.Run(ctx, s.c, []string{name}, rand.Text()[:16], ttlArg(ttl)).Int()
 	if err != nil {
-		return false, s.unavailable("remember jti", err)
+		return false, s.unavailable("use once", err)
 	}
 	return n == 1, nil
 }
@@ -513,7 +568,7 @@ func (s *Store) RevokeSID(ctx context.Context, issuer, sid string, ttl time.Dura
 	if sid == "" || ttl <= 0 {
 		return nil
 	}
-	if err := revokeScript.Run(ctx, s.c, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeScript, []string{s.base + "r:" + s.pairHash(issuer, sid)}, ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke sid", err)
 	}
 	return nil
@@ -527,7 +582,7 @@ func (s *Store) RevokeSubject(ctx context.Context, issuer, subject string, at ti
 		return nil
 	}
 	key := s.base + "e:" + s.pairHash(issuer, subject)
-	if err := revokeSubjectScript.Run(ctx, s.c, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
+	if err := s.durable(ctx, revokeSubjectScript, []string{key}, max(at.UnixMilli(), 0), ttlArg(ttl)).Err(); err != nil {
 		return s.unavailable("revoke subject", err)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 // TestLostRepliesAreRetriedSafely: go-redis retries a command whose
@@ -30,18 +30,18 @@ func TestLostRepliesAreRetriedSafely(t *testing.T) {
 	base := st.Base()
 	// Warm up: Redis caches the scripts, so the armed drops hit the
 	// EVALSHA that applies the command, not a NOSCRIPT answer.
-	if _, err := st.RememberJTI(ctx, iss, "jti-0", time.Minute); err != nil {
+	if _, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti-0", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, st, session("sid-0", "zoe"))
 
 	proxy.DropReplyOnce(base + "j:")
-	first, err := st.RememberJTI(ctx, iss, "jti-1", time.Minute)
+	first, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti-1", time.Minute)
 	if err != nil || !first {
-		t.Errorf("RememberJTI with a lost reply = %v, %v; want first", first, err)
+		t.Errorf("UseOnce with a lost reply = %v, %v; want first", first, err)
 	}
-	if first, _ := st.RememberJTI(ctx, iss, "jti-1", time.Minute); first {
-		t.Error("RememberJTI again: first, want a replay")
+	if first, _ := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti-1", time.Minute); first {
+		t.Error("UseOnce again: first, want a replay")
 	}
 
 	id := tokenstore.NewID()

@@ -17,7 +17,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/tokenstore"
 	"github.com/multiapp-go/multiapp/tokenstore/redisstore"
-	"github.com/multiapp-go/multiapp/tokenstore/redisstore/internal/redistest"
+	"github.com/multiapp-go/multiapp/tokenstore/redisstore/redistest"
 )
 
 const iss = "https://op.example"
@@ -26,9 +26,11 @@ func session(sid, sub string) *tokenstore.Session {
 	now := time.Now()
 	return &tokenstore.Session{
 		ID: tokenstore.NewID(), Issuer: iss, Subject: sub, SID: sid, ClientID: "webc_a",
-		IDToken: "id-token-" + tokenstore.NewID(), AccessToken: "access-token-" + tokenstore.NewID(), TokenType: "Bearer",
-		AccessTokenExpiry: now.Add(5 * time.Minute), RefreshToken: "refresh-token-" + tokenstore.NewID(),
-		Claims:    json.RawMessage(`{"sub":"` + sub + `","sid":"` + sid + `"}`),
+		Tokens: tokenstore.Tokens{
+			IDToken: "id-token-" + tokenstore.NewID(), AccessToken: "access-token-" + tokenstore.NewID(), TokenType: "Bearer",
+			Expiry: now.Add(5 * time.Minute), RefreshToken: "refresh-token-" + tokenstore.NewID(),
+			Claims: json.RawMessage(`{"sub":"` + sub + `","sid":"` + sid + `"}`),
+		},
 		CreatedAt: now, LastSeen: now, RefreshedAt: now, ExpiresAt: now.Add(time.Hour),
 	}
 }
@@ -162,7 +164,7 @@ func TestEncryptedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if _, err := st.RememberJTI(ctx, iss, "jti_secret", time.Hour); err != nil {
+	if _, err := st.UseOnce(ctx, tokenstore.LogoutTokenIDs, iss, "jti_secret", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 
@@ -221,7 +223,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	s.CreatedAt = time.Date(2031, 2, 3, 4, 5, 6, 789012345, zone)
 	s.LastSeen = time.Time{}
 	s.RefreshedAt = time.Unix(0, 0)
-	s.AccessTokenExpiry = time.Date(2031, 2, 3, 4, 5, 6, 1, time.UTC)
+	s.Tokens.Expiry = time.Date(2031, 2, 3, 4, 5, 6, 1, time.UTC)
 	s.IssuedAt = time.Date(2031, 2, 3, 4, 5, 0, 0, time.UTC)
 	s.Claims = json.RawMessage("{ \"url\": \"https://x.example/?a=1&b=<2>\",\n \"\u00e9\": true }")
 	s.TokenType = ""
@@ -235,7 +237,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	for name, pair := range map[string][2]time.Time{
 		"CreatedAt": {got.CreatedAt, s.CreatedAt}, "LastSeen": {got.LastSeen, s.LastSeen},
-		"RefreshedAt": {got.RefreshedAt, s.RefreshedAt}, "AccessTokenExpiry": {got.AccessTokenExpiry, s.AccessTokenExpiry},
+		"RefreshedAt": {got.RefreshedAt, s.RefreshedAt}, "Tokens.Expiry": {got.Tokens.Expiry, s.Tokens.Expiry},
 		"ExpiresAt": {got.ExpiresAt, s.ExpiresAt}, "IssuedAt": {got.IssuedAt, s.IssuedAt},
 	} {
 		if !pair[0].Equal(pair[1]) || pair[0].IsZero() != pair[1].IsZero() {

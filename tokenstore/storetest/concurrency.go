@@ -37,15 +37,15 @@ func testConcurrentCreate(h *harness) {
 	h.deleteBySID(h.issuer, "sid-1", "", 1)
 }
 
-func testConcurrentJTI(h *harness) {
+func testConcurrentUseOnce(h *harness) {
 	const workers = 16
 	var first atomic.Int32
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			ok, err := h.st.RememberJTI(h.ctx, h.issuer, "jti-1", longTTL)
+			ok, err := h.st.UseOnce(h.ctx, tokenstore.LogoutTokenIDs, h.issuer, "jti-1", longTTL)
 			if err != nil {
-				h.t.Errorf("RememberJTI: %v", err)
+				h.t.Errorf("UseOnce: %v", err)
 			}
 			if ok {
 				first.Add(1)
@@ -54,7 +54,7 @@ func testConcurrentJTI(h *harness) {
 	}
 	wg.Wait()
 	if n := first.Load(); n != 1 {
-		h.t.Errorf("%d concurrent RememberJTI calls of one jti reported first, want 1", n)
+		h.t.Errorf("%d concurrent UseOnce calls of one key reported first, want 1", n)
 	}
 }
 

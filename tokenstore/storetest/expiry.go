@@ -84,7 +84,7 @@ func testUpdateShortens(h *harness) {
 	h.gone("after the ExpiresAt set by Update", s)
 }
 
-func testJTIExpires(h *harness) {
+func testOneTimeKeyExpires(h *harness) {
 	end := time.Now().Add(shortTTL)
 	h.remember(h.issuer, "jti-1", shortTTL, true)
 	h.remember(h.issuer, "jti-2", longTTL, true)

@@ -52,6 +52,13 @@ func testKeyAmbiguity(h *harness) {
 		issA, valA, issB, valB = pair("jti")
 		h.remember(issA, valA, longTTL, true)
 		h.remember(issB, valB, longTTL, true)
+		// (namespace, key) and (scope, namespace) pairs that join alike.
+		nsA, keyA, nsB, keyB := "ns"+sep+"p", "q", "ns", "p"+sep+"q"
+		h.useOnce(nsA, h.issuer, keyA, longTTL, true)
+		h.useOnce(nsB, h.issuer, keyB, longTTL, true)
+		scope := h.issuer + "/once"
+		h.useOnce("ns", scope+sep+"x", "k", longTTL, true)
+		h.useOnce("x"+sep+"ns", scope, "k", longTTL, true)
 
 		issA, valA, issB, valB = pair("sid")
 		a := newSession(issA, valA, "x")

@@ -1,6 +1,10 @@
 package storetest
 
-import "github.com/multiapp-go/multiapp/tokenstore"
+import (
+	"time"
+
+	"github.com/multiapp-go/multiapp/tokenstore"
+)
 
 func testCreateRevoked(h *harness) {
 	h.revoke(h.issuer, "sid-1", longTTL)
@@ -127,11 +131,31 @@ func testDeleteBySubject(h *harness) {
 	h.deleteBySubject(h.issuer, "nobody", 0)
 }
 
-func testRememberJTI(h *harness) {
+func testUseOnce(h *harness) {
 	h.remember(h.issuer, "jti-1", longTTL, true)
 	h.remember(h.issuer, "jti-1", longTTL, false)
 	h.remember(h.issuer, "jti-1", longTTL, false)
 	h.remember(h.issuer, "jti-2", longTTL, true)
+
+	// The same key in every namespace, and in an application's own, is a
+	// first use in each.
+	for _, ns := range []string{tokenstore.LoginStates, tokenstore.DPoPProofIDs, "app-namespace", ""} {
+		h.useOnce(ns, h.issuer, "jti-1", longTTL, true)
+		h.useOnce(ns, h.issuer, "jti-1", longTTL, false)
+	}
+	h.useOnce(tokenstore.LoginStates, h.issuer+"/other", "jti-1", longTTL, true)
+}
+
+// testUseOnceZeroTTL: a ttl of zero or less records nothing, and still
+// reports a recorded key as used.
+func testUseOnceZeroTTL(h *harness) {
+	for range 2 {
+		h.useOnce(tokenstore.LoginStates, h.issuer, "k-1", 0, true)
+		h.useOnce(tokenstore.LoginStates, h.issuer, "k-2", -time.Second, true)
+	}
+	h.useOnce(tokenstore.LoginStates, h.issuer, "k-3", longTTL, true)
+	h.useOnce(tokenstore.LoginStates, h.issuer, "k-3", 0, false)
+	h.useOnce(tokenstore.LoginStates, h.issuer, "k-3", longTTL, false)
 }
 
 func testSIDRevoked(h *harness) {

@@ -137,7 +137,7 @@ func testUpdateReplaces(h *harness) {
 	h.create(s)
 	u := s.Clone()
 	u.IDToken, u.AccessToken, u.RefreshToken = "id-2", "at-2", "rt-2"
-	u.AccessTokenExpiry = u.AccessTokenExpiry.Add(time.Hour)
+	u.Tokens.Expiry = u.Tokens.Expiry.Add(time.Hour)
 	u.LastSeen = u.LastSeen.Add(time.Minute)
 	u.ExpiresAt = u.ExpiresAt.Add(time.Minute)
 	u.Claims = json.RawMessage(`{"sub":"alice","refreshed":true}`)

@@ -95,7 +95,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"DeleteBySIDWithSubject", testDeleteBySIDWithSubject},
 			{"EmptySID", testEmptySID},
 			{"DeleteBySubject", testDeleteBySubject},
-			{"RememberJTI", testRememberJTI},
+			{"UseOnce", testUseOnce},
+			{"UseOnceZeroTTL", testUseOnceZeroTTL},
 			{"SIDRevoked", testSIDRevoked},
 		}},
 		{"SubjectLogout", false, []test{
@@ -113,7 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 			{"AlreadyExpired", testAlreadyExpired},
 			{"UpdateExtends", testUpdateExtends},
 			{"UpdateShortens", testUpdateShortens},
-			{"JTI", testJTIExpires},
+			{"OneTimeKey", testOneTimeKeyExpires},
 			{"Revocation", testRevocationExpires},
 			{"RevokeAgainNeverShortens", testRevokeAgain},
 			{"SubjectRevocation", testSubjectRevocationExpires},
@@ -127,7 +128,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 		}},
 		{"Concurrency", false, []test{
 			{"CreateSameID", testConcurrentCreate},
-			{"RememberSameJTI", testConcurrentJTI},
+			{"UseSameKey", testConcurrentUseOnce},
 			{"LogoutRace", testLogoutRace},
 			{"SubjectLogoutRace", testSubjectLogoutRace},
 			{"Torture", testTorture},
@@ -183,22 +184,24 @@ func newSession(issuer, sid, subject string) *tokenstore.Session {
 	now := time.Now().Round(0) // no monotonic reading: stores need not keep it
 	claims, _ := json.Marshal(map[string]any{"iss": issuer, "sub": subject, "sid": sid, "email": subject + "@example.com"})
 	return &tokenstore.Session{
-		ID:                tokenstore.NewID(),
-		Issuer:            issuer,
-		Subject:           subject,
-		SID:               sid,
-		ClientID:          "app-a",
-		IDToken:           "id-token-" + tokenstore.NewID(),
-		AccessToken:       "access-token-" + tokenstore.NewID(),
-		TokenType:         "Bearer",
-		AccessTokenExpiry: now.Add(5 * time.Minute),
-		RefreshToken:      "refresh-token-" + tokenstore.NewID(),
-		Claims:            claims,
-		CreatedAt:         now,
-		LastSeen:          now,
-		RefreshedAt:       now,
-		IssuedAt:          now.Truncate(time.Second),
-		ExpiresAt:         now.Add(longTTL),
+		ID:       tokenstore.NewID(),
+		Issuer:   issuer,
+		Subject:  subject,
+		SID:      sid,
+		ClientID: "app-a",
+		Tokens: tokenstore.Tokens{
+			IDToken:      "id-token-" + tokenstore.NewID(),
+			AccessToken:  "access-token-" + tokenstore.NewID(),
+			TokenType:    "Bearer",
+			Expiry:       now.Add(5 * time.Minute),
+			RefreshToken: "refresh-token-" + tokenstore.NewID(),
+			Claims:       claims,
+		},
+		CreatedAt:   now,
+		LastSeen:    now,
+		RefreshedAt: now,
+		IssuedAt:    now.Truncate(time.Second),
+		ExpiresAt:   now.Add(longTTL),
 	}
 }
 
@@ -306,14 +309,20 @@ func (h *harness) revoked(issuer, sid string, want bool) {
 	}
 }
 
+// remember uses a logout token id once.
 func (h *harness) remember(issuer, jti string, ttl time.Duration, want bool) {
 	h.t.Helper()
-	first, err := h.st.RememberJTI(h.ctx, issuer, jti, ttl)
+	h.useOnce(tokenstore.LogoutTokenIDs, issuer, jti, ttl, want)
+}
+
+func (h *harness) useOnce(namespace, scope, key string, ttl time.Duration, want bool) {
+	h.t.Helper()
+	first, err := h.st.UseOnce(h.ctx, namespace, scope, key, ttl)
 	if err != nil {
-		h.t.Fatalf("RememberJTI(%q): %v", jti, err)
+		h.t.Fatalf("UseOnce(%q, %q): %v", namespace, key, err)
 	}
 	if first != want {
-		h.t.Errorf("RememberJTI(%q) = %v, want %v", jti, first, want)
+		h.t.Errorf("UseOnce(%q, %q) = %v, want %v", namespace, key, first, want)
 	}
 }
 
@@ -324,14 +333,23 @@ func (h *harness) wantErr(what string, err, want error) {
 	}
 }
 
-// same fails the test unless got and want agree on every field. Times are
-// compared with time.Time.Equal and claims byte for byte.
+// same fails the test unless got and want agree on every exported field,
+// those of the embedded Tokens included. Times are compared with
+// time.Time.Equal and claims byte for byte.
 func (h *harness) same(what string, got, want *tokenstore.Session) {
 	h.t.Helper()
-	gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
+	h.sameFields(what, reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem())
+}
+
+func (h *harness) sameFields(what string, gv, wv reflect.Value) {
+	h.t.Helper()
 	for i := range gv.NumField() {
 		f := gv.Type().Field(i)
 		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			h.sameFields(what, gv.Field(i), wv.Field(i))
 			continue
 		}
 		g, w := gv.Field(i).Interface(), wv.Field(i).Interface()

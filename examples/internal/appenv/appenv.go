@@ -34,6 +34,14 @@ const (
 	// client_secret_basic, client_secret_post or none. Empty: the library's
 	// choice (see rp.Config.AuthMethod).
 	AuthMethod = "MULTIAPP_AUTH_METHOD"
+	// RedisURL, when set, keeps the sessions in Redis (redisstore.NewFromURL:
+	// redis://, rediss://, a cluster or Sentinel) so that several instances
+	// of an app share them. It needs StoreKey and CookieKey.
+	RedisURL = "MULTIAPP_REDIS_URL"
+	// StoreKey seals the session records in Redis: 32 bytes, hex or base64,
+	// the same on every instance (a comma-separated list rotates: the first
+	// seals, all open).
+	StoreKey = "MULTIAPP_STORE_KEY"
 )
 
 // Env reads variables through a getenv function (os.Getenv in a main, a map
@@ -60,6 +68,29 @@ func Map(m map[string]string) Env { return func(k string) string { return m[k] }
 // hex or base64 (standard or URL alphabet, padded or not). Generate one with
 // `openssl rand -hex 32`.
 func ParseCookieKey(s string) ([]byte, error) {
+	return parseKey(CookieKey, s)
+}
+
+// ParseStoreKeys decodes MULTIAPP_STORE_KEY: one or more comma-separated
+// keys of exactly 32 bytes, each in hex or base64.
+func ParseStoreKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	for _, k := range strings.Split(s, ",") {
+		key, err := parseKey(StoreKey, k)
+		if err != nil {
+			return nil, err
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("%s has a key of %d bytes; each must have exactly 32 (try: openssl rand -hex 32)", StoreKey, len(key))
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// parseKey decodes the key of variable name: hex or base64, 32 bytes or
+// more.
+func parseKey(name, s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	var key []byte
 	if b, err := hex.DecodeString(s); err == nil {
@@ -73,10 +104,10 @@ func ParseCookieKey(s string) ([]byte, error) {
 		}
 	}
 	if key == nil {
-		return nil, fmt.Errorf("%s must be hex or base64 (try: openssl rand -hex 32)", CookieKey)
+		return nil, fmt.Errorf("%s must be hex or base64 (try: openssl rand -hex 32)", name)
 	}
 	if len(key) < 32 {
-		return nil, fmt.Errorf("%s has %d bytes; it needs at least 32 (try: openssl rand -hex 32)", CookieKey, len(key))
+		return nil, fmt.Errorf("%s has %d bytes; it needs at least 32 (try: openssl rand -hex 32)", name, len(key))
 	}
 	return key, nil
 }

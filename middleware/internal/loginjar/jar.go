@@ -22,6 +22,7 @@ import (
 	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 // Jar defaults and limits.
@@ -71,12 +72,6 @@ var (
 // anyway would only make the callback fail later without a clue.
 var ErrTooLarge error = errclass.New("middleware: login transaction too large for its cookie: shorten the return path", errclass.Invalid)
 
-// ReplayCache remembers consumed states so a transaction is used at most
-// once even if its cookie is replayed. tokenstore.Store satisfies it.
-type ReplayCache interface {
-	RememberJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (first bool, err error)
-}
-
 // Jar keeps login transactions in sealed cookies: a fixed number of slots
 // (MaxPending), each holding one login, so parallel logins in several tabs
 // do not overwrite each other while all of them together stay within
@@ -108,8 +103,10 @@ type Jar struct {
 	// most 4 (larger values count as 4).
 	MaxPending int
 	// Replay, when set, makes Take refuse a state it has already consumed,
-	// also across instances sharing the cache.
-	Replay ReplayCache
+	// also across instances sharing the store: Take records each state as
+	// a one-time key (namespace tokenstore.LoginStates, scoped by the
+	// transaction's issuer).
+	Replay tokenstore.OneTimeKeys
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
 }
@@ -274,7 +271,7 @@ func (j *Jar) Take(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 			return &t, ErrReplayed
 		}
 		if j.Replay != nil {
-			first, err := j.Replay.RememberJTI(ctx, t.Issuer, "state:"+state, j.ttl())
+			first, err := j.Replay.UseOnce(ctx, tokenstore.LoginStates, t.Issuer, state, j.ttl())
 			if err != nil {
 				return nil, errclass.Wrap(fmt.Errorf("middleware: replay check: %w", err), errclass.Temporary)
 			}

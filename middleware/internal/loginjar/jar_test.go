@@ -77,13 +77,14 @@ type replay struct {
 	seen map[string]bool
 }
 
-func (r *replay) RememberJTI(_ context.Context, iss, jti string, _ time.Duration) (bool, error) {
+func (r *replay) UseOnce(_ context.Context, ns, iss, state string, _ time.Duration) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seen[iss+jti] {
+	k := ns + "\x00" + iss + "\x00" + state
+	if r.seen[k] {
 		return false, nil
 	}
-	r.seen[iss+jti] = true
+	r.seen[k] = true
 	return true, nil
 }
 
@@ -219,6 +220,6 @@ func TestErrorClasses(t *testing.T) {
 
 type downCache struct{}
 
-func (downCache) RememberJTI(context.Context, string, string, time.Duration) (bool, error) {
+func (downCache) UseOnce(context.Context, string, string, string, time.Duration) (bool, error) {
 	return false, errors.New("store unreachable")
 }

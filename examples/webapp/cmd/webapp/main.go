@@ -12,7 +12,15 @@
 // MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or none;
 // default: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL,
 // MULTIAPP_SCOPES. At start it checks the client's credentials at the OP and
-// warns when the OP rejects them. Register
+// warns when the OP rejects them.
+//
+// Several instances behind a load balancer share their sessions in Redis:
+// give each the same variables plus MULTIAPP_REDIS_URL (e.g.
+// redis://localhost:6379/0; rediss:// for TLS, a cluster or Sentinel: see
+// redisstore.NewClient) and MULTIAPP_STORE_KEY ($(openssl rand -hex 32)),
+// with the public URL as MULTIAPP_REDIRECT_URL and each its own
+// MULTIAPP_ADDR. An instance whose MULTIAPP_COOKIE_KEY differs from the
+// running instances' refuses to start. Register
 // <origin>/auth/backchannel-logout as the app's back-channel logout URL at
 // the OP. It stops on SIGINT or SIGTERM.
 package main

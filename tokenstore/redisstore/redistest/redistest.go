@@ -1,10 +1,15 @@
-// Package redistest runs a real redis-server for tests: its own process on a
-// free loopback port, with its data in the test's temporary directory, so
-// tests never touch a Redis they did not start.
+// Package redistest runs real Redis servers for tests: each its own
+// redis-server process on a free loopback port, with its data in the test's
+// temporary directory, so tests never touch a Redis they did not start.
+// Start runs one server (StartWith: with the append-only file on), and
+// StartCluster a Redis Cluster of three masters with a replica each.
+// Proxy stands between a client and a server to lose replies, cut the
+// connection or leave it silent.
 //
-// Start skips the test when redis-server is not installed, or fails it when
-// the environment has CI=true (the repository's scripts/test installs the
-// Debian package redis-server).
+// Start skips the test when redis-server is not installed (StartCluster
+// also needs redis-cli), or fails it when the environment has CI=true (the
+// repository's scripts/test installs the Debian packages redis-server and
+// redis-tools).
 package redistest
 
 import (
@@ -26,6 +31,17 @@ import (
 // StartTimeout bounds how long Start and Restart wait for the server.
 const StartTimeout = 10 * time.Second
 
+// Config chooses how a server runs. The zero value keeps data in memory
+// and saves it only on Stop.
+type Config struct {
+	// AppendOnly turns the append-only file on with appendfsync always:
+	// Redis writes every command to disk before it answers, so Crash then
+	// Restart loses nothing it acknowledged.
+	AppendOnly bool
+	// Args are more redis-server arguments, e.g. "--maxmemory", "10mb".
+	Args []string
+}
+
 // Server is one redis-server process.
 type Server struct {
 	// Addr is host:port, the same across Stop and Restart.
@@ -35,6 +51,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	cfg  Config
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -46,15 +63,13 @@ type Server struct {
 // Start runs redis-server until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := "redis-server is not installed (Debian package redis-server; scripts/test installs it)"
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: %s", msg)
-		}
-		t.Skipf("redistest: %s: skipping", msg)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	return StartWith(t, Config{})
+}
+
+// StartWith runs redis-server with cfg until the test ends.
+func StartWith(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: lookPath(t, "redis-server", "redis-server"), dir: t.TempDir(), cfg: cfg}
 	var lastErr error
 	for range 5 { // the free port can be taken between probe and start
 		s.port = freePort(t)
@@ -66,6 +81,21 @@ func Start(t testing.TB) *Server {
 	}
 	t.Fatalf("redistest: %v", lastErr)
 	return nil
+}
+
+// lookPath finds a program of a Debian package, or skips the test (fails it
+// with CI=true).
+func lookPath(t testing.TB, prog, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(prog)
+	if err != nil {
+		msg := prog + " is not installed (Debian package " + pkg + "; scripts/test installs it)"
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redistest: %s", msg)
+		}
+		t.Skipf("redistest: %s: skipping", msg)
+	}
+	return bin
 }
 
 func freePort(t testing.TB) int {
@@ -80,11 +110,17 @@ func freePort(t testing.TB) int {
 // start launches the process (loading dump.rdb from dir if a Stop saved
 // one) and waits until it answers PING.
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--dbfilename", "dump.rdb",
-		"--save", "", "--appendonly", "no", // only Stop saves
-		"--daemonize", "no", "--loglevel", "warning", "--logfile", "")
+		"--save", "", // only Stop saves an RDB
+		"--daemonize", "no", "--loglevel", "warning", "--logfile", ""}
+	if s.cfg.AppendOnly {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command(s.bin, append(args, s.cfg.Args...)...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	setPdeathsig(cmd)
@@ -157,6 +193,17 @@ func (s *Server) Stop() {
 		s.kill()
 		s.t.Fatalf("redistest: redis-server did not shut down")
 	}
+}
+
+// Crash kills the server without letting it save anything, as a crash or a
+// power cut does: Restart then has what the server had persisted before
+// (the append-only file with Config.AppendOnly; nothing otherwise).
+func (s *Server) Crash() {
+	s.t.Helper()
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.kill()
 }
 
 // Restart starts the server again on the same port with the saved data.
