@@ -53,7 +53,11 @@ func (s *syncBuffer) String() string {
 
 func newFixture(t *testing.T) *fixture {
 	op := oidctest.New(t)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: clientID, ClientSecret: "s"})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: clientID, ClientSecret: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,11 @@ func TestVerifierErrorClasses(t *testing.T) {
 func TestJWKSOutageIs503(t *testing.T) {
 	f := newFixture(t)
 	const cooldown = 50 * time.Millisecond
-	c, err := rp.New(context.Background(), rp.Config{Issuer: f.op.Issuer, ClientID: clientID, ClientSecret: "s", JWKSCooldown: cooldown})
+	provider, err := rp.Discover(context.Background(), f.op.Issuer, &rp.ProviderOptions{JWKSCooldown: cooldown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: clientID, ClientSecret: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 func ExampleHandler() {
 	op, stop := oidctest.ForExample() // stands in for the OP
 	defer stop()
-	client, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_docs", ClientSecret: "s"})
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	client, _ := provider.Client(rp.Config{ClientID: "webc_docs", ClientSecret: "s"})
 	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	defer store.Close()
 

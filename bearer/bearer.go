@@ -87,7 +87,7 @@ type Config struct {
 	// rp.ErrRevocationUnavailable, rp.ErrTemporary...; Reason: its stable
 	// code). Nil: the audit log on slog.Default(), where a request without
 	// a token is a debug record. Token checks themselves (durations, cache
-	// hits) are events of the verifier: rp.AccessTokenConfig.Observer.
+	// hits) are events of the verifier's Provider: rp.ProviderOptions.Observer.
 	Observer event.Observer
 }
 
@@ -104,7 +104,7 @@ type Middleware struct {
 // New checks cfg and returns the middleware.
 func New(cfg Config) (*Middleware, error) {
 	if cfg.Verifier == nil {
-		return nil, fmt.Errorf("bearer: %w: Config.Verifier is nil: create it with rp.NewAccessTokenVerifier", rp.ErrConfig)
+		return nil, fmt.Errorf("bearer: %w: Config.Verifier is nil: create it with rp.Discover and Provider.AccessTokenVerifier", rp.ErrConfig)
 	}
 	realm := cfg.Realm
 	if realm == "" {

@@ -70,9 +70,13 @@ type bearerFixture struct {
 func newBearerFixture(t testing.TB) *bearerFixture {
 	t.Helper()
 	f := &bearerFixture{op: oidctest.New(t), store: &bearerStore{revoked: map[string]bool{}}}
-	v, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer: f.op.Issuer, Audiences: []string{bearerAud}, StrictRFC9068: true,
-		Revocations: f.store, JWKSCooldown: time.Minute,
+	provider, err := rp.Discover(context.Background(), f.op.Issuer, &rp.ProviderOptions{JWKSCooldown: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
+		Audiences: []string{bearerAud}, StrictRFC9068: true,
+		Revocations: f.store,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +388,7 @@ func TestBearerRandomKidFloodFetchesJWKSOncePerCooldown(t *testing.T) {
 // that says what to do, at start, not a panic at the first request.
 func TestNewWithoutVerifier(t *testing.T) {
 	m, err := bearer.New(bearer.Config{})
-	if m != nil || !errors.Is(err, rp.ErrConfig) || rp.ClassOf(err) != rp.ClassMisconfigured || !strings.Contains(err.Error(), "rp.NewAccessTokenVerifier") {
+	if m != nil || !errors.Is(err, rp.ErrConfig) || rp.ClassOf(err) != rp.ClassMisconfigured || !strings.Contains(err.Error(), "Provider.AccessTokenVerifier") {
 		t.Fatalf("%v %v", m, err)
 	}
 }
@@ -399,8 +403,12 @@ var _ rp.RevocationChecker = tokenstore.Store(nil)
 func TestStackedBearersEachVerify(t *testing.T) {
 	f := newBearerFixture(t)
 	const audB = "https://billing.example.test"
-	vb, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer: f.op.Issuer, Audiences: []string{audB}, StrictRFC9068: true,
+	provider, err := rp.Discover(context.Background(), f.op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
+		Audiences: []string{audB}, StrictRFC9068: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,12 @@ import (
 
 func benchBearer(b *testing.B) (*bearer.Middleware, string) {
 	op := oidctest.New(b)
-	v, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer: op.Issuer, Audiences: []string{bearerAud}, StrictRFC9068: true,
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
+		Audiences: []string{bearerAud}, StrictRFC9068: true,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -28,8 +28,12 @@ func Example() {
 	}()
 	op := oidctest.New(t) // stands in for the demo's OP, http://127.0.0.1:9000
 
-	verifier, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer:    op.Issuer,
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	verifier, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
 		Audiences: []string{"api"}, // a token's aud must contain one of these
 		// Revocations: store, // the web apps' store: refuse tokens of ended OP sessions
 	})

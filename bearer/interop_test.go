@@ -60,13 +60,17 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 		Resource: &nodeop.Resource{Audience: api, Scopes: []string{"orders:read", "orders:write"}, Clients: []string{"webc_orders"}},
 	})
 	ctx := context.Background()
-	web, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_orders", ClientSecret: "orders-secret",
+	provider, err := rp.Discover(ctx, op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := provider.Client(rp.Config{ClientID: "webc_orders", ClientSecret: "orders-secret",
 		RedirectURL: app.URL + "/cb", PostLogoutRedirectURL: app.URL + "/bye", Scopes: []string{"openid", "orders:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	receiver.Verifier = web
-	legacy, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_legacy", ClientSecret: "legacy-secret",
+	legacy, err := provider.Client(rp.Config{ClientID: "webc_legacy", ClientSecret: "legacy-secret",
 		RedirectURL: app.URL + "/cb2", Scopes: []string{"openid"}})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +103,7 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 		t.Fatalf("want a JWT access token for the API and an opaque one for the legacy client")
 	}
 
-	verifier, err := web.AccessTokenVerifier(rp.AccessTokenConfig{
+	verifier, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
 		Audiences: []string{api}, StrictRFC9068: true, RequiredClaims: []string{"sid"}, Revocations: store,
 		Introspection: &rp.IntrospectionConfig{ClientID: "webc_legacy", ClientSecret: "legacy-secret", InsecureAllowNoAudience: true},
 	})

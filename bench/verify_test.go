@@ -83,10 +83,13 @@ func setup(tb testing.TB) []*fixture {
 	}
 	op.SetKeys(keys...)
 	ctx := context.Background()
+	provider, err := rp.Discover(ctx, op.Issuer, &rp.ProviderOptions{SigningAlgs: []string{"RS256", "ES256", "EdDSA"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	newMultiapp := func(cache int) *rp.AccessTokenVerifier {
-		v, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
-			Issuer: op.Issuer, Audiences: []string{audience},
-			SigningAlgs: []string{"RS256", "ES256", "EdDSA"}, StrictRFC9068: true, CacheSize: cache,
+		v, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
+			Audiences: []string{audience}, StrictRFC9068: true, CacheSize: cache,
 		})
 		if err != nil {
 			tb.Fatal(err)

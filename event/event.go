@@ -13,9 +13,9 @@
 //
 // The web layer (middleware.WebConfig.Observer), the bearer layer
 // (bearer.Config.Observer), the back-channel handler
-// (backchannel.Handler.Observer) and rp (rp.Config.Observer,
-// rp.AccessTokenConfig.Observer, rp.KeySetOptions.Observer) each take an
-// Observer; give them the same one to see everything.
+// (backchannel.Handler.Observer) and rp (rp.ProviderOptions.Observer, for
+// everything built from the Provider) each take an Observer; give them the
+// same one to see everything.
 package event
 
 import (

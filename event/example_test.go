@@ -31,8 +31,7 @@ func (c *counts) Observe(_ context.Context, e event.Event) {
 
 // Metrics next to the audit log: give the joined observer to every layer
 // (middleware.WebConfig.Observer, bearer.Config.Observer,
-// backchannel.Handler.Observer, rp.Config.Observer,
-// rp.AccessTokenConfig.Observer).
+// backchannel.Handler.Observer, rp.ProviderOptions.Observer).
 func Example() {
 	metrics := &counts{n: map[string]int{}}
 	obs := event.Join(event.Log(slog.Default()), metrics)

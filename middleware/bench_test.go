@@ -34,7 +34,11 @@ func BenchmarkRequireClaims(b *testing.B) {
 
 func benchRequire(b *testing.B, use func(*middleware.Session) bool) {
 	op := oidctest.New(b)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:8080/auth/callback"})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:8080/auth/callback"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,8 +47,12 @@ func (a *realApp) client(withBackchannel bool) nodeop.Client {
 }
 
 func (a *realApp) wire(t *testing.T, op *nodeop.OP, opts ...func(*middleware.WebConfig)) {
-	c, err := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: a.id, ClientSecret: a.id + "-secret",
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{
+		ClientID: a.id, ClientSecret: a.id + "-secret",
 		RedirectURL: a.srv.URL + "/auth/callback", PostLogoutRedirectURL: a.srv.URL + "/",
 	})
 	if err != nil {

@@ -25,8 +25,12 @@ func ExampleNewWeb() {
 
 	// In the README: hex.DecodeString(os.Getenv("MULTIAPP_COOKIE_KEY")), 32 random bytes.
 	cookieKey := bytes.Repeat([]byte{7}, 32)
-	client, err := rp.New(context.Background(), rp.Config{
-		Issuer:                op.Issuer,
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil) // the demo's OP, http://127.0.0.1:9000
+	if err != nil {
+		fmt.Println(err) // says what to fix, or that the OP is out of reach
+		return
+	}
+	client, err := provider.Client(rp.Config{
 		ClientID:              "yourapp",
 		ClientSecret:          "yourapp-secret",                  // os.Getenv("MULTIAPP_CLIENT_SECRET")
 		AuthMethod:            os.Getenv("MULTIAPP_AUTH_METHOD"), // empty: the library chooses

@@ -52,8 +52,12 @@ func (a *storyApp) registration(method string) nodeop.Client {
 // library's default choice must work with every registration).
 func (a *storyApp) wire(t *testing.T, issuer, apiURL string) {
 	var err error
-	a.client, err = rp.New(context.Background(), rp.Config{
-		Issuer: issuer, ClientID: a.id, ClientSecret: a.secret,
+	provider, err := rp.Discover(context.Background(), issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.client, err = provider.Client(rp.Config{
+		ClientID: a.id, ClientSecret: a.secret,
 		RedirectURL: a.srv.URL + "/auth/callback", PostLogoutRedirectURL: a.srv.URL + "/",
 	})
 	if err != nil {
@@ -116,7 +120,7 @@ func runInteropStory(t *testing.T, method string) {
 	})
 	dash.wire(t, op.Issuer, api.URL)
 	docs.wire(t, op.Issuer, api.URL)
-	verifier, err := dash.client.AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{storyAPI}, StrictRFC9068: true, Revocations: dash.store})
+	verifier, err := dash.client.Provider().AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{storyAPI}, StrictRFC9068: true, Revocations: dash.store})
 	if err != nil {
 		t.Fatal(err)
 	}

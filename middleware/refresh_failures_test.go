@@ -36,8 +36,12 @@ func TestRefreshWhileKeysUnreachableKeepsSession(t *testing.T) {
 	clk := &clock{}
 	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) {
 		c.Now = clk.now
-		client, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "secret",
-			RedirectURL: c.Client.RedirectURL(), JWKSCooldown: time.Millisecond})
+		provider, err := rp.Discover(context.Background(), op.Issuer, &rp.ProviderOptions{JWKSCooldown: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "secret",
+			RedirectURL: c.Client.RedirectURL()})
 		if err != nil {
 			t.Fatal(err)
 		}

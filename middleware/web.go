@@ -151,7 +151,7 @@ var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // NewWeb checks cfg and returns the middleware.
 func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
-		return nil, configError("WebConfig.Client is nil: create it with rp.New")
+		return nil, configError("WebConfig.Client is nil: create it with rp.Discover and Provider.Client")
 	}
 	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
@@ -593,7 +593,7 @@ func (w *Web) marker(r *http.Request) marker {
 // best effort and bounded: some OPs (Hydra) keep refresh tokens alive
 // after an end-session. The local logout happens either way.
 func (w *Web) revokeRefreshToken(ctx context.Context, s *tokenstore.Session) {
-	if s.RefreshToken == "" || w.client.Metadata().RevocationEndpoint == "" {
+	if s.RefreshToken == "" || w.client.Provider().Metadata().RevocationEndpoint == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

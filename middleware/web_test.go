@@ -43,8 +43,12 @@ func newTestApp(t *testing.T, op *oidctest.OP, clientID string, mutate func(*mid
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(a.srv.Close)
 	// httptest listens on 127.0.0.1: plain-http localhost development.
-	c, err := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: clientID, ClientSecret: "secret",
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{
+		ClientID: clientID, ClientSecret: "secret",
 		RedirectURL: a.srv.URL + "/auth/callback", PostLogoutRedirectURL: a.srv.URL + "/",
 	})
 	if err != nil {
@@ -215,7 +219,11 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 func TestSecureCookiesOutsideLocalhost(t *testing.T) {
 	op := oidctest.New(t)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "https://app.example.com/auth/callback"})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "https://app.example.com/auth/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +241,8 @@ func TestSecureCookiesOutsideLocalhost(t *testing.T) {
 
 func TestNewWebConfigErrors(t *testing.T) {
 	op := oidctest.New(t)
-	c, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:1/cb"})
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	c, _ := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:1/cb"})
 	cases := map[string]middleware.WebConfig{
 		"no client":         {CookieKeys: [][]byte{testKey}},
 		"no keys":           {Client: c},
@@ -534,7 +543,11 @@ func TestCookieKeyRotation(t *testing.T) {
 
 func TestCustomPrefix(t *testing.T) {
 	op := oidctest.New(t)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:8080/account/oidc/callback"})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: "webc_a", ClientSecret: "s", RedirectURL: "http://localhost:8080/account/oidc/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,10 +105,10 @@ func benchSetup(b *testing.B) (*oidctest.OP, []benchToken) {
 func BenchmarkAccessTokenVerify(b *testing.B) {
 	op, toks := benchSetup(b)
 	ctx := context.Background()
+	p := discover(b, op.Issuer, &rp.ProviderOptions{SigningAlgs: []string{"RS256", "ES256", "EdDSA"}})
 	mk := func(cache int) *rp.AccessTokenVerifier {
-		v, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
-			Issuer: op.Issuer, Audiences: []string{"https://api.acme.example"},
-			SigningAlgs: []string{"RS256", "ES256", "EdDSA"}, StrictRFC9068: true, CacheSize: cache,
+		v, err := p.AccessTokenVerifier(rp.AccessTokenConfig{
+			Audiences: []string{"https://api.acme.example"}, StrictRFC9068: true, CacheSize: cache,
 		})
 		if err != nil {
 			b.Fatal(err)

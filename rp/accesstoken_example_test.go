@@ -10,12 +10,16 @@ import (
 	"github.com/multiapp-go/multiapp/rp"
 )
 
-func ExampleNewAccessTokenVerifier() {
+func ExampleProvider_AccessTokenVerifier() {
 	op, done := exampleOP() // stands in for https://yourenv.scalekit.com
 	defer done()
 
-	verifier, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer:         op.Issuer,                           // e.g. "https://yourenv.scalekit.com"
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil) // e.g. "https://yourenv.scalekit.com"
+	if err != nil {
+		fmt.Println(err) // rp.ErrConfig: what to fix; rp.ErrTemporary: the OP is out of reach
+		return
+	}
+	verifier, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
 		Audiences:      []string{"https://api.example.com"}, // this API's identifier at the OP
 		RequiredClaims: []string{"sid"},
 		// Revocations: store, // a tokenstore.Store: tokens of logged-out sessions are refused
@@ -54,19 +58,21 @@ func ExampleNewMultiIssuerVerifier() {
 	ctx := context.Background()
 	cfg := rp.AccessTokenConfig{Audiences: []string{"https://api.example.com"}}
 
-	cfg.Issuer = eu.Issuer // e.g. "https://acme-eu.scalekit.com"
-	veu, err := rp.NewAccessTokenVerifier(ctx, cfg)
-	if err != nil {
-		fmt.Println(err)
-		return
+	var verifiers []*rp.AccessTokenVerifier
+	for _, issuer := range []string{eu.Issuer, us.Issuer} { // e.g. "https://acme-eu.scalekit.com"
+		provider, err := rp.Discover(ctx, issuer, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		v, err := provider.AccessTokenVerifier(cfg)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		verifiers = append(verifiers, v)
 	}
-	cfg.Issuer = us.Issuer // e.g. "https://acme-us.scalekit.com"
-	vus, err := rp.NewAccessTokenVerifier(ctx, cfg)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	verifier, err := rp.NewMultiIssuerVerifier(veu, vus)
+	verifier, err := rp.NewMultiIssuerVerifier(verifiers...)
 	if err != nil {
 		fmt.Println(err)
 		return

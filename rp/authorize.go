@@ -40,8 +40,8 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 	if tx == nil || tx.State == "" || tx.Nonce == "" || !pkce.ValidVerifier(tx.Verifier) {
 		return "", fmt.Errorf("%w: AuthCodeURL needs a transaction from pkce.NewTransaction", ErrConfig)
 	}
-	if tx.Issuer != c.meta.Issuer {
-		return "", fmt.Errorf("%w: the transaction was started for issuer %q, not %q", ErrConfig, tx.Issuer, c.meta.Issuer)
+	if tx.Issuer != c.p.meta.Issuer {
+		return "", fmt.Errorf("%w: the transaction was started for issuer %q, not %q", ErrConfig, tx.Issuer, c.p.meta.Issuer)
 	}
 	opts := []oauth2.AuthCodeOption{
 		oauth2.SetAuthURLParam("nonce", tx.Nonce),
@@ -143,13 +143,13 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 	if resp.State == "" || subtle.ConstantTimeCompare([]byte(resp.State), []byte(tx.State)) != 1 {
 		return nil, invalid(whatAuthResp, CodeState, "state does not match the login started in this browser")
 	}
-	if tx.Issuer != c.meta.Issuer {
-		return nil, invalid(whatAuthResp, CodeIssuer, "transaction was started for issuer %q, not %q", tx.Issuer, c.meta.Issuer)
+	if tx.Issuer != c.p.meta.Issuer {
+		return nil, invalid(whatAuthResp, CodeIssuer, "transaction was started for issuer %q, not %q", tx.Issuer, c.p.meta.Issuer)
 	}
 	switch {
-	case resp.Iss != "" && resp.Iss != c.meta.Issuer:
-		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is %q, expected %q (a mix-up attack, or another OP answered)", resp.Iss, c.meta.Issuer)
-	case resp.Iss == "" && c.meta.AuthorizationResponseIssParameterSupported:
+	case resp.Iss != "" && resp.Iss != c.p.meta.Issuer:
+		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is %q, expected %q (a mix-up attack, or another OP answered)", resp.Iss, c.p.meta.Issuer)
+	case resp.Iss == "" && c.p.meta.AuthorizationResponseIssParameterSupported:
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
 	}
 	if resp.Error != "" {
@@ -185,12 +185,12 @@ func (c *Client) checkAuthTime(cl *Claims, maxAge int64) error {
 	if cl.AuthTime == 0 {
 		return invalid(whatIDToken, CodeAuthTime, "auth_time is missing, but max_age was requested (OpenID Connect Core §2: then it is REQUIRED)")
 	}
-	now, at := c.now(), cl.AuthTime.Time()
+	now, at := c.p.now(), cl.AuthTime.Time()
 	switch {
-	case at.After(now.Add(c.skew)):
-		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), c.skew)
-	case now.Sub(at) > time.Duration(maxAge)*time.Second+c.skew:
-		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", at.UTC().Format(time.RFC3339), maxAge)
+	case at.After(now.Add(c.p.skew)):
+		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", stamp(at), stamp(now), c.p.skew)
+	case now.Sub(at) > time.Duration(maxAge)*time.Second+c.p.skew:
+		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", stamp(at), maxAge)
 	}
 	return nil
 }

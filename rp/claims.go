@@ -14,7 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/multiapp-go/multiapp/internal/errclass"
-	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 )
 
 // Claims are the claims multiapp reads from ID, logout and access tokens,
@@ -116,11 +116,11 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	var buf [32]string
 	l := buf[:0]
 	var aud, roles, perms, scopes, scopesArray span
-	var r jws.JSONReader
+	var r jsonread.Reader
 	// The claims' strings are substrings of payload, which nobody writes
 	// to from here on (Raw says so): no copy.
 	r.Reset(unsafe.String(unsafe.SliceData(payload), len(payload)))
-	if r.Peek() != jws.JSONObject {
+	if r.Peek() != jsonread.Object {
 		return nil, 0, errClaims
 	}
 	r.BeginObject()
@@ -159,7 +159,7 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 			flags |= flagIf(&r, flagEvents)
 			r.Skip()
 		case "typ":
-			if r.Peek() != jws.JSONString {
+			if r.Peek() != jsonread.String {
 				r.Skip()
 				break
 			}
@@ -218,8 +218,8 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 
 // flagIf returns f when the next value is not null: a member whose value
 // is null counts as absent.
-func flagIf(r *jws.JSONReader, f claimFlags) claimFlags {
-	if r.Peek() == jws.JSONNull {
+func flagIf(r *jsonread.Reader, f claimFlags) claimFlags {
+	if r.Peek() == jsonread.Null {
 		return 0
 	}
 	return f
@@ -249,7 +249,7 @@ func (s span) of(backing []string) []string {
 func spanOf(l []string, lo int) span { return span{lo: int32(lo), hi: int32(len(l)), set: true} }
 
 // appendStrings: an array of strings (null elements are "") or null (nil).
-func appendStrings(r *jws.JSONReader, l []string) ([]string, span) {
+func appendStrings(r *jsonread.Reader, l []string) ([]string, span) {
 	lo := len(l)
 	l, null := r.AppendStrings(l)
 	if null || r.Err() != nil {
@@ -259,8 +259,8 @@ func appendStrings(r *jws.JSONReader, l []string) ([]string, span) {
 }
 
 // appendAudience: a string, an array of strings, or null (absent).
-func appendAudience(r *jws.JSONReader, l []string) ([]string, span) {
-	if r.Peek() == jws.JSONString {
+func appendAudience(r *jsonread.Reader, l []string) ([]string, span) {
+	if r.Peek() == jsonread.String {
 		lo := len(l)
 		l = append(l, r.ReadString())
 		return l, spanOf(l, lo)
@@ -270,13 +270,13 @@ func appendAudience(r *jws.JSONReader, l []string) ([]string, span) {
 
 // appendScopes: a space-separated string, an array of strings, or null
 // (empty).
-func appendScopes(r *jws.JSONReader, l []string) ([]string, span) {
+func appendScopes(r *jsonread.Reader, l []string) ([]string, span) {
 	switch r.Peek() {
-	case jws.JSONString:
+	case jsonread.String:
 		lo := len(l)
 		l = fields(r.ReadString(), l)
 		return l, spanOf(l, lo)
-	case jws.JSONNull:
+	case jsonread.Null:
 		r.ReadNull()
 		return l, span{set: true}
 	}
@@ -311,7 +311,7 @@ var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r':
 
 // readDate reads a NumericDate: a non-negative number up to 1e11, or null
 // (absent). A present date below one second reads as 1 (see NumericDate).
-func readDate(r *jws.JSONReader) NumericDate {
+func readDate(r *jsonread.Reader) NumericDate {
 	if v, ok := r.ReadUint(12); ok { // the usual integer seconds
 		if v > 1e11 {
 			r.Fail()
@@ -320,10 +320,10 @@ func readDate(r *jws.JSONReader) NumericDate {
 		return presentDate(NumericDate(v))
 	}
 	switch r.Peek() {
-	case jws.JSONNull:
+	case jsonread.Null:
 		r.ReadNull()
 		return 0
-	case jws.JSONNumber:
+	case jsonread.Number:
 	default:
 		r.Fail()
 		return 0
@@ -337,14 +337,14 @@ func readDate(r *jws.JSONReader) NumericDate {
 }
 
 // readBool reads true, false, "true", "false" or null.
-func readBool(r *jws.JSONReader) Bool {
+func readBool(r *jsonread.Reader) Bool {
 	switch r.Peek() {
-	case jws.JSONBool:
+	case jsonread.Bool:
 		return Bool(r.ReadBool())
-	case jws.JSONNull:
+	case jsonread.Null:
 		r.ReadNull()
 		return false
-	case jws.JSONString:
+	case jsonread.String:
 		switch r.ReadString() {
 		case "true":
 			return true

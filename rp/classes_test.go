@@ -48,7 +48,7 @@ type classCase struct {
 func TestEveryErrorHasOneClass(t *testing.T) {
 	ctx := context.Background()
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.TrustedAudiences = []string{"api"} })
+	c := newClient(t, op, func(c *setup) { c.TrustedAudiences = []string{"api"} })
 	// tokenAnswer makes the next token request answer status and body.
 	tokenAnswer := func(status int, body any) {
 		op.SetTokenHook(func(url.Values) (int, any) { return status, body })
@@ -89,8 +89,8 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 			return err
 		}
 	}
-	newFails := func(cfg rp.Config) func(t *testing.T) error {
-		return func(t *testing.T) error { _, err := rp.New(ctx, cfg); return err }
+	newFails := func(s setup) func(t *testing.T) error {
+		return func(t *testing.T) error { _, err := s.client(ctx); return err }
 	}
 	// keysDown is a fresh OP and client whose JWKS endpoint is down before
 	// any key was fetched: a token cannot be checked at all.
@@ -111,18 +111,17 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 
 	cases := []classCase{
 		// Misconfigured: the app, its registration or its calls must change.
-		{"New: no issuer", rp.ClassMisconfigured, newFails(rp.Config{ClientID: "c"})},
-		{"New: plain http off loopback", rp.ClassMisconfigured, newFails(rp.Config{Issuer: "http://op.example.com", ClientID: "c"})},
-		{"New: no client id", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer})},
-		{"New: relative redirect", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer, ClientID: "c", RedirectURL: "/cb"})},
-		{"New: none with a secret", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer, ClientID: "c", ClientSecret: "s", AuthMethod: rp.AuthNone})},
-		{"New: HMAC alg", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer, ClientID: "c", SigningAlgs: []string{"HS256"}})},
-		{"New: issuer mismatch", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer + "/", ClientID: "c"})},
-		{"New: no discovery document", rp.ClassMisconfigured, func(t *testing.T) error {
-			_, err := rp.New(ctx, rp.Config{Issuer: newServer(t, http.NotFoundHandler()), ClientID: "c"})
+		{"Discover/Client: no issuer", rp.ClassMisconfigured, newFails(setup{Config: rp.Config{ClientID: "c"}})},
+		{"Discover/Client: plain http off loopback", rp.ClassMisconfigured, newFails(setup{Issuer: "http://op.example.com", Config: rp.Config{ClientID: "c"}})},
+		{"Discover/Client: no client id", rp.ClassMisconfigured, newFails(setup{Issuer: op.Issuer})},
+		{"Discover/Client: relative redirect", rp.ClassMisconfigured, newFails(setup{Issuer: op.Issuer, Config: rp.Config{ClientID: "c", RedirectURL: "/cb"}})},
+		{"Discover/Client: none with a secret", rp.ClassMisconfigured, newFails(setup{Issuer: op.Issuer, Config: rp.Config{ClientID: "c", ClientSecret: "s", AuthMethod: rp.AuthNone}})},
+		{"Discover/Client: HMAC alg", rp.ClassMisconfigured, newFails(setup{Issuer: op.Issuer, ProviderOptions: rp.ProviderOptions{SigningAlgs: []string{"HS256"}}, Config: rp.Config{ClientID: "c"}})},
+		{"Discover/Client: issuer mismatch", rp.ClassMisconfigured, newFails(setup{Issuer: op.Issuer + "/", Config: rp.Config{ClientID: "c"}})},
+		{"Discover/Client: no discovery document", rp.ClassMisconfigured, func(t *testing.T) error {
+			_, err := rp.Discover(ctx, newServer(t, http.NotFoundHandler()), nil)
 			return err
 		}},
-		{"New: foreign KeySet", rp.ClassMisconfigured, newFails(rp.Config{Issuer: op.Issuer, ClientID: "c", KeySet: rp.NewKeySet("https://other/keys", rp.KeySetOptions{})})},
 		{"AuthCodeURL: no transaction", rp.ClassMisconfigured, func(t *testing.T) error { _, err := c.AuthCodeURL(nil, nil); return err }},
 		{"AuthCodeURL: another issuer's transaction", rp.ClassMisconfigured, func(t *testing.T) error {
 			_, err := c.AuthCodeURL(pkce.NewTransaction("https://other", "/"), nil)
@@ -149,8 +148,8 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 		{"EndSessionURL: not offered", rp.ClassMisconfigured, func(t *testing.T) error { _, err := bareClient.EndSessionURL("", ""); return err }},
 		{"Revoke: not offered", rp.ClassMisconfigured, func(t *testing.T) error { return bareClient.Revoke(ctx, "t", "") }},
 		{"UserInfo: not offered", rp.ClassMisconfigured, func(t *testing.T) error { _, err := bareClient.UserInfo(ctx, "t", "s"); return err }},
-		{"NewAccessTokenVerifier: no audience", rp.ClassMisconfigured, func(t *testing.T) error {
-			_, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{Issuer: op.Issuer})
+		{"AccessTokenVerifier: no audience", rp.ClassMisconfigured, func(t *testing.T) error {
+			_, err := c.Provider().AccessTokenVerifier(rp.AccessTokenConfig{})
 			return err
 		}},
 		{"Claims.Decode without payload", rp.ClassMisconfigured, func(t *testing.T) error { return (&rp.Claims{}).Decode(&struct{}{}) }},
@@ -191,14 +190,14 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 			return err
 		}},
 		{"KeySet.VerifySignature: bad signature", rp.ClassInvalid, func(t *testing.T) error {
-			_, err := c.KeySet().VerifySignature(ctx, tamper(op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil)))
+			_, err := c.Provider().KeySet().VerifySignature(ctx, tamper(op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil)))
 			return err
 		}},
 		{"DecodeUnverified: garbage", rp.ClassInvalid, func(t *testing.T) error { _, _, err := rp.DecodeUnverified("x"); return err }},
 		{"ParseClaims: not an object", rp.ClassInvalid, func(t *testing.T) error { _, err := rp.ParseClaims([]byte("[1]")); return err }},
 
 		// Temporary: keep everything, retry later.
-		{"New: OP unreachable", rp.ClassTemporary, newFails(rp.Config{Issuer: downURL, ClientID: "c"})},
+		{"Discover/Client: OP unreachable", rp.ClassTemporary, newFails(setup{Issuer: downURL, Config: rp.Config{ClientID: "c"}})},
 		{"Refresh: 503", rp.ClassTemporary, refreshAnswered(503, "<html>maintenance</html>")},
 		{"Refresh: 429", rp.ClassTemporary, refreshAnswered(429, map[string]any{"error": "slow_down"})},
 		{"Refresh: temporarily_unavailable", rp.ClassTemporary, refreshAnswered(400, map[string]any{"error": "temporarily_unavailable"})},
@@ -241,7 +240,7 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 		}},
 		{"AccessTokenVerifier: OP's keys unreachable", rp.ClassTemporary, func(t *testing.T) error {
 			op, c := keysDown(t)
-			v, err := c.AccessTokenVerifier(rp.AccessTokenConfig{Issuer: op.Issuer, Audiences: []string{"api"}})
+			v, err := c.Provider().AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{"api"}})
 			if err != nil {
 				t.Fatal(err)
 			}

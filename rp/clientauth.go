@@ -3,9 +3,11 @@ package rp
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,11 +83,11 @@ func (e *ClientAuthError) Error() string {
 	b.WriteString(")")
 	switch {
 	case e.Accepted != "":
-		fmt.Fprintf(&b, " but accepts %s: the client is registered for %s; set the auth method to %s, or leave it empty so the library detects it", e.Accepted, e.Accepted, e.Accepted)
+		fmt.Fprintf(&b, hintOtherMethodAccepted, e.Accepted, e.Accepted, e.Accepted)
 	case e.Method == AuthNone:
-		b.WriteString(": the client is registered as a confidential client (set ClientSecret), or is unknown in this OP environment")
+		b.WriteString(hintPublicRefused)
 	default:
-		b.WriteString(" and with the other secret method too: check that ClientSecret is the client's current secret in this OP environment (secrets differ per environment and change when rotated) and that the client id exists there")
+		b.WriteString(hintCredentialsRefused)
 	}
 	return b.String()
 }
@@ -96,13 +98,21 @@ func (e *ClientAuthError) Unwrap() []error { return []error{ErrConfig, e.OP} }
 // clientAuth authenticates the client on every request this package sends
 // to the OP with its credentials: code exchange and refresh (RFC 6749
 // §2.3), revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1). It
-// is the one place where the method is chosen and applied (and where
-// private_key_jwt assertions and DPoP proofs will be added).
+// is the one place where the method is chosen and applied: a Client has
+// one (its Config's credentials), an introspecting AccessTokenVerifier
+// another (the API's), and every such request goes through send.
+//
+// Two seams take what the client proves on each request, so that a new
+// kind plugs in here and no call site changes: a credential (one per
+// method, see credentials; private_key_jwt signs a fresh assertion there)
+// and a prover (a proof of possession with one retry; DPoP's proofs and
+// use_dpop_nonce go there).
 //
 // When no method was configured and the OP lists both secret methods, the
 // method is settled by a check before the first request that needs it
 // (see Client.CheckClientAuth for why a check and not a retry).
 type clientAuth struct {
+	p          *Provider
 	id, secret string
 	// endpoint names the endpoint the check goes to, for OPError.
 	endpoint string
@@ -115,7 +125,9 @@ type clientAuth struct {
 	// secret, two secret methods to choose from).
 	detect  bool
 	observe func(ClientAuth, error)
-	now     func() time.Time
+	// proof, when set, adds a proof of possession to every request (nil
+	// until DPoP, issue 15).
+	proof prover
 
 	sem     chan struct{} // one check at a time
 	mu      sync.Mutex
@@ -133,16 +145,12 @@ type authSetup struct {
 	checkURL  string
 	checkForm func() url.Values
 	observe   func(ClientAuth, error)
-	now       func() time.Time
 }
 
-func newClientAuth(s authSetup) *clientAuth {
+func newClientAuth(p *Provider, s authSetup) *clientAuth {
 	a := &clientAuth{
-		id: s.id, secret: s.secret, endpoint: s.endpoint, checkURL: s.checkURL, checkForm: s.checkForm,
-		observe: s.observe, now: s.now, sem: make(chan struct{}, 1),
-	}
-	if a.now == nil {
-		a.now = time.Now
+		p: p, id: s.id, secret: s.secret, endpoint: s.endpoint, checkURL: s.checkURL, checkForm: s.checkForm,
+		observe: s.observe, sem: make(chan struct{}, 1),
 	}
 	switch {
 	case s.method != "":
@@ -187,7 +195,7 @@ func (a *clientAuth) due() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return !a.settled && !a.now().Before(a.retryAt)
+	return !a.settled && !a.p.now().Before(a.retryAt)
 }
 
 // sendsSecret reports whether method puts the secret on the wire.
@@ -206,20 +214,88 @@ func checkTransport(field, endpoint, method string) error {
 	if u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Host)) {
 		return nil
 	}
-	return configError("the OP's %s %q is plain http outside loopback: the client secret would cross the network in clear text, so it is never sent there; serve the OP over https", field, endpoint)
+	return configError(hintSecretInClear, field, endpoint)
 }
 
 // send POSTs form to endpoint, authenticated with the client's method,
-// settling the method first when it is due. Transport failures are
-// ErrTemporary.
-func (a *clientAuth) send(ctx context.Context, hc *http.Client, endpoint string, form url.Values) (*http.Response, []byte, error) {
+// settling the method first when it is due. listed is the endpoint's own
+// *_endpoint_auth_methods_supported when it differs from the one the
+// method was chosen with (the revocation endpoint's), nil otherwise; see
+// methodAt. Transport failures are ErrTemporary.
+func (a *clientAuth) send(ctx context.Context, hc *http.Client, endpoint string, listed []string, form url.Values) (*http.Response, []byte, error) {
 	if a.due() {
 		// Whatever the check concludes is in a.current(); one the OP could
 		// not answer leaves the method as it was, and the request itself
 		// then tells the caller about the outage.
 		_ = a.check(ctx, hc, true)
 	}
-	return a.sendWith(ctx, hc, endpoint, form, a.current().Method)
+	return a.sendWith(ctx, hc, endpoint, form, a.methodAt(listed))
+}
+
+// methodAt is the method to use at an endpoint that lists the methods it
+// accepts: the client's, when the list is empty or names it; otherwise the
+// other secret method when the list names that one (the client has one
+// secret, and either method sends it); otherwise the client's anyway, and
+// the OP's answer says what is wrong. An empty list keeps the client's
+// method, although RFC 8414 §2 makes client_secret_basic the revocation
+// endpoint's default: the OPs that publish no list (node-oidc-provider)
+// apply the client's registered method at every endpoint.
+func (a *clientAuth) methodAt(listed []string) string {
+	method := a.current().Method
+	if len(listed) == 0 || slices.Contains(listed, method) || method == AuthNone {
+		return method
+	}
+	for _, m := range []string{AuthClientSecretBasic, AuthClientSecretPost} {
+		if slices.Contains(listed, m) {
+			return m
+		}
+	}
+	return method
+}
+
+// authRequest is one request to the OP being authenticated: a POST of form
+// to endpoint. A credential and a prover add to form and header.
+type authRequest struct {
+	// endpoint is the absolute URL the request goes to: a DPoP proof's htu;
+	// with the Provider's issuer, what an assertion's audience is chosen
+	// from.
+	endpoint string
+	form     url.Values
+	header   http.Header
+}
+
+// A credential puts one client authentication method on a request: the
+// form members and headers that say who the client is. It runs for every
+// request (and every retry), so a method that signs makes a fresh
+// assertion each time.
+type credential func(a *clientAuth, r *authRequest)
+
+// credentials are the client authentication methods, by their RFC 7591
+// name: the one table a new method (private_key_jwt, RFC 7523 §2.2) joins.
+var credentials = map[string]credential{
+	AuthClientSecretBasic: func(a *clientAuth, r *authRequest) {
+		// RFC 6749 §2.3.1: both are form-urlencoded before the Basic
+		// encoding, so ':' '%' '+' and spaces survive.
+		r.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(a.id)+":"+url.QueryEscape(a.secret))))
+	},
+	AuthClientSecretPost: func(a *clientAuth, r *authRequest) {
+		r.form.Set("client_id", a.id)
+		r.form.Set("client_secret", a.secret)
+	},
+	AuthNone: func(a *clientAuth, r *authRequest) {
+		r.form.Set("client_id", a.id)
+	},
+}
+
+// A prover adds a proof of possession of the client's key to every
+// request and may ask for the request again, once: DPoP (RFC 9449) puts a
+// proof in the DPoP header and retries with the nonce of a use_dpop_nonce
+// answer (§8). The credential is applied anew for the retry.
+type prover interface {
+	prove(r *authRequest) error
+	// retry reports whether the answer asks for the same request with a
+	// new proof.
+	retry(resp *http.Response, body []byte) bool
 }
 
 // sendWith sends form to endpoint authenticated with method.
@@ -227,29 +303,33 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 	if err := checkTransport("endpoint", endpoint, method); err != nil {
 		return nil, nil, err
 	}
-	body := url.Values{}
-	for k, vs := range form {
-		body[k] = vs
+	apply, ok := credentials[method]
+	if !ok {
+		return nil, nil, configError("client authentication method %q is not supported", method)
 	}
-	switch method {
-	case AuthClientSecretPost:
-		body.Set("client_id", a.id)
-		body.Set("client_secret", a.secret)
-	case AuthNone:
-		body.Set("client_id", a.id)
+	for attempt := 0; ; attempt++ {
+		r := &authRequest{endpoint: endpoint, form: maps.Clone(form), header: http.Header{}}
+		if r.form == nil {
+			r.form = url.Values{}
+		}
+		apply(a, r)
+		if a.proof != nil {
+			if err := a.proof.prove(r); err != nil {
+				return nil, nil, err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(r.form.Encode()))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
+		}
+		maps.Copy(req.Header, r.header)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, body, err := doRequest(hc, req)
+		if err != nil || a.proof == nil || attempt > 0 || !a.proof.retry(resp, body) {
+			return resp, body, err
+		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body.Encode()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: request to %s: %v", ErrConfig, endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if method == AuthClientSecretBasic {
-		// RFC 6749 §2.3.1: both are form-urlencoded before the Basic
-		// encoding, so ':' '%' '+' and spaces survive.
-		req.SetBasicAuth(url.QueryEscape(a.id), url.QueryEscape(a.secret))
-	}
-	return doRequest(hc, req)
 }
 
 // doRequest sends req and reads the whole (capped) body. Transport failures
@@ -347,7 +427,7 @@ func (a *clientAuth) check(ctx context.Context, hc *http.Client, auto bool) erro
 	a.mu.Lock()
 	switch v {
 	case inconclusive:
-		a.retryAt = a.now().Add(authCheckCooldown)
+		a.retryAt = a.p.now().Add(authCheckCooldown)
 	case accepted:
 		state.Confirmed = true
 		fallthrough

@@ -20,8 +20,13 @@ func ExampleClient_CheckClientAuth() {
 	op.AddClient(oidctest.Client{ID: "webc_dashboard", Secret: "secret", AuthMethod: "client_secret_post"})
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	client, err := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := provider.Client(rp.Config{
+		ClientID: "webc_dashboard", ClientSecret: "secret",
 		RedirectURL: "http://localhost:8081/auth/callback",
 		// AuthMethod left empty: the library chooses, and checks.
 		OnClientAuth: func(a rp.ClientAuth, err error) {

@@ -107,7 +107,7 @@ func TestClientSecretBasicIsFormEncoded(t *testing.T) {
 			op := oidctest.New(t)
 			op.AddClient(oidctest.Client{ID: oddID, Secret: oddSecret, AuthMethod: method})
 			rec := &recorder{}
-			c := newClient(t, op, func(c *rp.Config) {
+			c := newClient(t, op, func(c *setup) {
 				c.ClientID, c.ClientSecret, c.AuthMethod, c.HTTPClient = oddID, oddSecret, method, rec.client()
 			})
 			tx := newTx(c)
@@ -156,7 +156,7 @@ func TestTheFakeEnforcesTheRegisteredMethod(t *testing.T) {
 		{rp.AuthClientSecretBasic, rp.AuthClientSecretPost},
 	} {
 		op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: c.registered})
-		client := newClient(t, op, func(cfg *rp.Config) { cfg.AuthMethod = c.used })
+		client := newClient(t, op, func(cfg *setup) { cfg.AuthMethod = c.used })
 		tx, resp := login(op, client, "code-"+c.used, nil)
 		_, err := client.Exchange(context.Background(), tx, resp)
 		var oe *rp.OPError
@@ -181,7 +181,7 @@ func TestAuthMethodDetected(t *testing.T) {
 	op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: rp.AuthClientSecretPost})
 	rec := &recorder{}
 	var obs observed
-	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient, c.OnClientAuth = rec.client(), obs.hook })
+	c := newClient(t, op, func(c *setup) { c.HTTPClient, c.OnClientAuth = rec.client(), obs.hook })
 	if a := c.ClientAuth(); a.Method != rp.AuthClientSecretBasic || a.Source != rp.AuthFromDiscovery || a.Confirmed || a.Why == "" {
 		t.Fatalf("before the first request: %+v", a)
 	}
@@ -193,7 +193,7 @@ func TestAuthMethodDetected(t *testing.T) {
 		t.Fatalf("%d token requests, want 3 (two checks, one exchange)", n)
 	}
 	a := c.ClientAuth()
-	if a.Method != rp.AuthClientSecretPost || c.AuthMethod() != rp.AuthClientSecretPost || a.Source != rp.AuthDetected || !a.Confirmed {
+	if a.Method != rp.AuthClientSecretPost || a.Source != rp.AuthDetected || !a.Confirmed {
 		t.Fatalf("after detection: %+v", a)
 	}
 	for _, want := range []string{"client_secret_basic", "invalid_client", "client_secret_post"} {
@@ -204,17 +204,13 @@ func TestAuthMethodDetected(t *testing.T) {
 	if obs.len() != 1 || obs.events[0] != a || obs.errs[0] != nil {
 		t.Fatalf("OnClientAuth: %+v %v", obs.events, obs.errs)
 	}
-	// Kept for the client's lifetime, shared with WithRedirectURL copies.
+	// Kept for the client's lifetime.
 	op.AddGrant(tokens.RefreshToken, oidctest.Grant{Claims: op.IDClaims(clientID, "usr_1", ""), RefreshToken: "rt-2"})
 	if _, err := c.Refresh(context.Background(), tokens); err != nil {
 		t.Fatal(err)
 	}
-	native, err := c.WithRedirectURL("http://127.0.0.1:5555/cb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, resp := login(op, native, "native-code", nil)
-	if _, err := native.Exchange(context.Background(), tx, resp); err != nil {
+	tx, resp := login(op, c, "second-code", nil)
+	if _, err := c.Exchange(context.Background(), tx, resp); err != nil {
 		t.Fatal(err)
 	}
 	if n := op.TokenRequests.Load(); n != 5 || obs.len() != 1 {
@@ -233,7 +229,7 @@ func TestAuthCheckNeverRetriesACode(t *testing.T) {
 	op.AddClient(oidctest.Client{ID: clientID, Secret: "the-real-secret"})
 	rec := &recorder{}
 	var obs observed
-	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient, c.OnClientAuth = rec.client(), obs.hook })
+	c := newClient(t, op, func(c *setup) { c.HTTPClient, c.OnClientAuth = rec.client(), obs.hook })
 	for i, code := range []string{"code-a", "code-b"} {
 		tx, resp := login(op, c, code, nil)
 		_, err := c.Exchange(context.Background(), tx, resp)
@@ -271,7 +267,7 @@ func TestAuthCheckInconclusive(t *testing.T) {
 		return 503, map[string]any{"error": "temporarily_unavailable"}
 	})
 	clk := newClock()
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clk.Now })
+	c := newClient(t, op, func(c *setup) { c.Now = clk.Now })
 	exchange := func() {
 		t.Helper()
 		tx := newTx(c)
@@ -301,7 +297,7 @@ func TestAuthCheckInconclusive(t *testing.T) {
 func TestAuthMethodChosenIsNotChecked(t *testing.T) {
 	op := oidctest.New(t)
 	op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: rp.AuthClientSecretPost})
-	c := newClient(t, op, func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretPost })
+	c := newClient(t, op, func(c *setup) { c.AuthMethod = rp.AuthClientSecretPost })
 	if a := c.ClientAuth(); a.Source != rp.AuthFromConfig || a.Method != rp.AuthClientSecretPost {
 		t.Fatalf("%+v", a)
 	}
@@ -314,8 +310,8 @@ func TestAuthMethodChosenIsNotChecked(t *testing.T) {
 	op2.SetMeta("token_endpoint_auth_methods_supported", []string{"client_secret_post"})
 	c2 := newClient(t, op2, nil)
 	loggedIn(t, op2, c2)
-	if n := op2.TokenRequests.Load(); n != 1 || c2.AuthMethod() != rp.AuthClientSecretPost {
-		t.Fatalf("%d token requests with %s", n, c2.AuthMethod())
+	if n := op2.TokenRequests.Load(); n != 1 || c2.ClientAuth().Method != rp.AuthClientSecretPost {
+		t.Fatalf("%d token requests with %s", n, c2.ClientAuth().Method)
 	}
 }
 
@@ -342,7 +338,7 @@ func TestCheckClientAuth(t *testing.T) {
 	t.Run("chosen method rejected", func(t *testing.T) {
 		op := oidctest.New(t)
 		op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: rp.AuthClientSecretPost})
-		c := newClient(t, op, func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic })
+		c := newClient(t, op, func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic })
 		err := c.CheckClientAuth(ctx)
 		var ce *rp.ClientAuthError
 		if !errors.As(err, &ce) || ce.Method != rp.AuthClientSecretBasic || ce.Accepted != rp.AuthClientSecretPost || ce.OP == nil || ce.OP.Code != "invalid_client" || !errors.Is(err, rp.ErrConfig) {
@@ -351,7 +347,7 @@ func TestCheckClientAuth(t *testing.T) {
 		if !strings.Contains(err.Error(), "registered for client_secret_post") {
 			t.Errorf("message: %v", err)
 		}
-		if c.AuthMethod() != rp.AuthClientSecretBasic {
+		if c.ClientAuth().Method != rp.AuthClientSecretBasic {
 			t.Fatalf("a chosen method was changed")
 		}
 	})
@@ -372,7 +368,7 @@ func TestCheckClientAuth(t *testing.T) {
 	t.Run("public client registered as confidential", func(t *testing.T) {
 		op := oidctest.New(t)
 		op.AddClient(oidctest.Client{ID: clientID, Secret: secret})
-		c := newClient(t, op, func(c *rp.Config) { c.ClientSecret = "" })
+		c := newClient(t, op, func(c *setup) { c.ClientSecret = "" })
 		var ce *rp.ClientAuthError
 		if err := c.CheckClientAuth(ctx); !errors.As(err, &ce) || ce.Method != rp.AuthNone {
 			t.Fatalf("%v", err)
@@ -400,7 +396,7 @@ func TestRevokeAndIntrospectionShareTheMechanism(t *testing.T) {
 	op := oidctest.New(t)
 	op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: rp.AuthClientSecretPost})
 	rec := &recorder{}
-	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient = rec.client() })
+	c := newClient(t, op, func(c *setup) { c.HTTPClient = rec.client() })
 	if err := c.Revoke(context.Background(), "rt-x", "refresh_token"); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +416,7 @@ func TestRevokeAndIntrospectionShareTheMechanism(t *testing.T) {
 		return 200, map[string]any{"active": false}
 	})
 	var obs observed
-	v := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+	v := newVerifier(t, op, clk, func(c *apiSetup) {
 		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: oddSecret, OnClientAuth: obs.hook}
 	})
 	if _, err := v.Verify(context.Background(), "opaque-1"); err != nil {
@@ -442,25 +438,71 @@ func TestSecretNeverOverPlainHTTP(t *testing.T) {
 	const far = "http://op.example.test"
 	op := oidctest.New(t)
 	op.SetMeta("token_endpoint", far+"/oauth/token")
-	if _, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}); !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
+	p := discover(t, op.Issuer, nil)
+	if _, err := p.Client(rp.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}); !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
 		t.Fatalf("secret client with an http token endpoint: %v", err)
 	}
-	if _, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: clientID, RedirectURL: redirect}); err != nil {
+	if _, err := p.Client(rp.Config{ClientID: clientID, RedirectURL: redirect}); err != nil {
 		t.Fatalf("a public client sends no secret: %v", err)
 	}
 
 	op2 := oidctest.New(t)
 	op2.SetMeta("revocation_endpoint", far+"/oauth/revoke")
 	op2.SetMeta("introspection_endpoint", far+"/oauth/introspect")
-	c := newClient(t, op2, func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic })
+	c := newClient(t, op2, func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic })
 	if err := c.Revoke(context.Background(), "rt", ""); !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
 		t.Fatalf("revocation over http: %v", err)
 	}
-	_, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer: op2.Issuer, Audiences: []string{apiAud},
+	_, err := c.Provider().AccessTokenVerifier(rp.AccessTokenConfig{
+		Audiences:     []string{apiAud},
 		Introspection: &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "s"},
 	})
 	if !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
 		t.Fatalf("introspection over http: %v", err)
+	}
+}
+
+// TestRevocationEndpointAuthMethods: the revocation endpoint may list its
+// own methods (RFC 8414 revocation_endpoint_auth_methods_supported). The
+// client's method is used when the list names it or is empty (OPs that
+// publish none apply the registered method everywhere); when the list
+// names only the other secret method, that one is; a public client stays
+// public.
+func TestRevocationEndpointAuthMethods(t *testing.T) {
+	cases := []struct {
+		name, secret, method string
+		listed               any
+		want                 string
+	}{
+		{"listed with the client's", secret, rp.AuthClientSecretBasic, []string{"client_secret_basic", "client_secret_post"}, rp.AuthClientSecretBasic},
+		{"not listed", secret, rp.AuthClientSecretBasic, nil, rp.AuthClientSecretBasic},
+		{"only the other secret method", secret, rp.AuthClientSecretBasic, []string{"client_secret_post"}, rp.AuthClientSecretPost},
+		{"only the other, the other way", secret, rp.AuthClientSecretPost, []string{"client_secret_basic", "private_key_jwt"}, rp.AuthClientSecretBasic},
+		{"nothing the client can do", secret, rp.AuthClientSecretPost, []string{"private_key_jwt"}, rp.AuthClientSecretPost},
+		{"public client", "", rp.AuthNone, []string{"client_secret_basic"}, rp.AuthNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			op := oidctest.New(t)
+			op.SetMeta("revocation_endpoint_auth_methods_supported", tc.listed)
+			rec := &recorder{}
+			c := newClient(t, op, func(c *setup) { c.HTTPClient, c.ClientSecret, c.AuthMethod = rec.client(), tc.secret, tc.method })
+			_ = c.Revoke(context.Background(), "rt-x", "refresh_token") // the fake enforces one method: only what was sent matters
+			sent := rec.last()
+			var got string
+			switch {
+			case sent.path != "/oauth/revoke":
+				t.Fatalf("last request to %s", sent.path)
+			case strings.HasPrefix(sent.basic, "Basic ") && !sent.form.Has("client_secret"):
+				got = rp.AuthClientSecretBasic
+			case sent.basic == "" && !sent.form.Has("client_secret") && sent.form.Get("client_id") == clientID:
+				got = rp.AuthNone
+			case sent.basic == "" && sent.form.Get("client_secret") == tc.secret && sent.form.Get("client_id") == clientID:
+				got = rp.AuthClientSecretPost
+			}
+			if got != tc.want {
+				t.Fatalf("revocation sent with %q (%+v), want %s", got, sent, tc.want)
+			}
+		})
 	}
 }

@@ -2,17 +2,14 @@ package rp
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/multiapp-go/multiapp/event"
-	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
-// Token endpoint client authentication methods (RFC 7591 names).
+// Client authentication methods (RFC 7591 names).
 const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
@@ -21,23 +18,23 @@ const (
 
 // Defaults.
 const (
-	// DefaultClockSkew is the tolerance on exp, nbf and iat.
+	// DefaultClockSkew is the tolerance on exp, nbf, iat and auth_time
+	// (ProviderOptions.ClockSkew).
 	DefaultClockSkew = time.Minute
-	// DefaultMaxLogoutTokenAge bounds how old a logout token's iat may be
-	// (some OPs send no exp).
-	DefaultMaxLogoutTokenAge = 5 * time.Minute
+	// maxLogoutTokenAge bounds how old a logout token's iat may be (some
+	// OPs send no exp) when Config.MaxLogoutTokenAge is zero.
+	maxLogoutTokenAge = 5 * time.Minute
 )
 
 // DefaultScopes are requested when Config.Scopes is empty. offline_access
 // asks for a refresh token (Scalekit, Hydra and others issue one only then).
 var DefaultScopes = []string{"openid", "profile", "email", "offline_access"}
 
-// Config describes one app (one OAuth client) at one OP. Zero values are
-// safe defaults; options that loosen a check say so in their name.
+// Config describes one app (one OAuth client) at the OP of a Provider.
+// Zero values are safe defaults; options that loosen a check say so in
+// their name. What all apps of the OP share (HTTP client, algorithms, clock
+// skew) is in ProviderOptions.
 type Config struct {
-	// Issuer is the OP's issuer URL, exactly as in its discovery document
-	// (for Scalekit: the environment URL). Required.
-	Issuer string
 	// ClientID is this app's client id at the OP. Required.
 	ClientID string
 	// ClientSecret authenticates a confidential client (web app on a
@@ -46,7 +43,7 @@ type Config struct {
 	ClientSecret string
 	// RedirectURL is the absolute callback URL registered at the OP.
 	// Required for the login flow; may be empty for a client that only
-	// verifies tokens.
+	// verifies tokens (an ID token's or a logout token's audience).
 	RedirectURL string
 	// PostLogoutRedirectURL is where the OP sends the browser after logout;
 	// absolute and registered at the OP. Optional.
@@ -55,72 +52,35 @@ type Config struct {
 	// when missing.
 	Scopes []string
 	// AuthMethod is the client authentication at the token and revocation
-	// endpoints: AuthClientSecretBasic, AuthClientSecretPost or AuthNone. It
-	// must be the method the client is registered with: some OPs (Ory Hydra)
-	// refuse any other with invalid_client, the answer to a wrong secret.
-	// Empty: AuthNone without a secret; otherwise client_secret_basic when
-	// the OP lists it or lists nothing (RFC 6749 §2.3.1: every OP must
-	// support it, and it is the RFC 7591 registration default),
-	// client_secret_post when only that is listed. When the OP lists both,
-	// a check before the first token request keeps the one the OP accepts
-	// (see Client.CheckClientAuth).
+	// endpoints: AuthClientSecretBasic, AuthClientSecretPost or AuthNone. It must be the method the client
+	// is registered with: some OPs (Ory Hydra) refuse any other with
+	// invalid_client, the answer to a wrong secret. Empty: AuthNone without
+	// a secret; otherwise client_secret_basic when the OP lists it or lists
+	// nothing (RFC 6749 §2.3.1: every OP must support it, and it is the RFC
+	// 7591 registration default), client_secret_post when only that is
+	// listed. When the OP lists both, a check before the first token
+	// request keeps the one the OP accepts (see Client.CheckClientAuth).
 	AuthMethod string
 	// OnClientAuth, when set, is told the outcome of every client
 	// authentication check (Client.CheckClientAuth, or the automatic one):
 	// the method in use and why, and nil, or the *ClientAuthError the OP's
 	// refusal produced. Log it as an audit event; it must not block.
 	OnClientAuth func(ClientAuth, error)
-	// Observer gets the client's events: an event.ClientAuth with every
-	// OnClientAuth outcome, and the JWKS fetches of the key set the Client
-	// creates (see KeySetOptions.Observer). Nil: none.
-	Observer event.Observer
-	// SigningAlgs is the allow-list of JWS algorithms for every token.
-	// Empty: the asymmetric algorithms the OP advertises for ID tokens, or
-	// RS256 when it advertises none. "none" and HMAC are never accepted.
-	SigningAlgs []string
 	// TrustedAudiences are audiences besides ClientID that may appear in an
 	// ID or logout token's aud. Any other extra audience is refused.
 	TrustedAudiences []string
-	// ClockSkew tolerated on exp, nbf and iat. Zero: DefaultClockSkew.
-	ClockSkew time.Duration
-	// MaxLogoutTokenAge bounds a logout token's age by its iat. Zero:
-	// DefaultMaxLogoutTokenAge.
+	// MaxLogoutTokenAge bounds a logout token's age by its iat (some OPs
+	// send no exp). Zero: 5 minutes.
 	MaxLogoutTokenAge time.Duration
-	// HTTPClient makes every call to the OP. Nil: a client with
-	// DefaultTimeout. Responses are capped at MaxResponseBytes either way.
-	HTTPClient *http.Client
-	// KeySet shares one issuer's JWKS cache between several Clients (apps
-	// of the same OP in one process). Nil: the Client makes its own.
-	KeySet *KeySet
-	// JWKSCooldown: see DefaultJWKSCooldown.
-	JWKSCooldown time.Duration
-	// InsecureAllowHTTPIssuer allows a plain-http issuer that is not a
-	// loopback address. Never use it in production: tokens and codes would
-	// cross the network in clear text.
-	InsecureAllowHTTPIssuer bool
-	// Now is the clock (tests). Nil: time.Now.
-	Now func() time.Time
 }
 
 func configError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 }
 
-// check validates what can be validated before discovery.
+// check validates the configuration on its own; Provider.Client then
+// checks it against the OP's metadata.
 func (c *Config) check() error {
-	if c.Issuer == "" {
-		return configError("Issuer is empty: set it to the OP's issuer URL (for Scalekit, the environment URL)")
-	}
-	iu, err := url.Parse(c.Issuer)
-	if err != nil || iu.Host == "" || (iu.Scheme != "https" && iu.Scheme != "http") {
-		return configError("Issuer %q is not an absolute http(s) URL", c.Issuer)
-	}
-	if iu.RawQuery != "" || iu.Fragment != "" {
-		return configError("Issuer %q must not have a query or fragment (OpenID Connect Discovery §3)", c.Issuer)
-	}
-	if iu.Scheme == "http" && !loopback.Host(iu.Host) && !c.InsecureAllowHTTPIssuer {
-		return configError("Issuer %q uses plain http outside localhost: use https (or InsecureAllowHTTPIssuer for a test network)", c.Issuer)
-	}
 	if c.ClientID == "" {
 		return configError("ClientID is empty: set it to this app's client id at the OP")
 	}
@@ -146,14 +106,6 @@ func (c *Config) check() error {
 		}
 	default:
 		return configError("AuthMethod %q is not supported: use %q, %q or %q", c.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthNone)
-	}
-	for _, a := range c.SigningAlgs {
-		if !jws.Supported(a) {
-			return configError("SigningAlgs has %q: only asymmetric algorithms %v are accepted", a, jws.Algorithms())
-		}
-	}
-	if c.ClockSkew < 0 || c.ClockSkew > 10*time.Minute {
-		return configError("ClockSkew %v is out of range (0 to 10m)", c.ClockSkew)
 	}
 	return nil
 }

@@ -31,10 +31,10 @@ import (
 // middleware never sends a browser there: without an ID token it ends the
 // local session only (see middleware.Web).
 func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
-	if c.meta.EndSessionEndpoint == "" {
+	if c.p.meta.EndSessionEndpoint == "" {
 		return "", fmt.Errorf("%w: the OP advertises no end_session_endpoint, so it cannot end its session from here; clear the local session only", ErrNotSupported)
 	}
-	u, err := url.Parse(c.meta.EndSessionEndpoint)
+	u, err := url.Parse(c.p.meta.EndSessionEndpoint)
 	if err != nil {
 		return "", fmt.Errorf("%w: the OP advertises an unusable end_session_endpoint: %v", ErrConfig, err)
 	}
@@ -54,45 +54,47 @@ func (c *Client) EndSessionURL(idTokenHint, state string) (string, error) {
 }
 
 // Revoke revokes a token at the OP (RFC 7009), authenticated as the token
-// requests are. hint is "refresh_token", "access_token" or "".
+// requests are, unless the OP's revocation_endpoint_auth_methods_supported
+// lists only the other secret method (then that one). hint is
+// "refresh_token", "access_token" or "".
 // ErrNotSupported when the OP has no revocation_endpoint.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
-	if c.meta.RevocationEndpoint == "" {
+	if c.p.meta.RevocationEndpoint == "" {
 		return fmt.Errorf("%w: no revocation_endpoint", ErrNotSupported)
 	}
 	form := url.Values{"token": {token}}
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := c.auth.send(ctx, c.http, c.meta.RevocationEndpoint, form)
+	resp, body, err := c.auth.send(ctx, c.p.http, c.p.meta.RevocationEndpoint, c.p.meta.RevocationEndpointAuthMethods, form)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	return c.answerError("revocation", resp, body)
+	return answerError("revocation", resp, body)
 }
 
 // UserInfo calls the OP's userinfo endpoint with accessToken and returns
 // its claims. The answer's sub must equal subject (OpenID Connect Core
 // §5.3.2), so a token of another user cannot swap identities.
 func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Claims, error) {
-	if c.meta.UserinfoEndpoint == "" {
+	if c.p.meta.UserinfoEndpoint == "" {
 		return nil, fmt.Errorf("%w: no userinfo_endpoint", ErrNotSupported)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.meta.UserinfoEndpoint, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.p.meta.UserinfoEndpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: userinfo request: %v", ErrConfig, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
-	resp, body, err := c.do(req)
+	resp, body, err := doRequest(c.p.http, req)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.answerError("userinfo", resp, body)
+		return nil, answerError("userinfo", resp, body)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/jwt" {
 		return nil, fmt.Errorf("%w: signed userinfo responses (application/jwt)", ErrNotSupported)
@@ -107,13 +109,9 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, subject string) (*Cl
 	return cl, nil
 }
 
-// do sends req with the capped client and reads the whole body. Transport
-// failures are ErrTemporary.
-func (c *Client) do(req *http.Request) (*http.Response, []byte, error) { return doRequest(c.http, req) }
-
 // answerError turns a non-success answer into *OPError, or ErrTemporary
 // when it is not a proper OAuth error.
-func (c *Client) answerError(endpoint string, resp *http.Response, body []byte) error {
+func answerError(endpoint string, resp *http.Response, body []byte) error {
 	var e struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`

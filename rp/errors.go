@@ -126,6 +126,7 @@ const (
 	CodeRevokedSID   Code = "revoked_session" // the token's OP session was logged out
 	CodeScope        Code = "scope"           // required scope, permission or role missing
 	CodeAuthTime     Code = "auth_time"       // max_age was requested and auth_time is missing, too old or in the future
+	CodeInactive     Code = "inactive"        // introspection: the OP says the token is not active, or not an access token
 )
 
 // ValidationError reports why a token or an authorization response was
@@ -261,7 +262,7 @@ type hintContext struct {
 }
 
 func (c *Client) hintContext(grant string) hintContext {
-	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.AuthMethod(), grant: grant}
+	return hintContext{redirectURL: c.cfg.RedirectURL, clientID: c.cfg.ClientID, authMethod: c.auth.current().Method, grant: grant}
 }
 
 // withHint records the grant of the refused request (it decides whether
@@ -270,25 +271,7 @@ func (c *Client) hintContext(grant string) hintContext {
 // and of `multiapp doctor`.
 func (e *OPError) withHint(h hintContext) *OPError {
 	e.Grant = h.grant
-	d := strings.ToLower(e.Description + " " + e.Code)
-	switch {
-	case strings.Contains(d, "post_logout_redirect"):
-		e.Hint = "the post-logout redirect URL must be registered at the OP exactly as sent (scheme, host, port, path and trailing slash)"
-	case strings.Contains(d, "redirect") && e.Endpoint == "token":
-		e.Hint = fmt.Sprintf("the redirect_uri sent with the code (%q, Config.RedirectURL) must be exactly the one of the authorization request and registered for client %q: every instance and every handler of this app's callback must use the same RedirectURL; `multiapp doctor` probes the registration", h.redirectURL, h.clientID)
-	case strings.Contains(d, "redirect"):
-		e.Hint = fmt.Sprintf("the redirect URL %q is probably not registered for client %q at this OP: it must be registered exactly as sent, with the same scheme (http/https), host (localhost is not 127.0.0.1), port, path and trailing slash; `multiapp doctor` probes the OP and names the difference", h.redirectURL, h.clientID)
-	case e.Code == "invalid_client":
-		e.Hint = fmt.Sprintf("the OP does not accept the credentials of client %q: check that this client id exists in this OP environment (a client of another environment is unknown here), that ClientSecret is its current secret, and that it is registered for token endpoint auth method %q (a web app as a confidential client, an SPA or native app as a public one)", h.clientID, h.authMethod)
-	case e.Code == "unauthorized_client":
-		e.Hint = fmt.Sprintf("client %q is not allowed this grant or response type at the OP: enable the authorization code flow (and refresh tokens) for it", h.clientID)
-	case e.Code == "invalid_scope":
-		e.Hint = "a requested scope is not enabled for this client at the OP (offline_access, for refresh tokens, often has to be allowed explicitly): enable it, or set Config.Scopes to the scopes the OP allows"
-	case e.Code == "invalid_grant" && e.Endpoint == "token" && h.grant == "refresh_token":
-		e.Hint = "the refresh token is expired, revoked (the user signed out of the shared session, or an admin ended it), already used (refresh tokens rotate: refresh once per session at a time, across every instance of the app), or was issued to another client or without offline_access"
-	case e.Code == "invalid_grant" && e.Endpoint == "token":
-		e.Hint = "the code expired (codes live about a minute), was already redeemed (a callback reloaded or submitted twice), was issued to another client, or the PKCE verifier or redirect_uri differs from the authorization request (the callback used another login's transaction, or another RedirectURL)"
-	}
+	e.Hint = hintFor(e, h)
 	return e
 }
 

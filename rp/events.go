@@ -9,15 +9,14 @@ import (
 	"github.com/multiapp-go/multiapp/event"
 )
 
-// The events of rp (package event): JWKS fetches and cooldown hits
-// (KeySetOptions.Observer; a Client's and a verifier's key sets get their
-// Observer), client-authentication checks (Config.Observer, next to
-// OnClientAuth), access-token checks with their duration and cache hits
-// (AccessTokenConfig.Observer). Without an Observer rp emits nothing.
+// The events of rp (package event), all to ProviderOptions.Observer: JWKS
+// fetches and cooldown hits, client-authentication checks (next to
+// OnClientAuth), access-token checks with their duration and cache hits.
+// Without an Observer rp emits nothing.
 
 // clientAuthHook returns the hook told the outcome of a client
-// authentication check: on (Config.OnClientAuth) and an event.ClientAuth
-// for obs.
+// authentication check: on (Config.OnClientAuth or
+// IntrospectionConfig.OnClientAuth) and an event.ClientAuth for obs.
 func clientAuthHook(on func(ClientAuth, error), obs event.Observer, clientID, issuer string) func(ClientAuth, error) {
 	if obs == nil {
 		return on
@@ -50,10 +49,10 @@ func (ks *KeySet) fetched(ctx context.Context, d time.Duration, err error) {
 func (v *AccessTokenVerifier) verifyObserved(ctx context.Context, raw string) (*Claims, error) {
 	start := time.Now()
 	cl, hit, err := v.verify(ctx, raw)
-	e := event.Event{Name: event.AccessToken, Level: slog.LevelDebug, Issuer: v.issuer, CacheHit: hit, Duration: time.Since(start), Err: err}
+	e := event.Event{Name: event.AccessToken, Level: slog.LevelDebug, Issuer: v.p.meta.Issuer, CacheHit: hit, Duration: time.Since(start), Err: err}
 	if ve := (*ValidationError)(nil); errors.As(err, &ve) {
 		e.Reason = string(ve.Code)
 	}
-	event.Emit(ctx, v.obs, e)
+	event.Emit(ctx, v.p.obs, e)
 	return cl, err
 }

@@ -41,9 +41,11 @@ func (l *eventLog) named(n event.Name) []event.Event {
 func TestAccessTokenVerifierEvents(t *testing.T) {
 	op := oidctest.New(t)
 	obs := &eventLog{}
-	v, err := rp.NewAccessTokenVerifier(context.Background(), rp.AccessTokenConfig{
-		Issuer: op.Issuer, Audiences: []string{apiAud}, JWKSCooldown: time.Hour, Observer: obs,
-	})
+	p, err := rp.Discover(context.Background(), op.Issuer, &rp.ProviderOptions{JWKSCooldown: time.Hour, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{apiAud}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +84,13 @@ func TestAccessTokenVerifierEvents(t *testing.T) {
 }
 
 // TestClientAuthEvent: the outcome OnClientAuth is told is also an
-// event.ClientAuth for the Observer; both hooks work together.
+// event.ClientAuth for the Provider's Observer; both hooks work together.
 func TestClientAuthEvent(t *testing.T) {
 	op := oidctest.New(t)
 	op.AddClient(oidctest.Client{ID: clientID, Secret: secret, AuthMethod: rp.AuthClientSecretPost})
 	obs := &eventLog{}
 	var told observed
-	c := newClient(t, op, func(c *rp.Config) { c.Observer, c.OnClientAuth = obs, told.hook })
+	c := newClient(t, op, func(s *setup) { s.Observer, s.OnClientAuth = obs, told.hook })
 	if err := c.CheckClientAuth(context.Background()); err != nil {
 		t.Fatal(err)
 	}

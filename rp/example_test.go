@@ -17,12 +17,19 @@ import (
 // the examples run.
 func exampleOP() (*oidctest.OP, func()) { return oidctest.ForExample() }
 
-func ExampleNew() {
+func ExampleDiscover() {
 	op, done := exampleOP()
 	defer done()
 
-	client, err := rp.New(context.Background(), rp.Config{
-		Issuer:                op.Issuer, // e.g. "https://yourenv.scalekit.com"
+	// One Provider per OP: discovery, keys, algorithms, HTTP client.
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil) // e.g. "https://yourenv.scalekit.com"
+	if err != nil {
+		fmt.Println("OP unreachable or misconfigured:", err) // rp.ErrTemporary or rp.ErrConfig
+		return
+	}
+	// Every app (client id) and API of that OP in this process is built
+	// from it, and shares its JWKS cache.
+	dashboard, err := provider.Client(rp.Config{
 		ClientID:              "webc_dashboard",
 		ClientSecret:          os.Getenv("DASHBOARD_SECRET"), // empty: a public client
 		RedirectURL:           "http://localhost:8081/auth/callback",
@@ -32,19 +39,22 @@ func ExampleNew() {
 		fmt.Println("fix the configuration:", err)
 		return
 	}
+	api, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{"https://api.example.com"}})
 	if err != nil {
-		fmt.Println("OP unreachable:", err)
+		fmt.Println("fix the configuration:", err)
 		return
 	}
-	fmt.Println(client.ClientID(), client.AuthMethod())
+	_ = api
+	fmt.Println(dashboard.ClientID(), dashboard.ClientAuth().Method)
 	// Output: webc_dashboard none
 }
 
 func ExampleClient_AuthCodeURL() {
 	op, done := exampleOP()
 	defer done()
-	client, _ := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	client, _ := provider.Client(rp.Config{
+		ClientID: "webc_dashboard", ClientSecret: "secret",
 		RedirectURL: "http://localhost:8081/auth/callback",
 	})
 
@@ -68,8 +78,9 @@ func ExampleClient_AuthCodeURL() {
 func ExampleClient_Exchange() {
 	op, done := exampleOP()
 	defer done()
-	client, _ := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	client, _ := provider.Client(rp.Config{
+		ClientID: "webc_dashboard", ClientSecret: "secret",
 		RedirectURL: "http://localhost:8081/auth/callback",
 	})
 	tx := pkce.NewTransaction(client.Issuer(), "/")
@@ -98,7 +109,8 @@ func ExampleClient_Exchange() {
 func ExampleClient_Refresh() {
 	op, done := exampleOP()
 	defer done()
-	client, _ := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret"})
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	client, _ := provider.Client(rp.Config{ClientID: "webc_dashboard", ClientSecret: "secret"})
 	op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("webc_dashboard", "usr_42", ""), RefreshToken: "rt-2"})
 
 	stored := &rp.Tokens{RefreshToken: "rt-1"}
@@ -126,8 +138,9 @@ func ExampleClient_Refresh() {
 func ExampleClient_EndSessionURL() {
 	op, done := exampleOP()
 	defer done()
-	client, _ := rp.New(context.Background(), rp.Config{
-		Issuer: op.Issuer, ClientID: "webc_dashboard", ClientSecret: "secret",
+	provider, _ := rp.Discover(context.Background(), op.Issuer, nil)
+	client, _ := provider.Client(rp.Config{
+		ClientID: "webc_dashboard", ClientSecret: "secret",
 		PostLogoutRedirectURL: "http://localhost:8081/",
 	})
 	endURL, err := client.EndSessionURL("the-id-token", "xyz")

@@ -30,7 +30,7 @@ func TestExchange(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			var form url.Values
 			op.SetTokenHook(nil)
-			c := newClient(t, op, func(c *rp.Config) {
+			c := newClient(t, op, func(c *setup) {
 				c.AuthMethod = method
 				if method == rp.AuthNone {
 					c.ClientSecret = ""
@@ -60,7 +60,7 @@ func TestExchangeSendsClientAuth(t *testing.T) {
 			got = form
 			return 400, map[string]any{"error": "invalid_grant"}
 		})
-		c := newClient(t, op, func(c *rp.Config) {
+		c := newClient(t, op, func(c *setup) {
 			c.AuthMethod = method
 			if method == rp.AuthNone {
 				c.ClientSecret = ""
@@ -215,7 +215,7 @@ func TestParseAuthResponse(t *testing.T) {
 
 func TestTokenEndpointFailuresAreTemporary(t *testing.T) {
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
+	c := newClient(t, op, func(c *setup) { c.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
 	cases := map[string]func(url.Values) (int, any){
 		"500":      func(url.Values) (int, any) { return 500, map[string]any{"error": "server_error"} },
 		"502 html": func(url.Values) (int, any) { return 502, "<html>bad gateway</html>" },

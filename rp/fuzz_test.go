@@ -55,7 +55,7 @@ func FuzzParseClaims(f *testing.F) {
 // with a ValidationError; never a panic, never an accept.
 func FuzzVerifyIDToken(f *testing.F) {
 	op := oidctest.New(f)
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: clientID})
+	c, err := discover(f, op.Issuer, nil).Client(rp.Config{ClientID: clientID})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -24,19 +24,20 @@ func TestInteropGuidance(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("issuer with a trailing slash", func(t *testing.T) {
-		_, err := rp.New(ctx, rp.Config{Issuer: op.Issuer + "/", ClientID: "webc_web"})
+		_, err := rp.Discover(ctx, op.Issuer+"/", nil)
 		if !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "only a trailing slash differs") || !strings.Contains(err.Error(), `exactly "`+op.Issuer+`"`) {
 			t.Fatalf("got %v", err)
 		}
 	})
 
 	t.Run("code redeemed with another redirect URL", func(t *testing.T) {
-		login, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "s", RedirectURL: app + "/auth/callback"})
+		p := discover(t, op.Issuer, nil)
+		login, err := p.Client(rp.Config{ClientID: "webc_web", ClientSecret: "s", RedirectURL: app + "/auth/callback"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Another instance of the app, configured with another callback.
-		other, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "s", RedirectURL: app + "/other/callback"})
+		other, err := discover(t, op.Issuer, nil).Client(rp.Config{ClientID: "webc_web", ClientSecret: "s", RedirectURL: app + "/other/callback"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func TestIDTokenRules(t *testing.T) {
 	op.AddKey(ed, false)
 	op.AddKey(ps, false)
 	stranger := oidctest.NewKey("k1", "RS256") // same kid as the OP's key, other key
-	c := newClient(t, op, func(c *rp.Config) { c.TrustedAudiences = []string{"api://trusted"} })
+	c := newClient(t, op, func(c *setup) { c.TrustedAudiences = []string{"api://trusted"} })
 	const nonce = "n-123"
 	now := time.Now().Unix()
 
@@ -94,7 +94,7 @@ func TestIDTokenAllowList(t *testing.T) {
 	op := oidctest.New(t)
 	es := oidctest.NewKey("k-es", "ES256")
 	op.AddKey(es, false)
-	c := newClient(t, op, func(c *rp.Config) { c.SigningAlgs = []string{"ES256"} })
+	c := newClient(t, op, func(c *setup) { c.SigningAlgs = []string{"ES256"} })
 	_, err := c.VerifyIDToken(context.Background(), op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil), "n")
 	wantCode(t, err, rp.CodeAlgorithm)
 	_, err = c.VerifyIDToken(context.Background(), es.Sign(op.IDClaims(clientID, "u", "n"), nil), "n")

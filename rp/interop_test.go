@@ -46,21 +46,25 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		RotateRefreshTokens: true,
 	})
 	ctx := context.Background()
-	web, err := rp.New(ctx, rp.Config{
-		Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "web-secret",
+	p, err := rp.Discover(ctx, op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := p.Client(rp.Config{
+		ClientID: "webc_web", ClientSecret: "web-secret",
 		RedirectURL: app.URL + "/web/callback", PostLogoutRedirectURL: app.URL + "/web/bye",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spa, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "spac_spa", RedirectURL: app.URL + "/spa/callback", KeySet: web.KeySet()})
+	spa, err := p.Client(rp.Config{ClientID: "spac_spa", RedirectURL: app.URL + "/spa/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if web.AuthMethod() != rp.AuthClientSecretBasic || !spa.Public() {
-		t.Fatalf("auth methods: web %s, spa public %v", web.AuthMethod(), spa.Public())
+	if web.ClientAuth().Method != rp.AuthClientSecretBasic || spa.ClientAuth().Method != rp.AuthNone {
+		t.Fatalf("auth methods: web %s, spa %s", web.ClientAuth().Method, spa.ClientAuth().Method)
 	}
-	if m := web.Metadata(); m.EndSessionEndpoint == "" || !m.BackchannelLogoutSupported || !m.AuthorizationResponseIssParameterSupported {
+	if m := p.Metadata(); m.EndSessionEndpoint == "" || !m.BackchannelLogoutSupported || !m.AuthorizationResponseIssParameterSupported {
 		t.Fatalf("discovery: %+v", m)
 	}
 
@@ -183,7 +187,7 @@ func TestInteropRefreshReuseRevokes(t *testing.T) {
 		RotateRefreshTokens: true,
 	})
 	ctx := context.Background()
-	c, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "s", AuthMethod: rp.AuthClientSecretBasic, RedirectURL: app.URL + "/cb"})
+	c, err := discover(t, op.Issuer, nil).Client(rp.Config{ClientID: "webc_web", ClientSecret: "s", AuthMethod: rp.AuthClientSecretBasic, RedirectURL: app.URL + "/cb"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +228,7 @@ func TestInteropRevoke(t *testing.T) {
 		Clients: []nodeop.Client{{ID: "webc_web", Secret: "s", AuthMethod: "client_secret_post", RedirectURIs: []string{app.URL + "/cb"}}},
 	})
 	ctx := context.Background()
-	c, err := rp.New(ctx, rp.Config{Issuer: op.Issuer, ClientID: "webc_web", ClientSecret: "s", RedirectURL: app.URL + "/cb"})
+	c, err := discover(t, op.Issuer, nil).Client(rp.Config{ClientID: "webc_web", ClientSecret: "s", RedirectURL: app.URL + "/cb"})
 	if err != nil {
 		t.Fatal(err)
 	}

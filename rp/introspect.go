@@ -13,29 +13,25 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/sync/singleflight"
-
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 	"github.com/multiapp-go/multiapp/internal/jws"
+	"golang.org/x/sync/singleflight"
 )
 
 // Introspection defaults.
 const (
-	// DefaultIntrospectionCacheTTL is the longest an active introspection
-	// answer is reused: a token revoked at the OP is still accepted that
-	// long (never past its exp).
-	DefaultIntrospectionCacheTTL = time.Minute
-	// DefaultIntrospectionCacheSize bounds the cached answers.
-	DefaultIntrospectionCacheSize = 4096
-	// DefaultIntrospectionRefusalTTL is how long a refused token (not
-	// active, or failing a claim rule) is refused without asking the OP
-	// again (at most CacheTTL).
-	DefaultIntrospectionRefusalTTL = 10 * time.Second
+	// introspectionCacheTTL is the longest an active introspection answer
+	// is reused when IntrospectionConfig.CacheTTL is zero.
+	introspectionCacheTTL = time.Minute
+	// introspectionCacheSize bounds the cached answers when
+	// IntrospectionConfig.CacheSize is zero.
+	introspectionCacheSize = 4096
 )
 
-// CodeInactive: the OP's introspection endpoint says the token is not
-// active (expired, revoked, unknown), or it is not an access token.
-const CodeInactive Code = "inactive"
+// introspectionRefusalTTL is how long a refused token (not active, or
+// failing a claim rule) is refused without asking the OP again (at most
+// IntrospectionConfig.CacheTTL).
+const introspectionRefusalTTL = 10 * time.Second
 
 // IntrospectionConfig enables RFC 7662 introspection of opaque access
 // tokens at the OP's introspection_endpoint (from discovery).
@@ -54,12 +50,12 @@ type IntrospectionConfig struct {
 	OnClientAuth func(ClientAuth, error)
 	// CacheSize bounds the cache of active answers, keyed by the SHA-256 of
 	// the token (tokens themselves are not kept), and, separately, the
-	// cache of refusals (DefaultIntrospectionRefusalTTL). Zero:
-	// DefaultIntrospectionCacheSize; negative: no cache.
+	// cache of refusals (10 seconds, at most CacheTTL). Zero: 4096;
+	// negative: no cache.
 	CacheSize int
-	// CacheTTL is the longest an answer is reused. Zero:
-	// DefaultIntrospectionCacheTTL. An entry never outlives the token's exp;
-	// an answer without exp is not cached.
+	// CacheTTL is the longest an answer is reused: a token revoked at the
+	// OP is still accepted that long. Zero: one minute. An entry never
+	// outlives the token's exp; an answer without exp is not cached.
 	CacheTTL time.Duration
 	// InsecureAllowNoAudience accepts active tokens whose answer has no aud
 	// (many OPs omit it for opaque tokens). Any access token of the OP is
@@ -67,27 +63,24 @@ type IntrospectionConfig struct {
 	InsecureAllowNoAudience bool
 }
 
+// introspector validates opaque access tokens at the OP's
+// introspection_endpoint (RFC 7662) with the API's own credentials, and
+// applies the API's claim rules to the answers it caches.
 type introspector struct {
-	endpoint   string
+	p          *Provider
+	rules      *accessRules
 	auth       *clientAuth
 	allowNoAud bool
 	ttl        time.Duration
-	http       *http.Client
 	cache      *tokenCache
 	refused    *refusals
 	group      singleflight.Group
 	calls      atomic.Int64
 }
 
-func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider) (*introspector, error) {
-	var meta struct {
-		Endpoint string   `json:"introspection_endpoint"`
-		Methods  []string `json:"introspection_endpoint_auth_methods_supported"`
-	}
-	if p != nil {
-		_ = p.Claims(&meta)
-	}
-	if meta.Endpoint == "" {
+func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (*introspector, error) {
+	endpoint := p.meta.IntrospectionEndpoint
+	if endpoint == "" {
 		return nil, configError("the OP advertises no introspection_endpoint, so opaque access tokens cannot be validated: leave AccessTokenConfig.Introspection nil, or have the OP issue JWT access tokens")
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
@@ -98,32 +91,33 @@ func newIntrospector(cfg IntrospectionConfig, hc *http.Client, p *oidc.Provider)
 	default:
 		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
 	}
-	if err := checkTransport("introspection_endpoint", meta.Endpoint, AuthClientSecretBasic); err != nil {
+	if err := checkTransport("introspection_endpoint", endpoint, AuthClientSecretBasic); err != nil {
 		return nil, err
 	}
 	in := &introspector{
-		endpoint:   meta.Endpoint,
+		p:          p,
+		rules:      rules,
 		allowNoAud: cfg.InsecureAllowNoAudience,
 		ttl:        cfg.CacheTTL,
-		http:       hc,
 	}
-	in.auth = newClientAuth(authSetup{
-		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, listed: meta.Methods,
-		endpoint: "introspection", checkURL: meta.Endpoint, observe: cfg.OnClientAuth,
+	in.auth = newClientAuth(p, authSetup{
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
+		listed: p.meta.IntrospectionEndpointAuthMethods, endpoint: "introspection", checkURL: endpoint,
+		observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, p.meta.Issuer),
 		checkForm: func() url.Values {
 			return url.Values{"token": {madeUp("multiapp-client-auth-check-")}, "token_type_hint": {"access_token"}}
 		},
 	})
 	if in.ttl <= 0 {
-		in.ttl = DefaultIntrospectionCacheTTL
+		in.ttl = introspectionCacheTTL
 	}
 	size := cfg.CacheSize
 	if size == 0 {
-		size = DefaultIntrospectionCacheSize
+		size = introspectionCacheSize
 	}
 	if size > 0 {
 		in.cache = newTokenCache(size)
-		in.refused = &refusals{max: size, ttl: min(in.ttl, DefaultIntrospectionRefusalTTL), m: map[string]refusal{}}
+		in.refused = &refusals{max: size, ttl: min(in.ttl, introspectionRefusalTTL), m: map[string]refusal{}}
 	}
 	return in, nil
 }
@@ -140,12 +134,12 @@ func (v *AccessTokenVerifier) Introspections() int64 {
 // introspect validates an opaque token at the OP, through the caches of
 // answers and of refusals. Concurrent requests with the same token share
 // one call.
-func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, raw string) (*Claims, error) {
+func (in *introspector) introspect(ctx context.Context, raw string) (*Claims, error) {
 	sum := sha256.Sum256([]byte(raw))
 	key := string(sum[:])
 	h := binary.LittleEndian.Uint64(sum[:8])
 	if in.cache != nil {
-		now := v.now()
+		now := in.p.now()
 		if cl := in.cache.get(h, key, now.Unix()); cl != nil {
 			return cl, nil
 		}
@@ -156,10 +150,10 @@ func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, 
 	ch := in.group.DoChan(key, func() (any, error) {
 		// Shared by every waiter: bounded by the HTTP client's timeout,
 		// not by the first caller's request.
-		cl, err := in.call(context.WithoutCancel(ctx), v, raw, h, key)
+		cl, err := in.call(context.WithoutCancel(ctx), raw, h, key)
 		var ve *ValidationError
 		if in.refused != nil && errors.As(err, &ve) {
-			in.refused.put(key, ve, v.now())
+			in.refused.put(key, ve, in.p.now())
 		}
 		return cl, err
 	})
@@ -174,28 +168,28 @@ func (in *introspector) introspect(ctx context.Context, v *AccessTokenVerifier, 
 	}
 }
 
-func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw string, h uint64, key string) (*Claims, error) {
+func (in *introspector) call(ctx context.Context, raw string, h uint64, key string) (*Claims, error) {
 	in.calls.Add(1)
 	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
-	resp, body, err := in.auth.send(ctx, in.http, in.endpoint, form)
+	resp, body, err := in.auth.send(ctx, in.p.http, in.p.meta.IntrospectionEndpoint, nil, form)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, (&Client{}).answerError("introspection", resp, body)
+		return nil, answerError("introspection", resp, body)
 	}
 	cl, flags, err := parseClaimsFlags(body)
 	if err != nil {
 		return nil, temporary(fmt.Errorf("introspection answer is not a JSON object of claims: %w", err))
 	}
-	if err := in.check(v, cl, flags); err != nil {
+	if err := in.check(cl, flags); err != nil {
 		return nil, err
 	}
 	if cl.Issuer == "" {
-		cl.Issuer = v.issuer
+		cl.Issuer = in.p.meta.Issuer
 	}
-	now := v.now()
-	if err := v.checkClaims(cl, now, false, in.allowNoAud); err != nil {
+	now := in.p.now()
+	if err := in.rules.check(cl, now, false, in.allowNoAud); err != nil {
 		return nil, err
 	}
 	if in.cache != nil && cl.Expiry != 0 {
@@ -206,10 +200,10 @@ func (in *introspector) call(ctx context.Context, v *AccessTokenVerifier, raw st
 
 // check applies the introspection-specific rules: active, an access
 // token, not sender-constrained, from this issuer.
-func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFlags) error {
+func (in *introspector) check(cl *Claims, flags claimFlags) error {
 	var active bool
 	var tokenType, tokenUse, typ string
-	var r jws.JSONReader
+	var r jsonread.Reader
 	r.Reset(string(cl.Raw))
 	r.BeginObject()
 	for first := true; ; first = false {
@@ -219,7 +213,7 @@ func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFla
 		}
 		switch key {
 		case "active":
-			if r.Peek() == jws.JSONBool {
+			if r.Peek() == jsonread.Bool {
 				active = r.ReadBool()
 			} else { // "true" as a string is not true
 				active = false
@@ -247,9 +241,9 @@ func (in *introspector) check(v *AccessTokenVerifier, cl *Claims, flags claimFla
 	case tokenType == "" && tokenUse == "" && typ == "":
 		return invalid(whatAccessToken, CodeType, "the introspection answer does not say the token is an access token (no token_type): a refresh token is not a bearer token")
 	case flags&flagCnf != 0:
-		return invalid(whatAccessToken, CodeType, "the token is sender-constrained (cnf): it needs a DPoP or mTLS proof, which a bearer API does not check")
-	case cl.Issuer != "" && cl.Issuer != v.issuer:
-		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, v.issuer)
+		return invalid(whatAccessToken, CodeType, hintSenderConstrained)
+	case cl.Issuer != "" && cl.Issuer != in.p.meta.Issuer:
+		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, in.p.meta.Issuer)
 	}
 	return nil
 }
@@ -295,4 +289,22 @@ func (r *refusals) put(key string, err *ValidationError, now time.Time) {
 		}
 	}
 	r.m[key] = refusal{err: err, until: now.Add(r.ttl)}
+}
+
+// opaque validates a token that is not a JWT by introspection.
+func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, error) {
+	if v.intro == nil {
+		return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
+	}
+	if raw == "" || len(raw) > jws.MaxTokenSize {
+		return nil, invalid(whatAccessToken, CodeMalformed, "empty, or larger than %d bytes", jws.MaxTokenSize)
+	}
+	cl, err := v.intro.introspect(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkRevoked(ctx, cl); err != nil {
+		return nil, err
+	}
+	return cl, nil
 }

@@ -110,7 +110,7 @@ func TestIntrospection(t *testing.T) {
 	in := newIntrospectionOP(t, op)
 	clk := newClock()
 	ctx := context.Background()
-	v := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+	v := newVerifier(t, op, clk, func(c *apiSetup) {
 		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret"}
 	})
 	with := func(mutate func(map[string]any)) map[string]any {
@@ -168,7 +168,7 @@ func TestIntrospection(t *testing.T) {
 		if n := in.calls.Load() - before; n != 0 {
 			t.Fatalf("%d calls for a cached token", n)
 		}
-		clk.Add(rp.DefaultIntrospectionCacheTTL)
+		clk.Add(time.Minute) // the default CacheTTL
 		if _, err := v.Verify(ctx, "good"); err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func TestIntrospection(t *testing.T) {
 		in.mu.Lock()
 		in.status = 0
 		in.mu.Unlock()
-		bad := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+		bad := newVerifier(t, op, clk, func(c *apiSetup) {
 			c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "wrong"}
 		})
 		_, err = bad.Verify(ctx, "good")
@@ -226,7 +226,7 @@ func TestIntrospection(t *testing.T) {
 	})
 
 	t.Run("options", func(t *testing.T) {
-		post := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+		post := newVerifier(t, op, clk, func(c *apiSetup) {
 			c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret", AuthMethod: rp.AuthClientSecretPost, InsecureAllowNoAudience: true, CacheSize: -1}
 		})
 		if _, err := post.Verify(ctx, "no-aud"); err != nil {
@@ -244,7 +244,7 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("revoked sid", func(t *testing.T) {
 		store := &revocations{revoked: map[string]bool{}}
-		rv := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+		rv := newVerifier(t, op, clk, func(c *apiSetup) {
 			c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret"}
 			c.Revocations = store
 		})
@@ -264,7 +264,7 @@ func TestMultiIssuerRoutesOpaqueTokensToTheIntrospectingIssuer(t *testing.T) {
 	clk := newClock()
 	in.set("opaque", activeAnswer(b, clk.Now()))
 	va := newVerifier(t, a, clk, nil)
-	vb := newVerifier(t, b, clk, func(c *rp.AccessTokenConfig) {
+	vb := newVerifier(t, b, clk, func(c *apiSetup) {
 		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret"}
 	})
 	m, err := rp.NewMultiIssuerVerifier(va, vb)
@@ -276,7 +276,7 @@ func TestMultiIssuerRoutesOpaqueTokensToTheIntrospectingIssuer(t *testing.T) {
 		t.Fatalf("%v %v", cl, err)
 	}
 	newIntrospectionOP(t, a)
-	va2 := newVerifier(t, a, clk, func(c *rp.AccessTokenConfig) {
+	va2 := newVerifier(t, a, clk, func(c *apiSetup) {
 		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret"}
 	})
 	if _, err := rp.NewMultiIssuerVerifier(va2, vb); !errors.Is(err, rp.ErrConfig) {
@@ -294,7 +294,7 @@ func TestIntrospectionRefusalsAreCachedBriefly(t *testing.T) {
 	in := newIntrospectionOP(t, op)
 	clk := newClock()
 	ctx := context.Background()
-	v := newVerifier(t, op, clk, func(c *rp.AccessTokenConfig) {
+	v := newVerifier(t, op, clk, func(c *apiSetup) {
 		c.Introspection = &rp.IntrospectionConfig{ClientID: "api", ClientSecret: "api-secret", AuthMethod: rp.AuthClientSecretBasic}
 	})
 	in.set("other-api", func() map[string]any { a := activeAnswer(op, clk.Now()); a["aud"] = "https://other"; return a }())
@@ -312,7 +312,7 @@ func TestIntrospectionRefusalsAreCachedBriefly(t *testing.T) {
 		}
 	}
 	before := in.calls.Load()
-	clk.Add(rp.DefaultIntrospectionRefusalTTL)
+	clk.Add(10 * time.Second) // the refusal TTL
 	_, err := v.Verify(ctx, "revoked")
 	wantCode(t, err, rp.CodeInactive)
 	if n := in.calls.Load() - before; n != 1 {

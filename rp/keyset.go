@@ -26,36 +26,18 @@ import (
 
 // Key-set defaults.
 const (
-	// DefaultJWKSCooldown is the least time between two JWKS fetches caused
-	// by unknown key ids: a flood of tokens with random kids costs at most
-	// one fetch per window.
-	DefaultJWKSCooldown = 30 * time.Second
-	// DefaultJWKSMaxAge is how long a fetched key set is used before it is
+	// jwksCooldown is the least time between two JWKS fetches caused by
+	// unknown key ids when ProviderOptions.JWKSCooldown is zero.
+	jwksCooldown = 30 * time.Second
+	// jwksMaxAge is how long a fetched key set is used before it is
 	// refreshed in the background (keys the OP withdrew stop verifying).
-	DefaultJWKSMaxAge = time.Hour
+	jwksMaxAge = time.Hour
 	// maxKeys bounds the keys kept from one JWKS document.
 	maxKeys = 100
 )
 
-// KeySetOptions tune a KeySet. The zero value is a safe default.
-type KeySetOptions struct {
-	// HTTPClient fetches the JWKS. Nil: a client with DefaultTimeout.
-	// Response bodies are always capped at MaxResponseBytes.
-	HTTPClient *http.Client
-	// Cooldown: see DefaultJWKSCooldown.
-	Cooldown time.Duration
-	// MaxAge: see DefaultJWKSMaxAge.
-	MaxAge time.Duration
-	// Now is the clock (tests). Nil: time.Now.
-	Now func() time.Time
-	// Observer gets an event.JWKSFetch for every fetch (with its
-	// duration) and an event.JWKSCooldown for every key not fetched
-	// because of the cooldown. Nil: none.
-	Observer event.Observer
-}
-
-// KeySet is the JSON Web Key Set of one issuer, fetched from its jwks_uri
-// and shared by every verifier of that issuer (ID, logout and access
+// KeySet is the JSON Web Key Set of one OP, fetched from its jwks_uri and
+// shared by everything built from its Provider (ID, logout and access
 // tokens). It is safe for concurrent use.
 //
 // An unknown kid triggers a refetch at most once per cooldown window, and so
@@ -77,7 +59,7 @@ type KeySet struct {
 	cooldown time.Duration
 	maxAge   time.Duration
 	now      func() time.Time
-	obs      event.Observer
+	obs      event.Observer // ProviderOptions.Observer
 
 	keys    atomic.Pointer[keyTable]
 	group   singleflight.Group
@@ -102,32 +84,17 @@ type publicKey struct {
 	pub crypto.PublicKey
 }
 
-// NewKeySet returns the key set published at jwksURL. Nothing is fetched
-// until a key is needed.
-func NewKeySet(jwksURL string, opts KeySetOptions) *KeySet {
-	ks := &KeySet{
-		url:      jwksURL,
-		client:   httpClient(opts.HTTPClient),
-		cooldown: opts.Cooldown,
-		maxAge:   opts.MaxAge,
-		now:      opts.Now,
-		obs:      opts.Observer,
-	}
+// newKeySet returns the key set published at jwksURL, fetched with hc
+// (already hardened by httpClient). Nothing is fetched until a key is
+// needed. cooldown zero: jwksCooldown.
+func newKeySet(jwksURL string, hc *http.Client, cooldown time.Duration, now func() time.Time) *KeySet {
+	ks := &KeySet{url: jwksURL, client: hc, cooldown: cooldown, maxAge: jwksMaxAge, now: now}
 	if ks.cooldown <= 0 {
-		ks.cooldown = DefaultJWKSCooldown
-	}
-	if ks.maxAge <= 0 {
-		ks.maxAge = DefaultJWKSMaxAge
-	}
-	if ks.now == nil {
-		ks.now = time.Now
+		ks.cooldown = jwksCooldown
 	}
 	ks.keys.Store(&keyTable{})
 	return ks
 }
-
-// URL returns the jwks_uri this set is fetched from.
-func (ks *KeySet) URL() string { return ks.url }
 
 // Fetches returns how many JWKS requests this set has made (for tests and
 // metrics).

@@ -20,7 +20,7 @@ func TestUnknownKidFloodFetchesOncePerCooldown(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clock; c.JWKSCooldown = time.Minute })
+	c := newClient(t, op, func(c *setup) { c.Now = clock; c.JWKSCooldown = time.Minute })
 	claims := op.IDClaims(clientID, "u", "n")
 	// Warm the cache with a valid token.
 	if _, err := c.VerifyIDToken(context.Background(), op.Signer().Sign(claims, nil), "n"); err != nil {
@@ -79,7 +79,7 @@ func TestKeyRotation(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clock })
+	c := newClient(t, op, func(c *setup) { c.Now = clock })
 	old := op.Signer()
 	if _, err := c.VerifyIDToken(context.Background(), old.Sign(op.IDClaims(clientID, "u", "n"), nil), "n"); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestCachedKeysSurviveJWKSOutage(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clock })
+	c := newClient(t, op, func(c *setup) { c.Now = clock })
 	tok := func() string { return op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil) }
 	if _, err := c.VerifyIDToken(context.Background(), tok(), "n"); err != nil {
 		t.Fatal(err)
@@ -136,9 +136,9 @@ func TestCachedKeysSurviveJWKSOutage(t *testing.T) {
 func TestJWKSOutageDuringRotation(t *testing.T) {
 	op := oidctest.New(t)
 	clk := newClock()
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
+	c := newClient(t, op, func(c *setup) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
 	tok := func() string { return op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil) }
-	ks := c.KeySet()
+	ks := c.Provider().KeySet()
 	if _, err := ks.VerifySignature(context.Background(), tok()); err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,8 @@ func TestJWKSOutageDuringRotation(t *testing.T) {
 func TestUnknownKidWithinCooldown(t *testing.T) {
 	op := oidctest.New(t)
 	clk := newClock()
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
-	ks := c.KeySet()
+	c := newClient(t, op, func(c *setup) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
+	ks := c.Provider().KeySet()
 	sign := func(kid string) string {
 		return op.Signer().Sign(map[string]any{"sub": "u"}, oidctest.Header{"kid": kid})
 	}
@@ -196,8 +196,8 @@ func TestUnknownKidWithinCooldown(t *testing.T) {
 func TestKidlessKeyRotation(t *testing.T) {
 	op := oidctest.New(t)
 	clk := newClock()
-	c := newClient(t, op, func(c *rp.Config) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
-	ks := c.KeySet()
+	c := newClient(t, op, func(c *setup) { c.Now = clk.Now; c.JWKSCooldown = time.Minute })
+	ks := c.Provider().KeySet()
 	k1 := oidctest.NewKey("", "RS256")
 	op.SetKeys(k1)
 	kidless := func(k *oidctest.Key) string { return k.Sign(map[string]any{"sub": "u"}, oidctest.Header{"kid": nil}) }
@@ -267,7 +267,7 @@ func TestJWKKeyOps(t *testing.T) {
 		}
 		body, _ := json.Marshal(map[string]any{"keys": []any{jwk}})
 		url := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-		_, err := rp.NewKeySet(url, rp.KeySetOptions{}).VerifySignature(context.Background(), op.Signer().Sign(map[string]any{}, nil))
+		_, err := keySetAt(t, url).VerifySignature(context.Background(), op.Signer().Sign(map[string]any{}, nil))
 		if (err == nil) != c.want {
 			t.Errorf("key_ops %v: %v", c.ops, err)
 		}
@@ -280,7 +280,7 @@ func TestJWKSSizeCap(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"keys":[`+strings.Repeat(`{"kty":"oct","k":"AAAA"},`, 60000)+`{"kty":"oct","k":"AAAA"}]}`)
 	}))
-	ks := rp.NewKeySet(big+"/keys", rp.KeySetOptions{})
+	ks := keySetAt(t, big+"/keys")
 	_, err := ks.VerifySignature(context.Background(), op.Signer().Sign(map[string]any{}, nil))
 	if err == nil || !errors.Is(err, rp.ErrTemporary) || !strings.Contains(err.Error(), "size cap") {
 		t.Fatalf("want size-cap error, got %v", err)
@@ -292,28 +292,44 @@ func TestJWKSOnlyAsymmetricSignatureKeys(t *testing.T) {
 	jwks := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"keys":[{"kty":"oct","kid":"k1","k":"c2VjcmV0"},{"kty":"RSA","kid":"k1","use":"enc","n":"AQAB","e":"AQAB"}]}`)
 	}))
-	ks := rp.NewKeySet(jwks, rp.KeySetOptions{})
+	ks := keySetAt(t, jwks)
 	_, err := ks.VerifySignature(context.Background(), op.Signer().Sign(map[string]any{}, nil))
 	if err == nil || !strings.Contains(err.Error(), "no usable signature key") {
 		t.Fatalf("got %v", err)
 	}
 }
 
+// keySetAt is the key set of an OP whose jwks_uri is jwksURL.
+func keySetAt(t *testing.T, jwksURL string) *rp.KeySet {
+	t.Helper()
+	op := oidctest.New(t)
+	op.SetMeta("jwks_uri", jwksURL)
+	return discover(t, op.Issuer, nil).KeySet()
+}
+
+// TestSharedKeySet: the apps of one Provider share its key set (one JWKS
+// fetch for both); another OP's Provider has its own.
 func TestSharedKeySet(t *testing.T) {
 	op := oidctest.New(t)
-	a := newClient(t, op, nil)
-	b := newClient(t, op, func(c *rp.Config) { c.ClientID = "webc_b"; c.KeySet = a.KeySet() })
-	if a.KeySet() != b.KeySet() {
+	p := discover(t, op.Issuer, nil)
+	a, err := p.Client(rp.Config{ClientID: clientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Client(rp.Config{ClientID: "webc_b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Provider().KeySet() != b.Provider().KeySet() {
 		t.Fatal("key set not shared")
 	}
 	_, _ = a.VerifyIDToken(context.Background(), op.Signer().Sign(op.IDClaims(clientID, "u", "n"), nil), "n")
-	_, err := b.VerifyIDToken(context.Background(), op.Signer().Sign(op.IDClaims("webc_b", "u", "n"), nil), "n")
+	_, err = b.VerifyIDToken(context.Background(), op.Signer().Sign(op.IDClaims("webc_b", "u", "n"), nil), "n")
 	if err != nil || op.JWKSFetches.Load() != 1 {
 		t.Fatalf("err=%v fetches=%d", err, op.JWKSFetches.Load())
 	}
 	other := oidctest.New(t)
-	_, err = rp.New(context.Background(), rp.Config{Issuer: other.Issuer, ClientID: "x", KeySet: a.KeySet()})
-	if !errors.Is(err, rp.ErrConfig) {
-		t.Fatalf("a key set of another issuer was accepted: %v", err)
+	if discover(t, other.Issuer, nil).KeySet() == p.KeySet() {
+		t.Fatal("another OP shares this one's key set")
 	}
 }

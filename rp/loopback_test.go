@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -15,19 +16,20 @@ import (
 // the config is refused before any request is made.
 func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	ctx := context.Background()
+	for _, issuer := range []string{"http://127.0.0.1.nip.io:9000", "http://127.attacker.test", "http://127.0.0.1.example.com"} {
+		_, err := rp.Discover(ctx, issuer, nil)
+		if !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
+			t.Errorf("issuer %s: %v, want a configuration error about plain http", issuer, err)
+		}
+	}
+	p := discover(t, oidctest.New(t).Issuer, nil)
 	for name, cfg := range map[string]rp.Config{
-		"issuer":       {Issuer: "http://127.0.0.1.nip.io:9000", ClientID: "c"},
-		"issuer 127.x": {Issuer: "http://127.attacker.test", ClientID: "c"},
-		"redirect":     {Issuer: "http://localhost:1", ClientID: "c", RedirectURL: "http://127.0.0.1.example.com/auth/callback"},
-		"post-logout":  {Issuer: "http://localhost:1", ClientID: "c", PostLogoutRedirectURL: "http://127.example.com/"},
+		"redirect":    {ClientID: "c", RedirectURL: "http://127.0.0.1.example.com/auth/callback"},
+		"post-logout": {ClientID: "c", PostLogoutRedirectURL: "http://127.example.com/"},
 	} {
-		_, err := rp.New(ctx, cfg)
+		_, err := p.Client(cfg)
 		if !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
 			t.Errorf("%s: %v, want a configuration error about plain http", name, err)
 		}
-	}
-	_, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{Issuer: "http://127.0.0.1.example.com", Audiences: []string{"api"}})
-	if !errors.Is(err, rp.ErrConfig) || !strings.Contains(err.Error(), "plain http") {
-		t.Errorf("access token verifier: %v, want a configuration error about plain http", err)
 	}
 }

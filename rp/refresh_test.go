@@ -76,7 +76,7 @@ func TestRefresh(t *testing.T) {
 		"bad at_hash": {func(m map[string]any) { m["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }, rp.ClassInvalid},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := newClient(t, op, func(c *rp.Config) { c.TrustedAudiences = []string{"api"} })
+			c := newClient(t, op, func(c *setup) { c.TrustedAudiences = []string{"api"} })
 			prev := loggedIn(t, op, c)
 			claims := op.IDClaims(clientID, "usr_1", "")
 			tc.mut(claims)
@@ -232,7 +232,7 @@ func TestRefreshRetryAfter(t *testing.T) {
 // after the OP rotated the token loses the session).
 func TestRefreshDeadlineReplacesClientTimeout(t *testing.T) {
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond} })
+	c := newClient(t, op, func(c *setup) { c.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond} })
 	op.SetTokenHook(func(url.Values) (int, any) {
 		time.Sleep(300 * time.Millisecond)
 		return 200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-2"}

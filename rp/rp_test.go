@@ -20,21 +20,20 @@ const (
 	redirect = "http://localhost:8080/auth/callback"
 )
 
-func newClient(t *testing.T, op *oidctest.OP, mutate func(*rp.Config)) *rp.Client {
+func newClient(t *testing.T, op *oidctest.OP, mutate func(*setup)) *rp.Client {
 	t.Helper()
-	cfg := rp.Config{
-		Issuer:                op.Issuer,
+	s := setup{Issuer: op.Issuer, Config: rp.Config{
 		ClientID:              clientID,
 		ClientSecret:          secret,
 		RedirectURL:           redirect,
 		PostLogoutRedirectURL: "http://localhost:8080/",
-	}
+	}}
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(&s)
 	}
-	c, err := rp.New(context.Background(), cfg)
+	c, err := s.client(context.Background())
 	if err != nil {
-		t.Fatalf("rp.New: %v", err)
+		t.Fatalf("rp.Discover/Provider.Client: %v", err)
 	}
 	return c
 }
@@ -63,28 +62,28 @@ func TestConfigErrors(t *testing.T) {
 	op := oidctest.New(t)
 	cases := []struct {
 		name   string
-		mutate func(*rp.Config)
+		mutate func(*setup)
 		meta   map[string]any
 		want   string
 	}{
-		{"missing issuer", func(c *rp.Config) { c.Issuer = "" }, nil, "Issuer is empty"},
-		{"relative issuer", func(c *rp.Config) { c.Issuer = "/op" }, nil, "absolute"},
-		{"http issuer outside localhost", func(c *rp.Config) { c.Issuer = "http://op.example.com" }, nil, "plain http outside localhost"},
-		{"missing client id", func(c *rp.Config) { c.ClientID = "" }, nil, "ClientID is empty"},
-		{"relative redirect", func(c *rp.Config) { c.RedirectURL = "/auth/callback" }, nil, "absolute URL"},
-		{"redirect with fragment", func(c *rp.Config) { c.RedirectURL = redirect + "#x" }, nil, "fragment"},
-		{"http redirect outside localhost", func(c *rp.Config) { c.RedirectURL = "http://app.example.com/cb" }, nil, "plain http"},
-		{"relative post-logout", func(c *rp.Config) { c.PostLogoutRedirectURL = "/" }, nil, "PostLogoutRedirectURL"},
-		{"unknown auth method", func(c *rp.Config) { c.AuthMethod = "private_key_jwt" }, nil, "not supported"},
-		{"public with secret", func(c *rp.Config) { c.AuthMethod = rp.AuthNone }, nil, "public client has no secret"},
-		{"basic without secret", func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic; c.ClientSecret = "" }, nil, "ClientSecret is empty"},
-		{"hmac alg", func(c *rp.Config) { c.SigningAlgs = []string{"HS256"} }, nil, "asymmetric"},
-		{"none alg", func(c *rp.Config) { c.SigningAlgs = []string{"none"} }, nil, "asymmetric"},
-		{"issuer mismatch", func(c *rp.Config) { c.Issuer = op.Issuer + "/" }, nil, "must be identical"},
-		{"public client, OP without S256", func(c *rp.Config) { c.ClientSecret = "" }, map[string]any{"code_challenge_methods_supported": []string{"plain"}}, "without S256"},
+		{"missing issuer", func(c *setup) { c.Issuer = "" }, nil, "issuer is empty"},
+		{"relative issuer", func(c *setup) { c.Issuer = "/op" }, nil, "absolute"},
+		{"http issuer outside localhost", func(c *setup) { c.Issuer = "http://op.example.com" }, nil, "plain http outside localhost"},
+		{"missing client id", func(c *setup) { c.ClientID = "" }, nil, "ClientID is empty"},
+		{"relative redirect", func(c *setup) { c.RedirectURL = "/auth/callback" }, nil, "absolute URL"},
+		{"redirect with fragment", func(c *setup) { c.RedirectURL = redirect + "#x" }, nil, "fragment"},
+		{"http redirect outside localhost", func(c *setup) { c.RedirectURL = "http://app.example.com/cb" }, nil, "plain http"},
+		{"relative post-logout", func(c *setup) { c.PostLogoutRedirectURL = "/" }, nil, "PostLogoutRedirectURL"},
+		{"unknown auth method", func(c *setup) { c.AuthMethod = "private_key_jwt" }, nil, "not supported"},
+		{"public with secret", func(c *setup) { c.AuthMethod = rp.AuthNone }, nil, "public client has no secret"},
+		{"basic without secret", func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic; c.ClientSecret = "" }, nil, "ClientSecret is empty"},
+		{"hmac alg", func(c *setup) { c.SigningAlgs = []string{"HS256"} }, nil, "asymmetric"},
+		{"none alg", func(c *setup) { c.SigningAlgs = []string{"none"} }, nil, "asymmetric"},
+		{"issuer mismatch", func(c *setup) { c.Issuer = op.Issuer + "/" }, nil, "must be identical"},
+		{"public client, OP without S256", func(c *setup) { c.ClientSecret = "" }, map[string]any{"code_challenge_methods_supported": []string{"plain"}}, "without S256"},
 		{"confidential client, OP without S256", nil, map[string]any{"code_challenge_methods_supported": []string{"plain"}}, "never sends plain"},
-		{"auth method the OP refuses", func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic }, map[string]any{"token_endpoint_auth_methods_supported": []string{"client_secret_post"}}, "does not accept"},
-		{"no discovery", func(c *rp.Config) { c.Issuer = op.Issuer + "/nothing" }, nil, "discovery"},
+		{"auth method the OP refuses", func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic }, map[string]any{"token_endpoint_auth_methods_supported": []string{"client_secret_post"}}, "does not accept"},
+		{"no discovery", func(c *setup) { c.Issuer = op.Issuer + "/nothing" }, nil, "discovery"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,11 +94,11 @@ func TestConfigErrors(t *testing.T) {
 				op.SetMeta("code_challenge_methods_supported", []string{"S256"})
 				op.SetMeta("token_endpoint_auth_methods_supported", []string{"client_secret_post", "client_secret_basic", "none"})
 			}()
-			cfg := rp.Config{Issuer: op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
+			s := setup{Issuer: op.Issuer, Config: rp.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}}
 			if tc.mutate != nil {
-				tc.mutate(&cfg)
+				tc.mutate(&s)
 			}
-			_, err := rp.New(context.Background(), cfg)
+			_, err := s.client(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want error containing %q, got %v", tc.want, err)
 			}
@@ -125,8 +124,8 @@ func TestAuthMethodFromDiscovery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		op.SetMeta("token_endpoint_auth_methods_supported", tc.supported)
-		c := newClient(t, op, func(c *rp.Config) { c.ClientSecret = tc.secret })
-		if got := c.AuthMethod(); got != tc.want {
+		c := newClient(t, op, func(c *setup) { c.ClientSecret = tc.secret })
+		if got := c.ClientAuth().Method; got != tc.want {
 			t.Errorf("secret=%q supported=%v: got %q, want %q", tc.secret, tc.supported, got, tc.want)
 		}
 	}
@@ -135,7 +134,7 @@ func TestAuthMethodFromDiscovery(t *testing.T) {
 func TestAuthCodeURL(t *testing.T) {
 	op := oidctest.New(t)
 	for _, public := range []bool{false, true} {
-		c := newClient(t, op, func(c *rp.Config) {
+		c := newClient(t, op, func(c *setup) {
 			if public {
 				c.ClientSecret = ""
 			}
@@ -202,12 +201,12 @@ func TestEndSessionURL(t *testing.T) {
 }
 
 func TestHTTPClientTimeoutDefault(t *testing.T) {
-	// A hung OP must not hang New forever: the caller's context bounds it.
+	// A hung OP must not hang Discover forever: the caller's context bounds it.
 	srv := hungServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := rp.New(ctx, rp.Config{Issuer: srv, ClientID: clientID})
+	_, err := rp.Discover(ctx, srv, nil)
 	if err == nil || !errors.Is(err, rp.ErrTemporary) {
 		t.Fatalf("want ErrTemporary, got %v", err)
 	}
@@ -228,10 +227,16 @@ func hungServer(t *testing.T) string {
 	return srv
 }
 
-func TestWithRedirectURL(t *testing.T) {
+// TestClientsOfOneProvider: a native app's Client for each login's
+// loopback redirect comes from the same Provider, sharing its key set.
+func TestClientsOfOneProvider(t *testing.T) {
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.ClientSecret = ""; c.RedirectURL = "" })
-	loop, err := c.WithRedirectURL("http://127.0.0.1:53111/callback")
+	p := discover(t, op.Issuer, nil)
+	c, err := p.Client(rp.Config{ClientID: clientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop, err := p.Client(rp.Config{ClientID: clientID, RedirectURL: "http://127.0.0.1:53111/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +246,39 @@ func TestWithRedirectURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(raw)
-	if u.Query().Get("redirect_uri") != "http://127.0.0.1:53111/callback" || c.RedirectURL() != "" || loop.KeySet() != c.KeySet() {
+	if u.Query().Get("redirect_uri") != "http://127.0.0.1:53111/callback" || c.RedirectURL() != "" || loop.Provider().KeySet() != c.Provider().KeySet() {
 		t.Fatalf("%s", raw)
 	}
-	if _, err := c.WithRedirectURL("/relative"); !errors.Is(err, rp.ErrConfig) {
+	if _, err := p.Client(rp.Config{ClientID: clientID, RedirectURL: "/relative"}); !errors.Is(err, rp.ErrConfig) {
 		t.Fatalf("relative redirect accepted: %v", err)
+	}
+}
+
+// TestProviderMetadata: the Provider's Metadata holds every field the
+// module reads, the endpoints' own client authentication methods
+// included, so nothing re-reads the discovery document.
+func TestProviderMetadata(t *testing.T) {
+	op := oidctest.New(t)
+	op.SetMeta("introspection_endpoint", op.Issuer+"/oauth/introspect")
+	op.SetMeta("revocation_endpoint_auth_methods_supported", []string{"client_secret_post"})
+	op.SetMeta("introspection_endpoint_auth_methods_supported", []string{"client_secret_basic"})
+	p := discover(t, op.Issuer, nil)
+	m := p.Metadata()
+	if p.Issuer() != op.Issuer || m.Issuer != op.Issuer || m.JWKSURI == "" || m.TokenEndpoint == "" || m.IntrospectionEndpoint != op.Issuer+"/oauth/introspect" {
+		t.Fatalf("%+v", m)
+	}
+	if len(m.RevocationEndpointAuthMethods) != 1 || m.RevocationEndpointAuthMethods[0] != "client_secret_post" ||
+		len(m.IntrospectionEndpointAuthMethods) != 1 || m.IntrospectionEndpointAuthMethods[0] != "client_secret_basic" {
+		t.Fatalf("endpoint auth methods: %v %v", m.RevocationEndpointAuthMethods, m.IntrospectionEndpointAuthMethods)
+	}
+	// A verifier needs nothing but the issuer and the keys: an OP without a
+	// token endpoint still gives one; a Client it refuses.
+	op.SetMeta("token_endpoint", nil)
+	p = discover(t, op.Issuer, nil)
+	if _, err := p.AccessTokenVerifier(rp.AccessTokenConfig{Audiences: []string{"api"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Client(rp.Config{ClientID: clientID}); !errors.Is(err, rp.ErrConfig) {
+		t.Fatalf("a Client without token endpoint: %v", err)
 	}
 }

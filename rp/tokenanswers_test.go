@@ -18,7 +18,7 @@ import (
 // revocation.
 func TestTokenTypeRequired(t *testing.T) {
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic })
+	c := newClient(t, op, func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic })
 	tx := newTx(c)
 	op.SetTokenHook(func(form url.Values) (int, any) {
 		return 200, map[string]any{
@@ -56,7 +56,7 @@ func TestSubjectLength(t *testing.T) {
 // request, so the OP never receives a 1 MiB code from the app.
 func TestOversizedAuthResponse(t *testing.T) {
 	op := oidctest.New(t)
-	c := newClient(t, op, func(c *rp.Config) { c.AuthMethod = rp.AuthClientSecretBasic })
+	c := newClient(t, op, func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic })
 	huge := strings.Repeat("A", 1<<20)
 	for name, mut := range map[string]func(r *rp.AuthResponse){
 		"code":  func(r *rp.AuthResponse) { r.Code = huge },

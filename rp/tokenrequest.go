@@ -21,13 +21,13 @@ import (
 // answer another error (tokenError sorts them). A refresh answer without
 // refresh_token keeps the one that was sent.
 func (c *Client) redeem(ctx context.Context, form url.Values) (*oauth2.Token, error) {
-	return c.redeemWith(ctx, c.http, form)
+	return c.redeemWith(ctx, c.p.http, form)
 }
 
 // redeemWith is redeem with the HTTP client hc (Refresh's traces the
 // request and obeys ctx's deadline).
 func (c *Client) redeemWith(ctx context.Context, hc *http.Client, form url.Values) (*oauth2.Token, error) {
-	resp, body, err := c.auth.send(ctx, hc, c.meta.TokenEndpoint, form)
+	resp, body, err := c.auth.send(ctx, hc, c.p.meta.TokenEndpoint, nil, form)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (c *Client) redeemWith(ctx context.Context, hc *http.Client, form url.Value
 		}
 		return nil, re
 	}
-	tok, err := parseTokenResponse(body, c.now())
+	tok, err := parseTokenResponse(body, c.p.now())
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {

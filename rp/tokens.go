@@ -202,7 +202,7 @@ type exchangeTrace struct {
 // traced returns a context and an HTTP client that record the request's
 // progress in tr; the client's timeout gives way to ctx's deadline.
 func (c *Client) traced(ctx context.Context, tr *exchangeTrace) (context.Context, *http.Client) {
-	hc := *c.http
+	hc := *c.p.http
 	if _, ok := ctx.Deadline(); ok {
 		hc.Timeout = 0
 	}

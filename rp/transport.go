@@ -9,15 +9,15 @@ import (
 
 // Limits on every call this package makes to the OP.
 const (
-	// DefaultTimeout bounds each outbound request when Config.HTTPClient
-	// has no timeout of its own.
+	// DefaultTimeout bounds each outbound request when
+	// ProviderOptions.HTTPClient has no timeout of its own.
 	DefaultTimeout = 10 * time.Second
-	// MaxResponseBytes caps every response body read from the OP
+	// maxResponseBytes caps every response body read from the OP
 	// (discovery, JWKS, token, userinfo, revocation, introspection).
-	MaxResponseBytes = 1 << 20
+	maxResponseBytes = 1 << 20
 )
 
-// errTooLarge is returned by reads past MaxResponseBytes.
+// errTooLarge is returned by reads past maxResponseBytes.
 var errTooLarge = errors.New("rp: OP response larger than the size cap")
 
 // httpClient returns a client that caps response bodies and has a timeout,
@@ -50,7 +50,7 @@ func (t capTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &capReader{rc: resp.Body, left: MaxResponseBytes}
+	resp.Body = &capReader{rc: resp.Body, left: maxResponseBytes}
 	return resp, nil
 }
 

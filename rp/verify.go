@@ -20,36 +20,18 @@ const (
 	whatAuthResp    = "authorization_response"
 )
 
-// verifyJWT checks the signature (issuer's keys, allow-listed alg), decodes
-// the claims and checks iss and aud, the rules every OP token shares.
+// verifyJWT applies the rules every token of the OP shares (signature,
+// alg, iss; see Provider.verifySigned) and the audience rule of tokens for
+// this client.
 func (c *Client) verifyJWT(ctx context.Context, what, raw string) (*jws.Token, *Claims, error) {
-	tok, err := c.keys.verify(ctx, what, raw, c.algs)
+	tok, claims, err := c.p.verifySigned(ctx, what, raw)
 	if err != nil {
 		return nil, nil, err
-	}
-	payload, err := tok.Payload()
-	if err != nil {
-		return nil, nil, &ValidationError{What: what, Code: CodeMalformed, Err: err}
-	}
-	claims, err := ParseClaims(payload)
-	if err != nil {
-		return nil, nil, &ValidationError{What: what, Code: CodeMalformed, Detail: "claims are not a valid JSON object", Err: err}
-	}
-	if claims.Issuer != c.meta.Issuer {
-		return nil, nil, issuerMismatch(what, claims.Issuer, c.meta.Issuer)
 	}
 	if err := c.checkAudience(what, claims.Audience); err != nil {
 		return nil, nil, err
 	}
 	return tok, claims, nil
-}
-
-// issuerMismatch explains a token whose iss is not the configured issuer.
-func issuerMismatch(what, got, want string) *ValidationError {
-	if got == "" {
-		return invalid(what, CodeIssuer, "iss is missing, expected %q", want)
-	}
-	return invalid(what, CodeIssuer, "iss is %q, expected %q (%s): the token comes from another issuer or OP environment; every app that shares the sign-in must use the same Config.Issuer, and the OP must be configured with that issuer URL", got, want, ExplainURLMismatch(want, got))
 }
 
 // checkAudience: aud must contain the client id; any other audience must be
@@ -62,42 +44,6 @@ func (c *Client) checkAudience(what string, aud Audience) error {
 		if a != c.cfg.ClientID && !contains(c.cfg.TrustedAudiences, a) {
 			return invalid(what, CodeAudience, "aud has %q, which is not in Config.TrustedAudiences", a)
 		}
-	}
-	return nil
-}
-
-// checkTimes applies exp, nbf and iat with the clock skew. exp is required
-// when requireExp; iat is always required. A zero NumericDate is an absent
-// claim; a claim present as 0 decodes as 1 (1970) and is checked as a date:
-// "exp": 0 is expired, never "no expiry". The messages say how far off the
-// times are and what that means for this server's clock: a token the OP has
-// just issued can only look expired, or issued in the future, when the
-// clocks disagree.
-func (c *Client) checkTimes(what string, cl *Claims, requireExp bool) error {
-	return checkTimes(what, cl, requireExp, c.now(), c.skew)
-}
-
-func checkTimes(what string, cl *Claims, requireExp bool, now time.Time, skew time.Duration) error {
-	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	switch {
-	case cl.Expiry == 0 && requireExp:
-		return invalid(what, CodeExpired, "exp is missing")
-	case cl.Expiry != 0 && !now.Before(cl.Expiry.Time().Add(skew)):
-		exp := cl.Expiry.Time()
-		ago := now.Sub(exp).Round(time.Second)
-		return invalid(what, CodeExpired, "expired at %s, %v ago (now %s, tolerance %v); if the OP issued it just now, this server's clock is at least %v ahead of the OP's: synchronise it (NTP), `multiapp doctor` measures the offset; otherwise the token is simply old: refresh it", stamp(exp), ago, stamp(now), skew, ago)
-	}
-	if cl.NotBefore != 0 && now.Add(skew).Before(cl.NotBefore.Time()) {
-		nbf := cl.NotBefore.Time()
-		ahead := nbf.Sub(now).Round(time.Second)
-		return invalid(what, CodeNotYetValid, "nbf %s is %v in the future (now %s, tolerance %v): this server's clock is behind the OP's by at least %v; synchronise it (NTP), `multiapp doctor` measures the offset", stamp(nbf), ahead, stamp(now), skew, ahead)
-	}
-	if cl.IssuedAt == 0 {
-		return invalid(what, CodeIssuedAt, "iat is missing")
-	}
-	if iat := cl.IssuedAt.Time(); now.Add(skew).Before(iat) {
-		ahead := iat.Sub(now).Round(time.Second)
-		return invalid(what, CodeIssuedAt, "iat %s is %v in the future (now %s, tolerance %v): this server's clock is behind the OP's by at least %v; synchronise it (NTP), `multiapp doctor` measures the offset", stamp(iat), ahead, stamp(now), skew, ahead)
 	}
 	return nil
 }
@@ -125,7 +71,7 @@ func (c *Client) idToken(ctx context.Context, raw, nonce string, rule nonceRule)
 	if t := strings.ToLower(tok.Header.Typ); strings.HasSuffix(t, "at+jwt") || strings.HasSuffix(t, "logout+jwt") {
 		return nil, nil, invalid(whatIDToken, CodeType, "typ %q is not an ID token", tok.Header.Typ)
 	}
-	if err := c.checkTimes(whatIDToken, cl, true); err != nil {
+	if err := c.p.checkTimes(whatIDToken, cl, c.p.now(), requireExp|requireIat); err != nil {
 		return nil, nil, err
 	}
 	if cl.Subject == "" {
@@ -211,16 +157,16 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	default:
 		return nil, invalid(whatLogoutToken, CodeType, "typ %q is not a logout token type", tok.Header.Typ)
 	}
-	if err := c.checkTimes(whatLogoutToken, cl, false); err != nil {
+	if err := c.p.checkTimes(whatLogoutToken, cl, c.p.now(), requireIat); err != nil {
 		return nil, err
 	}
 	maxAge := c.cfg.MaxLogoutTokenAge
 	if maxAge <= 0 {
-		maxAge = DefaultMaxLogoutTokenAge
+		maxAge = maxLogoutTokenAge
 	}
-	oldest := cl.IssuedAt.Time().Add(maxAge + c.skew)
-	if !c.now().Before(oldest) {
-		return nil, invalid(whatLogoutToken, CodeIssuedAt, "issued at %s, older than %v (plus %v tolerance); the OP sends logout tokens as it issues them, so if this one was just delivered, this server's clock is ahead of the OP's: synchronise it (NTP), `multiapp doctor` measures the offset", cl.IssuedAt.Time().UTC().Format(time.RFC3339), maxAge, c.skew)
+	oldest := cl.IssuedAt.Time().Add(maxAge + c.p.skew)
+	if !c.p.now().Before(oldest) {
+		return nil, invalid(whatLogoutToken, CodeIssuedAt, "issued at %s, older than %v (plus %v tolerance); "+hintLogoutTokenAge, stamp(cl.IssuedAt.Time()), maxAge, c.p.skew)
 	}
 	if cl.TokenID == "" {
 		return nil, invalid(whatLogoutToken, CodeTokenID, "jti is missing")
@@ -244,7 +190,7 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	}
 	until := oldest
 	if cl.Expiry != 0 {
-		if exp := cl.Expiry.Time().Add(c.skew); exp.Before(until) {
+		if exp := cl.Expiry.Time().Add(c.p.skew); exp.Before(until) {
 			until = exp
 		}
 	}

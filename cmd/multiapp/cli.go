@@ -86,7 +86,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound on each request to the OP or the app")
-	fs.DurationVar(&c.skew, "clock-skew", rp.DefaultClockSkew, "the clock tolerance the apps give the library (rp.Config.ClockSkew)")
+	fs.DurationVar(&c.skew, "clock-skew", rp.DefaultClockSkew, "the clock tolerance the apps give the library (rp.ProviderOptions.ClockSkew)")
 	fs.BoolVar(&c.insecureHTTP, "insecure-http-issuer", false, "accept a plain-http issuer outside localhost (isolated test networks only)")
 }
 

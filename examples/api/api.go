@@ -111,12 +111,13 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	// token, and each token check, are debug records); JWKS fetches are
 	// multiapp.jwks.fetch.
 	obs := event.Log(cfg.Logger)
-	verifier, err := rp.NewAccessTokenVerifier(ctx, rp.AccessTokenConfig{
-		Issuer:      cfg.Issuer,
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: obs})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	verifier, err := provider.AccessTokenVerifier(rp.AccessTokenConfig{
 		Audiences:   []string{cfg.Audience},
 		Revocations: cfg.Revocations,
-		HTTPClient:  cfg.HTTPClient,
-		Observer:    obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)

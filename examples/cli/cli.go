@@ -123,13 +123,7 @@ func New(cfg Config) *Tool {
 func (t *Tool) TokenFile() string { return t.cfg.TokenFile }
 
 func (t *Tool) rpConfig() rp.Config {
-	return rp.Config{
-		Issuer:     t.cfg.Issuer,
-		ClientID:   t.cfg.ClientID,
-		Scopes:     t.cfg.Scopes,
-		HTTPClient: t.cfg.HTTPClient,
-		Now:        t.cfg.Now,
-	}
+	return rp.Config{ClientID: t.cfg.ClientID, Scopes: t.cfg.Scopes}
 }
 
 // rpClient returns the client used for everything but the login.
@@ -139,7 +133,11 @@ func (t *Tool) rpClient(ctx context.Context) (*rp.Client, error) {
 	if t.client != nil {
 		return t.client, nil
 	}
-	c, err := rp.New(ctx, t.rpConfig())
+	p, err := rp.Discover(ctx, t.cfg.Issuer, &rp.ProviderOptions{HTTPClient: t.cfg.HTTPClient, Now: t.cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Client(t.rpConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +171,10 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := base.WithRedirectURL(redirect) // discovery and keys are reused
+	// This login's client, with its redirect: discovery and keys are reused.
+	cfg := t.rpConfig()
+	cfg.RedirectURL = redirect
+	client, err := base.Provider().Client(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func (a *App) render(w http.ResponseWriter, status int, d homeData) {
 	h.Set("Cache-Control", "no-store")
 	// The sign-out form posts here, and the answer redirects to the OP:
 	// form-action must allow both, or the browser stops at the redirect.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' "+origin(a.client.Metadata().EndSessionEndpoint))
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' "+origin(a.client.Provider().Metadata().EndSessionEndpoint))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -196,15 +196,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Accent == "" {
 		cfg.Accent = accentFor(cfg.Name)
 	}
-	client, err := rp.New(ctx, rp.Config{
-		Issuer:                cfg.Issuer,
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
+	}
+	client, err := provider.Client(rp.Config{
 		ClientID:              cfg.ClientID,
 		ClientSecret:          cfg.ClientSecret,
 		RedirectURL:           cfg.RedirectURL,
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
 		Scopes:                cfg.Scopes,
 		AuthMethod:            cfg.AuthMethod,
-		HTTPClient:            cfg.HTTPClient,
 		OnClientAuth:          clientAuthLogger(cfg.Logger, cfg.ClientID),
 	})
 	if err != nil {

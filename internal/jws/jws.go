@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 )
 
 // Errors. Callers map them to their own typed validation errors.
@@ -181,7 +183,7 @@ func (t *Token) header(h string, c *HeaderCache) error {
 // Header (exact member names, the last duplicate wins, null leaves a
 // string unchanged), without reflection.
 func parseHeader(doc string, h *Header) error {
-	var r JSONReader
+	var r jsonread.Reader
 	r.Reset(doc)
 	r.BeginObject()
 	for first := true; ; first = false {
@@ -248,6 +250,22 @@ func Algorithms() []string {
 func Supported(alg string) bool {
 	_, ok := algs[alg]
 	return ok
+}
+
+// Choose is an OP's default allow-list: the algorithms it advertises
+// (id_token_signing_alg_values_supported) that this package verifies, or
+// RS256, which OpenID Connect requires every OP to support, when none is.
+func Choose(advertised []string) []string {
+	var out []string
+	for _, a := range advertised {
+		if Supported(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"RS256"}
+	}
+	return out
 }
 
 // MinRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).

@@ -37,8 +37,11 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer stop()
-	client, err := rp.New(ctx, rp.Config{
-		Issuer:       os.Getenv("MULTIAPP_ISSUER"),
+	provider, err := rp.Discover(ctx, os.Getenv("MULTIAPP_ISSUER"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := provider.Client(rp.Config{
 		ClientID:     os.Getenv("MULTIAPP_CLIENT_ID"),
 		ClientSecret: os.Getenv("MULTIAPP_CLIENT_SECRET"),
 		RedirectURL:  "https://shop.example.com/auth/callback", // the public URL, not an instance's

@@ -99,8 +99,12 @@ func startCluster(t *testing.T) *cluster {
 	log := slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for i, inst := range c.inst {
 		ctx := context.Background()
-		client, err := rp.New(ctx, rp.Config{
-			Issuer: c.op.Issuer, ClientID: clientID, ClientSecret: secret,
+		provider, err := rp.Discover(ctx, c.op.Issuer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := provider.Client(rp.Config{
+			ClientID: clientID, ClientSecret: secret,
 			RedirectURL: public + "/auth/callback", PostLogoutRedirectURL: public + "/",
 		})
 		if err != nil {
@@ -320,9 +324,9 @@ func TestThreeInstancesShareSessions(t *testing.T) {
 // there with the OP's own confirmation, without any app's logout route.
 func opEndSession(t *testing.T, c *cluster) string {
 	t.Helper()
-	client, err := rp.New(context.Background(), rp.Config{Issuer: c.op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: c.inst[0].srv.URL + "/auth/callback"})
+	provider, err := rp.Discover(context.Background(), c.op.Issuer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client.Metadata().EndSessionEndpoint
+	return provider.Metadata().EndSessionEndpoint
 }

@@ -92,9 +92,12 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, inst := range c.inst {
-		client, err := rp.New(context.Background(), rp.Config{
-			Issuer: c.op.Issuer, ClientID: clientID, ClientSecret: secret, RedirectURL: public + "/auth/callback",
-			HTTPClient: &http.Client{Timeout: timeout, Transport: proxy},
+		provider, err := rp.Discover(context.Background(), c.op.Issuer, &rp.ProviderOptions{HTTPClient: &http.Client{Timeout: timeout, Transport: proxy}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := provider.Client(rp.Config{
+			ClientID: clientID, ClientSecret: secret, RedirectURL: public + "/auth/callback",
 		})
 		if err != nil {
 			t.Fatal(err)

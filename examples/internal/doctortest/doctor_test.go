@@ -164,7 +164,11 @@ func setup(t *testing.T) (o *devop.OP, webURL string) {
 		{ID: "spa", RedirectURIs: []string{spaURL + "/auth/callback"}, PostLogoutRedirectURIs: []string{spaURL + "/"}},
 		{ID: "cli", Native: true, RedirectURIs: []string{nativeURL}},
 	}})
-	c, err := rp.New(context.Background(), rp.Config{Issuer: o.Issuer(), ClientID: "web", ClientSecret: secret, RedirectURL: webURL + "/auth/callback"})
+	provider, err := rp.Discover(context.Background(), o.Issuer(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: "web", ClientSecret: secret, RedirectURL: webURL + "/auth/callback"})
 	if err != nil {
 		t.Fatal(err)
 	}

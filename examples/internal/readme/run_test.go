@@ -124,7 +124,7 @@ func TestProgramsAgainstTheDemo(t *testing.T) {
 	chrome.Path(t) // skip early without Chromium (fail in CI)
 	root := repoRoot(t)
 	web := readmeProgram(t, root, "middleware.NewWeb(")
-	api := readmeProgram(t, root, "rp.NewAccessTokenVerifier(")
+	api := readmeProgram(t, root, ".AccessTokenVerifier(rp.AccessTokenConfig{")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -135,7 +135,11 @@ func (b *Browser) NativeLogin(ctx context.Context, issuer, clientID string) (*rp
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	client, err := rp.New(ctx, rp.Config{Issuer: issuer, ClientID: clientID, RedirectURL: "http://" + ln.Addr().String() + "/callback"})
+	provider, err := rp.Discover(ctx, issuer, nil)
+	if err != nil {
+		return nil, err
+	}
+	client, err := provider.Client(rp.Config{ClientID: clientID, RedirectURL: "http://" + ln.Addr().String() + "/callback"})
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/internal/urldiff"
 )
 
 // AppsFile is the format of the file that lists several apps to check
@@ -155,7 +155,7 @@ func acrossApps(runs []*appRun) []Check {
 		}
 		msg := fmt.Sprintf("the apps use %d issuers: %s; apps at different issuers (OP environments) cannot share a sign-in session, so users sign in again on each", len(order), strings.Join(groups, "; "))
 		if len(order) == 2 {
-			msg += " (" + rp.ExplainURLMismatch(order[0], order[1]) + ")"
+			msg += " (" + urldiff.Explain(order[0], order[1]) + ")"
 		}
 		best := order[0]
 		for _, iss := range order {

@@ -16,7 +16,11 @@ import (
 // answer 400 to a logout token with a forged signature.
 func TestBackchannel(t *testing.T) {
 	f := newFakeOP(t)
-	verifier, err := rp.New(context.Background(), rp.Config{Issuer: f.Issuer, ClientID: testClient})
+	provider, err := rp.Discover(context.Background(), f.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := provider.Client(rp.Config{ClientID: testClient})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func (r *appRun) authMethod() {
 		return
 	}
 	msg := fmt.Sprintf("%s (the library's default): %s", a.Method, a.Why)
-	if !r.client.Public() {
+	if a.Method != rp.AuthNone {
 		msg += "; MULTIAPP_AUTH_METHOD chooses another"
 	}
 	r.add("auth_method", OK, msg, "")
@@ -53,7 +53,7 @@ func (r *appRun) authMethod() {
 func (r *appRun) tokenProbe(ctx context.Context, clientID, secret, method string) error {
 	cfg := r.rpConfig()
 	cfg.ClientID, cfg.ClientSecret, cfg.AuthMethod = clientID, secret, method
-	c, err := rp.New(ctx, cfg)
+	c, err := r.client.Provider().Client(cfg)
 	if err != nil {
 		return err
 	}
@@ -83,11 +83,11 @@ func (r *appRun) clientAuth(ctx context.Context) {
 	if !r.signsIn("client_auth", "an app that does not sign users in redeems no codes") {
 		return
 	}
-	if r.client.Public() {
+	id, method := r.app.ClientID, r.client.ClientAuth().Method
+	if method == rp.AuthNone {
 		r.publicClientAuth(ctx)
 		return
 	}
-	id, method := r.app.ClientID, r.client.AuthMethod()
 	err := r.tokenProbe(ctx, id, r.app.ClientSecret, method)
 	switch code, oe := opCode(err); code {
 	case "invalid_grant":
@@ -209,7 +209,7 @@ func (r *appRun) publicClientAuth(ctx context.Context) {
 // client's credentials once before its first token request and keeps the
 // secret method the OP accepts (rp.Client.CheckClientAuth).
 func (r *appRun) libraryDetects(ctx context.Context, method string) bool {
-	c, err := rp.New(ctx, r.rpConfig())
+	c, err := r.client.Provider().Client(r.rpConfig())
 	if err != nil || c.CheckClientAuth(ctx) != nil {
 		return false
 	}

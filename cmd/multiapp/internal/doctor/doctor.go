@@ -94,10 +94,10 @@ type Options struct {
 	// Now is this machine's clock (tests simulate a skewed one). Nil:
 	// time.Now.
 	Now func() time.Time
-	// ClockSkew is the tolerance the apps give rp (rp.Config.ClockSkew).
+	// ClockSkew is the tolerance the apps give rp (rp.ProviderOptions.ClockSkew).
 	// Zero: rp.DefaultClockSkew.
 	ClockSkew time.Duration
-	// InsecureAllowHTTPIssuer mirrors rp.Config.InsecureAllowHTTPIssuer.
+	// InsecureAllowHTTPIssuer mirrors rp.ProviderOptions.InsecureAllowHTTPIssuer.
 	InsecureAllowHTTPIssuer bool
 }
 

@@ -238,7 +238,7 @@ func TestRedirectMismatches(t *testing.T) {
 		app.RedirectURL = "http://app.example.com/auth/callback"
 		r := diagnose(t, Options{}, app)
 		want(t, r, "web", "redirect_url", Fail, "plain http outside localhost")
-		want(t, r, "web", "library", Fail, "rp.New refuses")
+		want(t, r, "web", "library", Fail, "refuses this configuration")
 		want(t, r, "web", "authorize", Skip)
 	})
 }

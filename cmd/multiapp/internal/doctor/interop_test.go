@@ -51,7 +51,11 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 		Users: []nodeop.User{{ID: "usr_alice", Email: "alice@example.test", Password: "pw"}},
 	})
 	web.Issuer, spa.Issuer = op.Issuer, op.Issuer
-	c, err := rp.New(context.Background(), rp.Config{Issuer: op.Issuer, ClientID: web.ClientID, ClientSecret: web.ClientSecret, RedirectURL: web.RedirectURL, PostLogoutRedirectURL: web.PostLogoutRedirectURL})
+	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := provider.Client(rp.Config{ClientID: web.ClientID, ClientSecret: web.ClientSecret, RedirectURL: web.RedirectURL, PostLogoutRedirectURL: web.PostLogoutRedirectURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func (r *appRun) jwks(ctx context.Context) {
 		r.add("jwks", Fail, fmt.Sprintf("%s is not a JSON key set: %v", u, err), "the OP's jwks_uri must serve a JWK Set")
 		return
 	}
-	algs := advertisedAlgs(r.meta.IDTokenSigningAlgs)
+	algs := jws.Choose(r.meta.IDTokenSigningAlgs) // as rp.Discover picks them
 	var (
 		usable    []string // "kid (alg)"
 		skipped   []string
@@ -157,19 +157,4 @@ func (r *appRun) jwks(ctx context.Context) {
 	default:
 		r.add("jwks", OK, msg, "")
 	}
-}
-
-// advertisedAlgs are the OP's ID token algorithms the library verifies
-// (RS256 when it advertises none), as rp.New picks them.
-func advertisedAlgs(advertised []string) []string {
-	var out []string
-	for _, a := range advertised {
-		if jws.Supported(a) {
-			out = append(out, a)
-		}
-	}
-	if len(out) == 0 {
-		out = []string{"RS256"}
-	}
-	return out
 }

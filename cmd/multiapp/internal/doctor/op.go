@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/internal/loopback"
+	"github.com/multiapp-go/multiapp/internal/urldiff"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -71,7 +72,7 @@ func (r *appRun) discovery(ctx context.Context) bool {
 		if to, err := a.resp.Request.URL.Parse(loc); err == nil && strings.HasSuffix(to.Path, "/.well-known/openid-configuration") {
 			to.Path = strings.TrimSuffix(to.Path, "/.well-known/openid-configuration")
 			to.RawQuery = ""
-			fix = fmt.Sprintf("set MULTIAPP_ISSUER to %q if that is the OP's issuer (%s); discovery is never followed through redirects", to.String(), rp.ExplainURLMismatch(r.app.Issuer, to.String()))
+			fix = fmt.Sprintf("set MULTIAPP_ISSUER to %q if that is the OP's issuer (%s); discovery is never followed through redirects", to.String(), urldiff.Explain(r.app.Issuer, to.String()))
 		}
 		r.add("discovery", Fail, fmt.Sprintf("%s redirects (HTTP %d) to %s", docURL, st, loc), fix)
 		return false
@@ -172,7 +173,7 @@ func (r *appRun) checkIssuer() {
 		r.issuer = got
 		return
 	}
-	r.add("issuer", Fail, fmt.Sprintf("configured issuer %q, but the OP names itself %q: %s; the library refuses the mismatch (tokens carry the OP's string in iss), and apps configured with different issuer strings do not share a session (the checks below use the OP's issuer)", r.app.Issuer, got, rp.ExplainURLMismatch(r.app.Issuer, got)),
+	r.add("issuer", Fail, fmt.Sprintf("configured issuer %q, but the OP names itself %q: %s; the library refuses the mismatch (tokens carry the OP's string in iss), and apps configured with different issuer strings do not share a session (the checks below use the OP's issuer)", r.app.Issuer, got, urldiff.Explain(r.app.Issuer, got)),
 		fmt.Sprintf("set MULTIAPP_ISSUER to exactly %q, in every app", got))
 	r.issuer = got
 }
@@ -192,7 +193,7 @@ func (r *appRun) https() {
 			r.add("https", Warn, fmt.Sprintf("the OP %s uses plain http over the network (allowed by --insecure-http-issuer): codes and tokens travel in clear text", r.issuer), "use https")
 			return
 		}
-		r.add("https", Fail, fmt.Sprintf("the OP %s uses plain http over the network: the library refuses it (codes and tokens would travel in clear text)", r.issuer), "use the OP's https URL (rp.Config.InsecureAllowHTTPIssuer exists for isolated test networks only)")
+		r.add("https", Fail, fmt.Sprintf("the OP %s uses plain http over the network: the library refuses it (codes and tokens would travel in clear text)", r.issuer), "use the OP's https URL (rp.ProviderOptions.InsecureAllowHTTPIssuer exists for isolated test networks only)")
 		return
 	}
 	var plain []string

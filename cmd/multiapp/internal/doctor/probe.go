@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/internal/urldiff"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
@@ -275,7 +276,7 @@ func (r *appRun) nearMiss(ctx context.Context, res probeResult) bool {
 	redirect := r.app.RedirectURL
 	for _, v := range redirectVariants(redirect, r.app.Addr) {
 		if vr, _ := r.authorizeProbe(ctx, v); vr.outcome == backToApp {
-			r.add("authorize", Fail, fmt.Sprintf("the OP refused the redirect URL %s for client %s (it did not redirect back: %s), but it accepts %s: %s", redirect, r.app.ClientID, shownText(res), v, rp.ExplainURLMismatch(v, redirect)),
+			r.add("authorize", Fail, fmt.Sprintf("the OP refused the redirect URL %s for client %s (it did not redirect back: %s), but it accepts %s: %s", redirect, r.app.ClientID, shownText(res), v, urldiff.Explain(v, redirect)),
 				fmt.Sprintf("set MULTIAPP_REDIRECT_URL to %s, or register %s exactly in the client's redirect URIs at the OP", v, redirect))
 			return true
 		}
@@ -403,7 +404,7 @@ func (r *appRun) postLogout(ctx context.Context) {
 			}
 		}
 		if accepted != "" {
-			r.add("post_logout_url", Fail, fmt.Sprintf("the OP refuses %s as post-logout redirect URL for client %s (%s), but accepts %s: %s", raw, r.app.ClientID, res.text, accepted, rp.ExplainURLMismatch(accepted, raw)),
+			r.add("post_logout_url", Fail, fmt.Sprintf("the OP refuses %s as post-logout redirect URL for client %s (%s), but accepts %s: %s", raw, r.app.ClientID, res.text, accepted, urldiff.Explain(accepted, raw)),
 				fmt.Sprintf("set MULTIAPP_POST_LOGOUT_REDIRECT_URL to %s, or register %s at the OP", accepted, raw))
 			return
 		}

@@ -174,17 +174,21 @@ func DecodeToken(ctx context.Context, raw string, opts TokenOptions) *TokenRepor
 	if clientID == "" {
 		clientID = "multiapp-doctor" // an API: only the audience matters
 	}
-	c, err := rp.New(ctx, rp.Config{
-		Issuer:   opts.Issuer,
-		ClientID: clientID,
-		// Decoding never calls the token endpoint: a placeholder secret
-		// keeps the OP's accepted auth methods out of the way.
-		ClientSecret:            "unused-by-token-decode",
+	p, err := rp.Discover(ctx, opts.Issuer, &rp.ProviderOptions{
 		ClockSkew:               opts.ClockSkew,
 		HTTPClient:              d.http,
 		Now:                     d.now,
 		InsecureAllowHTTPIssuer: opts.InsecureAllowHTTPIssuer,
 	})
+	var c *rp.Client
+	if err == nil {
+		c, err = p.Client(rp.Config{
+			ClientID: clientID,
+			// Decoding never calls the token endpoint: a placeholder secret
+			// keeps the OP's accepted auth methods out of the way.
+			ClientSecret: "unused-by-token-decode",
+		})
+	}
 	if err != nil {
 		t.add("verify", Fail, fmt.Sprintf("cannot check the token: %v", err), "run `multiapp doctor` to diagnose the issuer")
 		return t

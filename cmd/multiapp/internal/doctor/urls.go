@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -88,45 +89,54 @@ func effectivePort(u *url.URL) string {
 	return "80"
 }
 
-// library asks rp.New, exactly as the app would, whether the configuration
-// can work.
+// library asks rp.Discover and Provider.Client, exactly as the app would,
+// whether the configuration can work.
 func (r *appRun) library(ctx context.Context) {
 	if r.app.ClientID == "" {
 		r.add("library", Skip, "no client id", "")
 		return
 	}
-	cfg := r.rpConfig()
-	c, err := rp.New(ctx, cfg)
+	p, err := rp.Discover(ctx, r.issuer, r.providerOptions())
+	var c *rp.Client
+	if err == nil {
+		c, err = p.Client(r.rpConfig())
+	}
 	if err != nil {
 		fix := "change what the message names in the app's configuration (MULTIAPP_* variables)"
 		if errors.Is(err, rp.ErrTemporary) {
 			fix = "the OP did not answer properly: retry, and check its availability"
 		}
-		r.add("library", Fail, fmt.Sprintf("rp.New refuses this configuration: %v", err), fix)
+		r.add("library", Fail, fmt.Sprintf("the library (rp.Discover, Provider.Client) refuses this configuration: %v", err), fix)
 		return
 	}
 	r.client = c
-	kind := fmt.Sprintf("confidential client (%s)", c.AuthMethod())
-	if c.Public() {
+	kind := fmt.Sprintf("confidential client (%s)", c.ClientAuth().Method)
+	if c.ClientAuth().Method == rp.AuthNone {
 		kind = "public client (PKCE, no secret)"
 	}
-	r.add("library", OK, fmt.Sprintf("rp.New accepts the configuration: %s, tokens signed with %v", kind, c.SigningAlgs()), "")
+	r.add("library", OK, fmt.Sprintf("the library (rp.Discover, Provider.Client) accepts the configuration: %s, tokens signed with %v", kind, jws.Choose(p.Metadata().IDTokenSigningAlgs)), "")
+}
+
+// providerOptions are the options the doctor discovers the OP with: its
+// HTTP client and clock, the apps' clock skew.
+func (r *appRun) providerOptions() *rp.ProviderOptions {
+	return &rp.ProviderOptions{
+		ClockSkew:               r.d.opts.ClockSkew,
+		HTTPClient:              r.d.http,
+		InsecureAllowHTTPIssuer: r.d.opts.InsecureAllowHTTPIssuer,
+		Now:                     r.d.now,
+	}
 }
 
 // rpConfig is the app's configuration as the library gets it.
 func (r *appRun) rpConfig() rp.Config {
 	return rp.Config{
-		Issuer:                  r.issuer,
-		ClientID:                r.app.ClientID,
-		ClientSecret:            r.app.ClientSecret,
-		AuthMethod:              r.app.AuthMethod,
-		RedirectURL:             r.app.RedirectURL,
-		PostLogoutRedirectURL:   r.app.PostLogoutRedirectURL,
-		Scopes:                  r.app.Scopes,
-		ClockSkew:               r.d.opts.ClockSkew,
-		HTTPClient:              r.d.http,
-		InsecureAllowHTTPIssuer: r.d.opts.InsecureAllowHTTPIssuer,
-		Now:                     r.d.now,
+		ClientID:              r.app.ClientID,
+		ClientSecret:          r.app.ClientSecret,
+		AuthMethod:            r.app.AuthMethod,
+		RedirectURL:           r.app.RedirectURL,
+		PostLogoutRedirectURL: r.app.PostLogoutRedirectURL,
+		Scopes:                r.app.Scopes,
 	}
 }
 

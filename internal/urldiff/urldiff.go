@@ -1,4 +1,8 @@
-package rp
+// Package urldiff says how two URLs that must be identical differ: the
+// issuer a developer configured and the one the OP names, the redirect URL
+// an app sends and the one registered at the OP. rp's errors and `multiapp
+// doctor` explain every such mismatch with it.
+package urldiff
 
 import (
 	"fmt"
@@ -8,7 +12,7 @@ import (
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
-// ExplainURLMismatch says how two URLs that must be identical differ, in
+// Explain says how two URLs that must be identical differ, in
 // the terms of the classic misconfigurations: a trailing slash, http vs
 // https, the port, localhost vs 127.0.0.1, another host (another OP
 // environment?), the path, the query, letter case. It returns "" when they
@@ -17,7 +21,7 @@ import (
 // OPs compare issuers and redirect URIs as exact strings, so every
 // difference it names is one the OP refuses. want is what is configured or
 // registered, got what was found or sent.
-func ExplainURLMismatch(want, got string) string {
+func Explain(want, got string) string {
 	if want == got {
 		return ""
 	}

@@ -1,4 +1,10 @@
-package jws
+// Package jsonread is multiapp's JSON reader for the token hot path: one
+// document held in a string, read value by value, without reflection. The
+// JWS header decoder (internal/jws) and the claims decoder (rp) are built on
+// it. Two tests keep it honest and must stay: a differential test and a fuzz
+// target (FuzzReader) that check it accepts exactly what encoding/json
+// accepts and decodes the same values.
+package jsonread
 
 import (
 	"errors"
@@ -6,28 +12,28 @@ import (
 	"unicode/utf8"
 )
 
-// ErrJSON is returned by JSONReader for input that is not valid JSON or
+// ErrInvalid is returned by Reader for input that is not valid JSON or
 // whose value does not have the expected type.
-var ErrJSON = errors.New("jws: invalid JSON")
+var ErrInvalid = errors.New("jsonread: invalid JSON")
 
-// maxJSONDepth bounds nesting in skipped values, as encoding/json does.
-const maxJSONDepth = 10000
+// maxDepth bounds nesting in skipped values, as encoding/json does.
+const maxDepth = 10000
 
-// JSONKind is the kind of the next JSON value.
-type JSONKind uint8
+// Kind is the kind of the next JSON value.
+type Kind uint8
 
-// JSON value kinds returned by JSONReader.Peek.
+// JSON value kinds returned by Reader.Peek.
 const (
-	JSONInvalid JSONKind = iota
-	JSONString
-	JSONNumber
-	JSONObject
-	JSONArray
-	JSONBool
-	JSONNull
+	Invalid Kind = iota
+	String
+	Number
+	Object
+	Array
+	Bool
+	Null
 )
 
-// JSONReader reads one JSON document held in a string, value by value,
+// Reader reads one JSON document held in a string, value by value,
 // without reflection: the token header and claims decoders are built on
 // it, because they sit on the bearer hot path where encoding/json costs
 // several times what the whole rest of the validation does.
@@ -38,11 +44,11 @@ const (
 // Strings without escapes are substrings of the input: no copy.
 //
 // Errors are sticky: after the first one every read returns a zero value,
-// NextKey and NextElem return false, and Err reports ErrJSON.
+// NextKey and NextElem return false, and Err reports ErrInvalid.
 //
 // Usage, for an object:
 //
-//	var r jws.JSONReader
+//	var r jsonread.Reader
 //	r.Reset(doc)
 //	r.BeginObject()
 //	for first := true; ; first = false {
@@ -59,25 +65,25 @@ const (
 //	}
 //	r.End()
 //	err := r.Err()
-type JSONReader struct {
+type Reader struct {
 	s   string
 	i   int
 	err error
 }
 
 // Reset starts reading s.
-func (r *JSONReader) Reset(s string) { r.s, r.i, r.err = s, 0, nil }
+func (r *Reader) Reset(s string) { r.s, r.i, r.err = s, 0, nil }
 
-// Err returns ErrJSON after any failure, nil otherwise.
-func (r *JSONReader) Err() error { return r.err }
+// Err returns ErrInvalid after any failure, nil otherwise.
+func (r *Reader) Err() error { return r.err }
 
 // Fail marks the document as invalid (e.g. a value of the wrong type).
-func (r *JSONReader) Fail() {
-	r.err = ErrJSON
+func (r *Reader) Fail() {
+	r.err = ErrInvalid
 	r.i = len(r.s)
 }
 
-func (r *JSONReader) ws() {
+func (r *Reader) ws() {
 	for r.i < len(r.s) {
 		switch r.s[r.i] {
 		case ' ', '\t', '\n', '\r':
@@ -89,40 +95,40 @@ func (r *JSONReader) ws() {
 }
 
 // Peek skips white space and returns the kind of the next value without
-// consuming it. JSONInvalid at the end of input, after an error, or when
+// consuming it. Invalid at the end of input, after an error, or when
 // the next byte cannot start a value.
-func (r *JSONReader) Peek() JSONKind {
+func (r *Reader) Peek() Kind {
 	if r.err != nil {
-		return JSONInvalid
+		return Invalid
 	}
 	r.ws()
 	if r.i >= len(r.s) {
-		return JSONInvalid
+		return Invalid
 	}
 	switch c := r.s[r.i]; {
 	case c == '"':
-		return JSONString
+		return String
 	case c == '{':
-		return JSONObject
+		return Object
 	case c == '[':
-		return JSONArray
+		return Array
 	case c == 't' || c == 'f':
-		return JSONBool
+		return Bool
 	case c == 'n':
-		return JSONNull
+		return Null
 	case c == '-' || (c >= '0' && c <= '9'):
-		return JSONNumber
+		return Number
 	}
-	return JSONInvalid
+	return Invalid
 }
 
 // BeginObject consumes '{'.
-func (r *JSONReader) BeginObject() bool { return r.expect('{') }
+func (r *Reader) BeginObject() bool { return r.expect('{') }
 
 // BeginArray consumes '['.
-func (r *JSONReader) BeginArray() bool { return r.expect('[') }
+func (r *Reader) BeginArray() bool { return r.expect('[') }
 
-func (r *JSONReader) expect(c byte) bool {
+func (r *Reader) expect(c byte) bool {
 	if r.err != nil {
 		return false
 	}
@@ -139,7 +145,7 @@ func (r *JSONReader) expect(c byte) bool {
 // after it; first is true for the first call after BeginObject. It returns
 // false at the closing '}' (consumed) or on error. The caller must then
 // read or Skip the member's value.
-func (r *JSONReader) NextKey(first bool) (string, bool) {
+func (r *Reader) NextKey(first bool) (string, bool) {
 	// Fast path for compact JSON: [,]"key": with a plain key. After an
 	// error r.i is at the end, so the general path below reports it.
 	if s, i := r.s, r.i; i < len(s) {
@@ -197,7 +203,7 @@ func (r *JSONReader) NextKey(first bool) (string, bool) {
 // true for the first call after BeginArray. It returns false at the
 // closing ']' (consumed) or on error. The caller must then read or Skip
 // the element.
-func (r *JSONReader) NextElem(first bool) bool {
+func (r *Reader) NextElem(first bool) bool {
 	if i := r.i; i < len(r.s) { // fast path for compact JSON
 		switch c := r.s[i]; {
 		case c == ']':
@@ -232,7 +238,7 @@ func (r *JSONReader) NextElem(first bool) bool {
 }
 
 // End checks that only white space follows the document.
-func (r *JSONReader) End() {
+func (r *Reader) End() {
 	if r.err != nil {
 		return
 	}
@@ -243,11 +249,11 @@ func (r *JSONReader) End() {
 }
 
 // ReadNull consumes null.
-func (r *JSONReader) ReadNull() { r.literal("null") }
+func (r *Reader) ReadNull() { r.literal("null") }
 
 // ReadBool consumes true or false.
-func (r *JSONReader) ReadBool() bool {
-	if r.Peek() == JSONBool && r.s[r.i] == 't' {
+func (r *Reader) ReadBool() bool {
+	if r.Peek() == Bool && r.s[r.i] == 't' {
 		r.literal("true")
 		return r.err == nil
 	}
@@ -255,7 +261,7 @@ func (r *JSONReader) ReadBool() bool {
 	return false
 }
 
-func (r *JSONReader) literal(lit string) {
+func (r *Reader) literal(lit string) {
 	if r.err != nil {
 		return
 	}
@@ -269,7 +275,7 @@ func (r *JSONReader) literal(lit string) {
 
 // ReadNumber consumes a number and returns its literal text, checked
 // against the JSON grammar.
-func (r *JSONReader) ReadNumber() string {
+func (r *Reader) ReadNumber() string {
 	if r.err != nil {
 		return ""
 	}
@@ -323,7 +329,7 @@ func (r *JSONReader) ReadNumber() string {
 // (maxDigits <= 19) and nothing else: no sign, fraction or exponent. When
 // the next value is not such a number it consumes nothing and returns
 // false: read it another way.
-func (r *JSONReader) ReadUint(maxDigits int) (uint64, bool) {
+func (r *Reader) ReadUint(maxDigits int) (uint64, bool) {
 	r.ws()
 	s, i := r.s, r.i
 	var v uint64
@@ -347,7 +353,7 @@ func (r *JSONReader) ReadUint(maxDigits int) (uint64, bool) {
 
 // ReadString consumes a string and returns it decoded. Without escapes and
 // with valid UTF-8 it is a substring of the input.
-func (r *JSONReader) ReadString() string {
+func (r *Reader) ReadString() string {
 	if r.err != nil {
 		return ""
 	}
@@ -360,7 +366,7 @@ func (r *JSONReader) ReadString() string {
 }
 
 // str reads the string starting at r.s[r.i] == '"'.
-func (r *JSONReader) str() string {
+func (r *Reader) str() string {
 	s := r.s
 	start := r.i + 1
 	i := start
@@ -438,7 +444,7 @@ var inString = func() (t [256]bool) {
 
 // slowString decodes a string with escapes or invalid UTF-8 starting at
 // s[start] (just after the opening quote), as encoding/json does.
-func (r *JSONReader) slowString(start int) string {
+func (r *Reader) slowString(start int) string {
 	s := r.s
 	b := make([]byte, 0, 2*16)
 	for i := start; i < len(s); {
@@ -534,23 +540,23 @@ func hex4(s string, i int) rune {
 }
 
 // Skip consumes the next value, whatever it is, checking its syntax.
-func (r *JSONReader) Skip() { r.skip(0) }
+func (r *Reader) Skip() { r.skip(0) }
 
-func (r *JSONReader) skip(depth int) {
-	if depth >= maxJSONDepth {
+func (r *Reader) skip(depth int) {
+	if depth >= maxDepth {
 		r.Fail()
 		return
 	}
 	switch r.Peek() {
-	case JSONString:
+	case String:
 		r.skipString()
-	case JSONNumber:
+	case Number:
 		r.ReadNumber()
-	case JSONBool:
+	case Bool:
 		r.ReadBool()
-	case JSONNull:
+	case Null:
 		r.ReadNull()
-	case JSONObject:
+	case Object:
 		r.i++
 		for first := true; ; first = false {
 			if _, ok := r.NextKey(first); !ok {
@@ -558,7 +564,7 @@ func (r *JSONReader) skip(depth int) {
 			}
 			r.skip(depth + 1)
 		}
-	case JSONArray:
+	case Array:
 		r.i++
 		for first := true; r.NextElem(first); first = false {
 			r.skip(depth + 1)
@@ -569,7 +575,7 @@ func (r *JSONReader) skip(depth int) {
 }
 
 // skipString consumes a string without decoding it.
-func (r *JSONReader) skipString() {
+func (r *Reader) skipString() {
 	s := r.s
 	for i := r.i + 1; i < len(s); i++ {
 		for i+8 <= len(s) && special(load64(s, i), false) == 0 {
@@ -613,15 +619,15 @@ func (r *JSONReader) skipString() {
 
 // StringField reads a string into *dst as encoding/json decodes into a
 // string field: null leaves *dst unchanged; any other kind is an error.
-func (r *JSONReader) StringField(dst *string) {
+func (r *Reader) StringField(dst *string) {
 	if r.i < len(r.s) && r.s[r.i] == '"' { // after an error, r.i is at the end
 		*dst = r.str()
 		return
 	}
 	switch r.Peek() {
-	case JSONString:
+	case String:
 		*dst = r.ReadString()
-	case JSONNull:
+	case Null:
 		r.ReadNull()
 	default:
 		r.Fail()
@@ -631,7 +637,7 @@ func (r *JSONReader) StringField(dst *string) {
 // StringsField reads an array of strings into *dst as encoding/json
 // decodes into a []string field: null sets nil, a null element is "";
 // anything else is an error.
-func (r *JSONReader) StringsField(dst *[]string) {
+func (r *Reader) StringsField(dst *[]string) {
 	var buf [16]string
 	l, null := r.AppendStrings(buf[:0])
 	switch {
@@ -646,12 +652,12 @@ func (r *JSONReader) StringsField(dst *[]string) {
 // AppendStrings reads an array of strings (a null element is "") and
 // appends its elements to dst; for null it appends nothing and reports
 // null. Any other value is an error.
-func (r *JSONReader) AppendStrings(dst []string) (out []string, null bool) {
+func (r *Reader) AppendStrings(dst []string) (out []string, null bool) {
 	switch r.Peek() {
-	case JSONNull:
+	case Null:
 		r.ReadNull()
 		return dst, true
-	case JSONArray:
+	case Array:
 	default:
 		r.Fail()
 		return dst, false

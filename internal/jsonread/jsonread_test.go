@@ -1,4 +1,4 @@
-package jws_test
+package jsonread_test
 
 import (
 	"bytes"
@@ -7,24 +7,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/multiapp-go/multiapp/internal/jws"
+	"github.com/multiapp-go/multiapp/internal/jsonread"
 )
 
-// decodeAny reads any value with a JSONReader into the shapes encoding/json
+// decodeAny reads any value with a Reader into the shapes encoding/json
 // produces with UseNumber: map[string]any, []any, string, json.Number,
 // bool, nil.
-func decodeAny(r *jws.JSONReader) any {
+func decodeAny(r *jsonread.Reader) any {
 	switch r.Peek() {
-	case jws.JSONString:
+	case jsonread.String:
 		return r.ReadString()
-	case jws.JSONNumber:
+	case jsonread.Number:
 		return json.Number(r.ReadNumber())
-	case jws.JSONBool:
+	case jsonread.Bool:
 		return r.ReadBool()
-	case jws.JSONNull:
+	case jsonread.Null:
 		r.ReadNull()
 		return nil
-	case jws.JSONObject:
+	case jsonread.Object:
 		r.BeginObject()
 		m := map[string]any{}
 		for first := true; ; first = false {
@@ -35,7 +35,7 @@ func decodeAny(r *jws.JSONReader) any {
 			m[k] = decodeAny(r)
 		}
 		return m
-	case jws.JSONArray:
+	case jsonread.Array:
 		r.BeginArray()
 		l := []any{}
 		for first := true; r.NextElem(first); first = false {
@@ -48,7 +48,7 @@ func decodeAny(r *jws.JSONReader) any {
 }
 
 func readerDecode(doc string) (any, error) {
-	var r jws.JSONReader
+	var r jsonread.Reader
 	r.Reset(doc)
 	v := decodeAny(&r)
 	r.End()
@@ -77,13 +77,13 @@ var jsonCases = []string{
 	`{"a":1}x`, `{"a":1}{}`, ``, ` `, `{"a":"b"`, `["a"`, `"abc`, `[1 2]`, `{1:2}`, `NaN`, `1e400`,
 }
 
-func TestJSONReaderMatchesEncodingJSON(t *testing.T) {
+func TestReaderMatchesEncodingJSON(t *testing.T) {
 	for _, doc := range jsonCases {
 		checkJSON(t, doc)
 	}
 	for _, n := range []int{10000, 10001} {
 		deep := strings.Repeat("[", n) + strings.Repeat("]", n)
-		var r jws.JSONReader
+		var r jsonread.Reader
 		r.Reset(deep)
 		r.Skip()
 		if (r.Err() == nil) != json.Valid([]byte(deep)) {
@@ -97,13 +97,13 @@ func checkJSON(t *testing.T, doc string) {
 	want, ok := stdDecode(doc)
 	got, err := readerDecode(doc)
 	if ok != (err == nil) {
-		t.Fatalf("%q: encoding/json valid=%v, JSONReader err=%v", doc, ok, err)
+		t.Fatalf("%q: encoding/json valid=%v, Reader err=%v", doc, ok, err)
 	}
 	if ok && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q: JSONReader %#v, encoding/json %#v", doc, got, want)
+		t.Fatalf("%q: Reader %#v, encoding/json %#v", doc, got, want)
 	}
 	// Skip must accept exactly the same documents.
-	var r jws.JSONReader
+	var r jsonread.Reader
 	r.Reset(doc)
 	r.Skip()
 	r.End()
@@ -112,7 +112,7 @@ func checkJSON(t *testing.T, doc string) {
 	}
 }
 
-func TestJSONFieldsDecodeLikeEncodingJSON(t *testing.T) {
+func TestFieldsDecodeLikeEncodingJSON(t *testing.T) {
 	type fields struct {
 		S string   `json:"s"`
 		L []string `json:"l"`
@@ -124,7 +124,7 @@ func TestJSONFieldsDecodeLikeEncodingJSON(t *testing.T) {
 		var want fields
 		wantErr := json.Unmarshal([]byte(doc), &want)
 		var got fields
-		var r jws.JSONReader
+		var r jsonread.Reader
 		r.Reset(doc)
 		r.BeginObject()
 		for first := true; ; first = false {
@@ -143,7 +143,7 @@ func TestJSONFieldsDecodeLikeEncodingJSON(t *testing.T) {
 		}
 		r.End()
 		if (wantErr == nil) != (r.Err() == nil) {
-			t.Errorf("%s: encoding/json %v, JSONReader %v", doc, wantErr, r.Err())
+			t.Errorf("%s: encoding/json %v, Reader %v", doc, wantErr, r.Err())
 			continue
 		}
 		if wantErr == nil && !reflect.DeepEqual(got, want) {
@@ -152,9 +152,9 @@ func TestJSONFieldsDecodeLikeEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzJSONReader: JSONReader accepts exactly what encoding/json accepts and
+// FuzzReader: Reader accepts exactly what encoding/json accepts and
 // decodes it to the same values.
-func FuzzJSONReader(f *testing.F) {
+func FuzzReader(f *testing.F) {
 	for _, doc := range jsonCases {
 		f.Add([]byte(doc))
 	}
