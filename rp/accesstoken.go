@@ -138,31 +138,35 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if v.p.obs != nil && event.Enabled(ctx, v.p.obs, event.AccessToken) {
 		return v.verifyObserved(ctx, raw)
 	}
-	cl, _, err := v.verify(ctx, raw)
-	return cl, err
+	h, cl := v.cached(raw)
+	if cl != nil {
+		return v.hit(ctx, h, raw, cl)
+	}
+	return v.verifyUncached(ctx, h, raw)
 }
 
-// verify is Verify, and whether the cache answered.
-func (v *AccessTokenVerifier) verify(ctx context.Context, raw string) (cl *Claims, hit bool, err error) {
-	var h uint64
-	if v.cache != nil {
-		h = tokenHash(raw)
-		if cl := v.cache.get(h, raw, v.p.now().Unix()); cl != nil {
-			cl, err := v.hit(ctx, h, raw, cl)
-			return cl, true, err
-		}
+// cached returns raw's hash (zero without a cache) and its claims when
+// the cache has them.
+func (v *AccessTokenVerifier) cached(raw string) (uint64, *Claims) {
+	if v.cache == nil {
+		return 0, nil
 	}
+	h := tokenHash(raw)
+	return h, v.cache.get(h, raw, v.p.now().Unix())
+}
+
+// verifyUncached verifies raw, which the cache does not have (h: its
+// hash).
+func (v *AccessTokenVerifier) verifyUncached(ctx context.Context, h uint64, raw string) (*Claims, error) {
 	if !looksLikeJWT(raw) {
-		cl, err := v.opaque(ctx, raw)
-		return cl, false, err
+		return v.opaque(ctx, raw)
 	}
 	var tok jws.Token
 	cl, flags, err := parseAccessToken(raw, &tok, &v.p.keys.headers)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	cl, err = v.verifyParsed(ctx, h, raw, &tok, cl, flags)
-	return cl, false, err
+	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
 }
 
 // hit finishes a cache hit: only the revocation check is left.

@@ -48,7 +48,14 @@ func (ks *KeySet) fetched(ctx context.Context, d time.Duration, err error) {
 // verifyObserved is Verify for an observer that wants event.AccessToken.
 func (v *AccessTokenVerifier) verifyObserved(ctx context.Context, raw string) (*Claims, error) {
 	start := time.Now()
-	cl, hit, err := v.verify(ctx, raw)
+	h, cl := v.cached(raw)
+	hit := cl != nil
+	var err error
+	if hit {
+		cl, err = v.hit(ctx, h, raw, cl)
+	} else {
+		cl, err = v.verifyUncached(ctx, h, raw)
+	}
 	e := event.Event{Name: event.AccessToken, Level: slog.LevelDebug, Issuer: v.p.meta.Issuer, CacheHit: hit, Duration: time.Since(start), Err: err}
 	if ve := (*ValidationError)(nil); errors.As(err, &ve) {
 		e.Reason = string(ve.Code)
