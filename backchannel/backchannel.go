@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/httpx"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -71,8 +72,12 @@ type Verifier interface {
 type Handler struct {
 	Verifier Verifier
 	Store    Store
-	// Logger receives one audit event per logout. Nil: slog.Default().
-	// Tokens are never logged.
+	// Observer receives the events of the logouts (event.BackchannelLogout
+	// and the refusals, holds and drops). Nil: the audit log,
+	// event.Log(Logger).
+	Observer event.Observer
+	// Logger is where the audit log writes when Observer is nil. Nil:
+	// slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
 	// MaxBodyBytes: DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
@@ -119,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", slog.String("reason", "body_too_large"))
+			h.emit(r.Context(), event.Event{Name: event.BackchannelLogoutRejected, Level: slog.LevelWarn, Reason: "body_too_large"})
 			httpx.Fail(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 			return
 		}
@@ -140,6 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.verifyFailed(w, r, err)
 		return
 	}
+	start := time.Now()
 	n, err := h.end(r.Context(), lt, false)
 	switch {
 	case errors.Is(err, errReplay):
@@ -152,9 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Unavailable(w, retryAfter, "the session store is unavailable; retry later")
 		return
 	}
-	h.logger().LogAttrs(r.Context(), slog.LevelInfo, "multiapp.backchannel_logout",
-		slog.String("iss", lt.Issuer), slog.String("sub", lt.Subject), slog.String("sid", lt.SessionID),
-		slog.Any("aud", []string(lt.Audience)), slog.Int("sessions_ended", n))
+	h.emit(r.Context(), logoutEvent(lt, n, time.Since(start)))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -214,16 +218,14 @@ func (h *Handler) verifyFailed(w http.ResponseWriter, r *http.Request, err error
 	var ve *rp.ValidationError
 	switch {
 	case errors.Is(err, rp.ErrTemporary), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.unavailable",
-			slog.String("reason", "op_unavailable"), slog.String("error", err.Error()))
+		h.emit(r.Context(), event.Event{Name: event.BackchannelLogoutUnavailable, Level: slog.LevelWarn, Reason: "op_unavailable", Err: err})
 		httpx.Unavailable(w, retryAfter, "the logout token cannot be checked right now; retry later")
 	case errors.As(err, &ve):
 		h.reject(w, r, string(ve.Code), describe(ve.Code), err)
 	case errors.Is(err, rp.ErrInvalidToken):
 		h.reject(w, r, "invalid", describe(""), err)
 	default:
-		h.logger().LogAttrs(r.Context(), slog.LevelError, "multiapp.backchannel_logout.error",
-			slog.String("reason", "verifier_error"), slog.String("error", err.Error()))
+		h.emit(r.Context(), event.Event{Name: event.BackchannelLogoutError, Level: slog.LevelError, Reason: "verifier_error", Err: err})
 		httpx.Fail(w, http.StatusInternalServerError, "server_error", "the logout token could not be checked")
 	}
 }
@@ -257,22 +259,25 @@ func describe(code rp.Code) string {
 	return "the logout token is invalid"
 }
 
-// reject answers 400 with a fixed description; err, when not nil, is
-// logged (it never holds the token).
+// reject answers 400 with a fixed description; err, when not nil, goes
+// to the observer (it never holds the token).
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, reason, description string, err error) {
-	attrs := []slog.Attr{slog.String("reason", reason)}
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	h.logger().LogAttrs(r.Context(), slog.LevelWarn, "multiapp.backchannel_logout.rejected", attrs...)
+	h.emit(r.Context(), event.Event{Name: event.BackchannelLogoutRejected, Level: slog.LevelWarn, Reason: reason, Err: err})
 	httpx.Fail(w, http.StatusBadRequest, "invalid_request", description)
 }
 
-func (h *Handler) logger() *slog.Logger {
-	if h.Logger != nil {
-		return h.Logger
+// logoutEvent is the event of an applied logout that ended n sessions.
+func logoutEvent(lt *rp.LogoutToken, n int, took time.Duration, attrs ...slog.Attr) event.Event {
+	return event.Event{Name: event.BackchannelLogout, Level: slog.LevelInfo, Issuer: lt.Issuer, Subject: lt.Subject, SID: lt.SessionID, Duration: took,
+		Attrs: append([]slog.Attr{slog.Any("aud", []string(lt.Audience)), slog.Int("sessions_ended", n)}, attrs...)}
+}
+
+func (h *Handler) emit(ctx context.Context, e event.Event) {
+	o := h.Observer
+	if o == nil {
+		o = event.Log(h.Logger)
 	}
-	return slog.Default()
+	event.Emit(ctx, o, e)
 }
 
 // compile-time check that the form field name matches the spec.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
@@ -132,15 +133,13 @@ func (h *Handler) hold(ctx context.Context, lt *rp.LogoutToken, err error) {
 	for len(hl.list) >= max {
 		old := hl.list[0].lt
 		hl.list = hl.list[1:]
-		h.logger().LogAttrs(ctx, slog.LevelError, "multiapp.backchannel_logout.dropped",
-			slog.String("iss", old.Issuer), slog.String("sub", old.Subject), slog.String("sid", old.SessionID),
-			slog.Int("max_held", max))
+		h.emit(ctx, event.Event{Name: event.BackchannelLogoutDropped, Level: slog.LevelError, Issuer: old.Issuer, Subject: old.Subject, SID: old.SessionID,
+			Attrs: []slog.Attr{slog.Int("max_held", max)}})
 	}
 	hl.list = append(hl.list, &heldLogout{lt: lt, since: h.now()})
 	hl.reindexLocked()
-	h.logger().LogAttrs(ctx, slog.LevelError, "multiapp.backchannel_logout.held",
-		slog.String("iss", lt.Issuer), slog.String("sub", lt.Subject), slog.String("sid", lt.SessionID),
-		slog.Int("held", len(hl.list)), slog.String("error", err.Error()))
+	h.emit(ctx, event.Event{Name: event.BackchannelLogoutHeld, Level: slog.LevelError, Issuer: lt.Issuer, Subject: lt.Subject, SID: lt.SessionID,
+		Attrs: []slog.Attr{slog.Int("held", len(hl.list))}, Err: err})
 	if !hl.running {
 		hl.running = true
 		hl.kick = make(chan struct{}, 1)
@@ -181,15 +180,13 @@ func (h *Handler) retryHeld() (done bool) {
 	hl.mu.Unlock()
 	for _, p := range list {
 		ctx, cancel := context.WithTimeout(context.Background(), retryTimeout)
+		start := time.Now()
 		n, err := h.end(ctx, p.lt, true)
 		cancel()
 		if err != nil {
 			break // still down: next time
 		}
-		h.logger().LogAttrs(context.Background(), slog.LevelInfo, "multiapp.backchannel_logout",
-			slog.String("iss", p.lt.Issuer), slog.String("sub", p.lt.Subject), slog.String("sid", p.lt.SessionID),
-			slog.Any("aud", []string(p.lt.Audience)), slog.Int("sessions_ended", n),
-			slog.Bool("held", true), slog.Duration("held_for", h.now().Sub(p.since)))
+		h.emit(context.Background(), logoutEvent(p.lt, n, time.Since(start), slog.Bool("held", true), slog.Duration("held_for", h.now().Sub(p.since))))
 		hl.mu.Lock()
 		hl.list = slices.DeleteFunc(hl.list, func(q *heldLogout) bool { return q == p })
 		hl.reindexLocked()

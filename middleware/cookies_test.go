@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
-	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
 )
 
 // cookieHeader is the Cookie header the browser sends to path.
@@ -39,8 +39,8 @@ func TestParallelLoginStartsKeepTheSiteUsable(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if h := b.cookieHeader(a.srv.URL + "/"); len(h) > pkce.CookieBudget {
-		t.Fatalf("after 50 parallel login starts the browser sends a %d-byte Cookie header on every page, want at most %d", len(h), pkce.CookieBudget)
+	if h := b.cookieHeader(a.srv.URL + "/"); len(h) > loginjar.CookieBudget {
+		t.Fatalf("after 50 parallel login starts the browser sends a %d-byte Cookie header on every page, want at most %d", len(h), loginjar.CookieBudget)
 	}
 	// The latest login still completes.
 	if resp := a.login(b, "/me", "usr_1", nil); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/me" {
@@ -64,7 +64,7 @@ func TestLongReturnPath(t *testing.T) {
 	}
 	resp = b.get(a.srv.URL + "/me?filter=" + strings.Repeat("x", 2048))
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || len(loc) > 2*pkce.MaxReturnTo {
+	if resp.StatusCode != http.StatusFound || len(loc) > 2*loginjar.MaxReturnTo {
 		t.Fatalf("protected page with a long query: %d, Location %d bytes", resp.StatusCode, len(loc))
 	}
 	login, _ := url.Parse(loc)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
@@ -123,9 +124,13 @@ func runInteropStory(t *testing.T, method string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bearer := &middleware.Bearer{Verifier: verifier, Realm: "story"}
-	apiHandler.Handle("GET /api/me", bearer.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]string{"sub": middleware.BearerClaims(r.Context()).Subject})
+	storyBearer, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "story"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiHandler.Handle("GET /api/me", storyBearer.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cl, _ := bearer.ClaimsFrom(r.Context())
+		_ = json.NewEncoder(w).Encode(map[string]string{"sub": cl.Subject})
 	})))
 	br := nodeop.NewBrowser(t, "alice@example.test", "pw")
 	me := func(a *storyApp) (int, map[string]string) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/httpx"
 	"github.com/multiapp-go/multiapp/rp"
 )
@@ -45,11 +46,11 @@ const pageHTML = `<!doctype html><html><head><meta charset="utf-8"><meta name="v
 // devDetails explains a failure to the developer running the app over
 // plain http on this machine: the reason code and the log event that has
 // the full error. Elsewhere it says nothing (the reason is in the logs).
-func (w *Web) devDetails(reason, event string) string {
+func (w *Web) devDetails(reason string, name event.Name) string {
 	if !w.dev || reason == "" {
 		return ""
 	}
-	return fmt.Sprintf("For the developer: reason %s; the server logged the details as the event %s (shown because this app runs over plain http on this machine).", reason, event)
+	return fmt.Sprintf("For the developer: reason %s; the server logged the details as the event %s (shown because this app runs over plain http on this machine).", reason, name)
 }
 
 // reason is the stable code of a failure, the same in logs, pages and
@@ -100,16 +101,30 @@ func reason(err error) string {
 	return rp.ClassOf(err).String()
 }
 
-// failureEvent names the log event that has the details of a failure a
+// failureEvent names the event that has the details of a failure a
 // request is answered with.
-func failureEvent(err error) string {
+func failureEvent(err error) event.Name {
 	switch reason(err) {
 	case "store_unavailable":
-		return "multiapp.store.unavailable"
+		return event.StoreUnavailable
 	case "refresh_in_progress":
-		return "multiapp.refresh"
+		return event.Refresh
 	}
-	return "multiapp.refresh." + rp.ClassOf(err).String()
+	return refreshFailed(err)
+}
+
+// refreshFailed names the event of a refresh that failed with err, by
+// its class.
+func refreshFailed(err error) event.Name {
+	switch rp.ClassOf(err) {
+	case rp.ClassRevoked:
+		return event.RefreshRevoked
+	case rp.ClassMisconfigured:
+		return event.RefreshMisconfigured
+	case rp.ClassInvalid:
+		return event.RefreshInvalid
+	}
+	return event.RefreshTemporary
 }
 
 // unavailableText tells the user what kept the request from being served.

@@ -5,16 +5,16 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
 )
 
 // safeReturnTo accepts only a same-origin path ("/reports?x=1") of at most
-// pkce.MaxReturnTo bytes (what a login transaction can carry): no scheme,
+// loginjar.MaxReturnTo bytes (what a login transaction can carry): no scheme,
 // no host, no "//" or "/\" prefix (which browsers read as another host), no
 // backslash or control character anywhere, also after percent-decoding.
 // Anything else yields ok=false.
 func safeReturnTo(s string) (string, bool) {
-	if s == "" || len(s) > pkce.MaxReturnTo || s[0] != '/' {
+	if s == "" || len(s) > loginjar.MaxReturnTo || s[0] != '/' {
 		return "", false
 	}
 	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
@@ -44,10 +44,10 @@ func bad(s string) bool {
 
 // returnPath is where a sign-in started from r comes back to: r's path and
 // query, or its path alone when they are too long to carry through the
-// login (pkce.MaxReturnTo), or "/".
+// login (loginjar.MaxReturnTo), or "/".
 func returnPath(r *http.Request) string {
 	for _, p := range []string{r.URL.RequestURI(), r.URL.EscapedPath()} {
-		if len(p) <= pkce.MaxReturnTo {
+		if len(p) <= loginjar.MaxReturnTo {
 			if rt, ok := safeReturnTo(p); ok {
 				return rt
 			}

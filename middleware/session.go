@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/errclass"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -73,7 +74,7 @@ func (s *Session) record() *tokenstore.Session {
 func (w *Web) claimsOf(ctx context.Context, rec *tokenstore.Session) (*rp.Claims, bool) {
 	claims, err := recordClaims(rec)
 	if err != nil {
-		w.audit(ctx, slog.LevelError, "multiapp.session.invalid", rec, slog.String("reason", "claims_unreadable"), slog.String("error", err.Error()))
+		w.audit(ctx, rec, event.Event{Name: event.SessionInvalid, Level: slog.LevelError, Reason: "claims_unreadable", Err: err})
 		return nil, false
 	}
 	return claims, true
@@ -331,13 +332,15 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	if !ok {
 		return nil, ErrSignedOut // not a session: never send its refresh token
 	}
+	start := time.Now()
 	tokens, err := w.client.Refresh(ctx, rpTokens(cur, claims))
+	took := time.Since(start)
 	if rp.ClassOf(err) == rp.ClassRevoked {
 		// The OP ended the shared session, or answered with another
 		// user's ID token: sign out here too.
 		_ = w.store.Delete(ctx, id)
 		w.backoff.clear(id)
-		w.audit(ctx, slog.LevelInfo, "multiapp.refresh.revoked", cur, slog.String("reason", reason(err)), slog.String("error", err.Error()))
+		w.audit(ctx, cur, event.Event{Name: event.RefreshRevoked, Level: slog.LevelInfo, Reason: reason(err), Duration: took, Err: err})
 		return nil, ErrSignedOut
 	}
 	next := cur.Clone()
@@ -371,13 +374,12 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 			retry = min(te.RetryAfter, MaxRefreshBackoff)
 		}
 		w.backoff.set(id, err, w.now(), retry)
-		w.audit(ctx, slog.LevelWarn, "multiapp.refresh."+rp.ClassOf(err).String(), cur,
-			slog.String("reason", reason(err)), slog.Duration("retry_after", retry),
-			slog.Bool("refresh_token_kept", next.RefreshToken != ""), slog.String("error", err.Error()))
+		w.audit(ctx, cur, event.Event{Name: refreshFailed(err), Level: slog.LevelWarn, Reason: reason(err), Duration: took, Err: err,
+			Attrs: []slog.Attr{slog.Duration("retry_after", retry), slog.Bool("refresh_token_kept", next.RefreshToken != "")}})
 		return next, err
 	}
 	w.backoff.clear(id)
-	w.audit(ctx, slog.LevelInfo, "multiapp.refresh", next)
+	w.audit(ctx, next, event.Event{Name: event.Refresh, Level: slog.LevelInfo, Duration: took})
 	return next, nil
 }
 

@@ -17,7 +17,9 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/cookie"
+	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -117,8 +119,13 @@ type WebConfig struct {
 	// already ended, e.g. by a back-channel logout). The logout
 	// confirmation page links back to it too.
 	AfterLogout string
-	// Logger receives the audit events (login, refresh, logout,
-	// back-channel logout). Nil: slog.Default(). Tokens are never logged.
+	// Observer receives the events of the app's sign-ins, refreshes,
+	// logouts, back-channel logouts and session store calls (package
+	// event). Nil: the audit log, event.Log(Logger). To keep the audit log
+	// and add metrics: event.Join(event.Log(logger), metrics).
+	Observer event.Observer
+	// Logger is where the audit log writes when Observer is nil. Nil:
+	// slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
@@ -136,9 +143,9 @@ type Web struct {
 	policy   cookie.Policy
 	name     string // session cookie name
 	anon     string // "tried silent SSO" marker cookie name
-	jar      *pkce.Jar
+	jar      *loginjar.Jar
 	bc       *backchannel.Handler
-	log      *slog.Logger
+	obs      event.Observer
 	flight   singleflight.Group
 	prefix   string
 	origin   string // this app's origin, from its redirect URL
@@ -146,6 +153,17 @@ type Web struct {
 	now      func() time.Time
 	backoff  backoffs
 	dev      bool // plain-http loopback development: failure pages explain themselves
+
+	// crossOrigin refuses state-changing requests from pages of other
+	// origins (net/http's CrossOriginProtection): Sec-Fetch-Site decides
+	// when present ("same-origin", or "none" for a user's own navigation,
+	// pass; "same-site" is another app of this site, refused); otherwise
+	// the Origin header must be the request's host or this app's origin; a
+	// request with neither (a non-browser client, which another site
+	// cannot make a browser send) passes. Origin alone is not enough for
+	// browsers: a page with Referrer-Policy no-referrer sends "Origin:
+	// null" on same-origin POSTs.
+	crossOrigin *http.CrossOriginProtection
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -155,12 +173,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
 		return nil, configError("WebConfig.Client is nil: create it with rp.Discover and Provider.Client")
 	}
-	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, log: cfg.Logger, now: cfg.Now, prefix: cfg.Prefix}
+	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
 		w.store = tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	}
-	if w.log == nil {
-		w.log = slog.Default()
+	if w.obs == nil {
+		w.obs = event.Log(cfg.Logger)
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -206,6 +224,11 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 		return nil, configError("the rp.Client's RedirectURL path is %q but the callback route is %q: make them the same", redirect.Path, w.prefix+"/callback")
 	}
 	w.origin = redirect.Scheme + "://" + redirect.Host
+	w.crossOrigin = http.NewCrossOriginProtection()
+	// Behind a proxy that rewrites Host, the public origin still passes.
+	if err := w.crossOrigin.AddTrustedOrigin(w.origin); err != nil {
+		return nil, configError("the rp.Client's RedirectURL does not give an origin: %v", err)
+	}
 	if op, err := url.Parse(cfg.Client.Issuer()); err == nil {
 		w.opOrigin = op.Scheme + "://" + op.Host
 	}
@@ -218,11 +241,12 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	}
 	w.name = w.policy.Name(base)
 	w.anon = w.policy.Name(base + "-anon")
-	w.jar = &pkce.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
-	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Logger: w.log, Now: cfg.Now}
+	w.jar = &loginjar.Jar{Name: base + "-login", Codecs: codecs, RedirectURL: cfg.Client.RedirectURL(), Replay: w.store, Now: cfg.Now}
+	w.bc = &backchannel.Handler{Verifier: cfg.Client, Store: w.store, Observer: w.obs, Now: cfg.Now}
 	// Sessions are read through the back-channel handler's guard: a logout
 	// it holds while the store is unreachable ends them here meanwhile.
-	w.store = w.bc.Guard(w.store)
+	// Every call is timed for the observer (event.StoreGet...).
+	w.store = timedStore{Store: w.bc.Guard(w.store), obs: w.obs}
 	return w, nil
 }
 
@@ -254,7 +278,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := "/"
 	if raw := q.Get("return_to"); raw != "" {
-		if len(raw) > pkce.MaxReturnTo {
+		if len(raw) > loginjar.MaxReturnTo {
 			w.returnToTooLong(rw, len(raw))
 			return
 		}
@@ -297,16 +321,16 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	}
 	authURL, err := w.client.AuthCodeURL(tx, params)
 	if err != nil {
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}
 	switch err := w.jar.Save(rw, r, tx); {
-	case errors.Is(err, pkce.ErrTooLarge):
+	case errors.Is(err, loginjar.ErrTooLarge):
 		w.returnToTooLong(rw, len(returnTo))
 		return
 	case err != nil:
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.login.error", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
 		w.page(rw, http.StatusInternalServerError, "Login failed", "The login transaction could not be saved.")
 		return
 	}
@@ -319,7 +343,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 // would fail at the callback instead.
 func (w *Web) returnToTooLong(rw http.ResponseWriter, n int) {
 	w.page(rw, http.StatusBadRequest, "Return address too long",
-		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, pkce.MaxReturnTo))
+		fmt.Sprintf("The return_to path is %d bytes; a sign-in can carry at most %d. Link to a shorter path.", n, loginjar.MaxReturnTo))
 }
 
 // callback completes a login.
@@ -353,7 +377,9 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	start := time.Now()
 	s, err := w.completeLogin(ctx, tx, resp)
+	took := time.Since(start)
 	switch {
 	case err != nil && tx.Prompt == "none":
 		w.silentFailed(rw, r, tx, err)
@@ -374,7 +400,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(w.anon); err == nil {
 		w.policy.Clear(rw, w.anon)
 	}
-	w.audit(ctx, slog.LevelInfo, "multiapp.login", s, slog.Bool("silent", tx.Prompt == "none"))
+	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took})
 	noStore(rw)
 	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
 }
@@ -427,8 +453,7 @@ func (w *Web) silentFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tra
 	if !errors.Is(err, rp.ErrLoginRequired) {
 		level = slog.LevelWarn // not the usual "no OP session": worth a look
 	}
-	w.log.LogAttrs(r.Context(), level, "multiapp.login.silent_failed", slog.String("client_id", w.client.ClientID()),
-		slog.String("reason", loginReason(err)), slog.String("error", err.Error()))
+	w.emit(r.Context(), event.Event{Name: event.LoginSilentFailed, Level: level, Silent: true, Reason: loginReason(err), Err: err})
 	if !w.marker(r).signedOut {
 		w.policy.Set(rw, w.anon, "t"+strconv.FormatInt(w.now().Unix(), 10), w.cfg.SilentRetry)
 	}
@@ -456,11 +481,11 @@ func loginStatus(err error) int {
 func loginReason(err error) string {
 	var oe *rp.OPError
 	switch {
-	case errors.Is(err, pkce.ErrNoTransaction):
+	case errors.Is(err, loginjar.ErrNoTransaction):
 		return "no_transaction"
-	case errors.Is(err, pkce.ErrExpired):
+	case errors.Is(err, loginjar.ErrExpired):
 		return "login_expired"
-	case errors.Is(err, pkce.ErrReplayed):
+	case errors.Is(err, loginjar.ErrReplayed):
 		return "login_replayed"
 	case errors.Is(err, ErrSignedOut):
 		return "session_revoked"
@@ -472,8 +497,7 @@ func loginReason(err error) string {
 
 func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
 	why := loginReason(err)
-	w.log.LogAttrs(r.Context(), slog.LevelWarn, "multiapp.login.failed",
-		slog.String("client_id", w.client.ClientID()), slog.String("reason", why), slog.String("class", rp.ClassOf(err).String()), slog.String("error", err.Error()))
+	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Class: rp.ClassOf(err).String(), Err: err})
 	msg := "Sign-in could not be completed. Please try again."
 	var oe *rp.OPError
 	switch {
@@ -484,14 +508,14 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 		}
 	case rp.ClassOf(err) == rp.ClassMisconfigured:
 		msg = "The sign-in service refused this site's request, so signing in cannot work until the site's operators fix its configuration."
-	case errors.Is(err, pkce.ErrNoTransaction), errors.Is(err, pkce.ErrExpired), errors.Is(err, pkce.ErrReplayed):
+	case errors.Is(err, loginjar.ErrNoTransaction), errors.Is(err, loginjar.ErrExpired), errors.Is(err, loginjar.ErrReplayed):
 		msg = "This sign-in link is expired or was already used. Please sign in again."
 	}
 	status := loginStatus(err)
 	if status == http.StatusServiceUnavailable {
 		setRetryAfter(rw, err)
 	}
-	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, "multiapp.login.failed"))
+	w.page(rw, status, "Sign-in failed", msg, w.devDetails(why, event.LoginFailed))
 }
 
 // logoutPage answers GET logout with a confirmation form: logging out
@@ -529,7 +553,7 @@ func (w *Web) logoutPage(rw http.ResponseWriter, r *http.Request) {
 // endpoint) does not sign them straight back in.
 func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if crossOrigin(r, w.origin) {
+	if w.crossOrigin.Check(r) != nil {
 		// A form on another site (or another app of the same host) must not
 		// sign the user out everywhere: the OP would end its session by its
 		// own cookie even though ours is not sent.
@@ -548,15 +572,14 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 			w.revokeRefreshToken(ctx, s)
-			w.audit(ctx, slog.LevelInfo, "multiapp.logout", s, slog.Bool("op_logout", idToken != ""))
+			w.audit(ctx, s, event.Event{Name: event.Logout, Level: slog.LevelInfo, Attrs: []slog.Attr{slog.Bool("op_logout", idToken != "")}})
 		case !errors.Is(err, tokenstore.ErrNotFound):
 			w.unavailable(rw, r, storeError(err))
 			return
 		}
 	}
 	if !live {
-		w.log.LogAttrs(ctx, slog.LevelInfo, "multiapp.logout", slog.String("client_id", w.client.ClientID()), slog.Bool("op_logout", false),
-			slog.String("reason", "no_live_session"))
+		w.emit(ctx, event.Event{Name: event.Logout, Level: slog.LevelInfo, Reason: "no_live_session", Attrs: []slog.Attr{slog.Bool("op_logout", false)}})
 	}
 	w.policy.Clear(rw, w.name)
 	w.policy.Set(rw, w.anon, markerSignedOut, signedOutFor)
@@ -603,7 +626,7 @@ func (w *Web) revokeRefreshToken(ctx context.Context, s *tokenstore.Session) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := w.client.Revoke(ctx, s.RefreshToken, "refresh_token"); err != nil {
-		w.log.LogAttrs(ctx, slog.LevelWarn, "multiapp.logout.revoke_failed", slog.String("client_id", s.ClientID), slog.String("error", err.Error()))
+		w.emit(ctx, event.Event{Name: event.LogoutRevokeFailed, Level: slog.LevelWarn, ClientID: s.ClientID, Err: err})
 	}
 }
 
@@ -629,12 +652,18 @@ func (w *Web) setSession(rw http.ResponseWriter, s *tokenstore.Session) {
 	w.policy.Set(rw, w.name, v, s.ExpiresAt.Sub(w.now()))
 }
 
-func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *tokenstore.Session, attrs ...slog.Attr) {
-	base := []slog.Attr{
-		slog.String("client_id", s.ClientID), slog.String("iss", s.Issuer), slog.String("sub", s.Subject),
-		slog.String("sid", s.SID), slog.String("session", tokenstore.HashID(s.ID)[:16]),
+// emit gives e to the observer, as an event of this app.
+func (w *Web) emit(ctx context.Context, e event.Event) {
+	if e.ClientID == "" {
+		e.ClientID = w.client.ClientID()
 	}
-	w.log.LogAttrs(ctx, level, event, append(base, attrs...)...)
+	event.Emit(ctx, w.obs, e)
+}
+
+// audit gives e, an event about session s, to the observer.
+func (w *Web) audit(ctx context.Context, s *tokenstore.Session, e event.Event) {
+	e.ClientID, e.Issuer, e.Subject, e.SID, e.Session = s.ClientID, s.Issuer, s.Subject, s.SID, tokenstore.HashID(s.ID)[:16]
+	event.Emit(ctx, w.obs, e)
 }
 
 // unavailable answers 503 with Retry-After to a request that cannot be
@@ -643,7 +672,7 @@ func (w *Web) audit(ctx context.Context, level slog.Level, event string, s *toke
 func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, err error) {
 	why := reason(err)
 	if why == "store_unavailable" {
-		w.log.LogAttrs(r.Context(), slog.LevelError, "multiapp.store.unavailable", slog.String("client_id", w.client.ClientID()), slog.String("error", err.Error()))
+		w.emit(r.Context(), event.Event{Name: event.StoreUnavailable, Level: slog.LevelError, Err: err})
 	}
 	setRetryAfter(rw, err)
 	msg := unavailableText(why)
@@ -665,26 +694,6 @@ func setRetryAfter(rw http.ResponseWriter, err error) {
 }
 
 func noStore(rw http.ResponseWriter) { rw.Header().Set("Cache-Control", "no-store") }
-
-// crossOrigin reports whether a state-changing request comes from a page
-// of another origin. Sec-Fetch-Site, which every current browser sends,
-// decides when present ("same-origin", or "none" for a user's own
-// navigation, pass). Otherwise the Origin header must be this app's; a
-// request with neither (non-browser clients, which another site cannot
-// make a browser send) passes. Origin alone is not enough for browsers: a
-// page with Referrer-Policy no-referrer sends "Origin: null" on same-origin
-// POSTs.
-func crossOrigin(r *http.Request, origin string) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "same-origin", "none":
-		return false
-	case "":
-	default: // cross-site, same-site
-		return true
-	}
-	o := r.Header.Get("Origin")
-	return o != "" && o != origin
-}
 
 // configError is a ClassMisconfigured error of NewWeb.
 func configError(format string, args ...any) error {

@@ -594,6 +594,15 @@ func TestLogoutRefusesCrossSite(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("same-origin logout: %d", resp.StatusCode)
 	}
+	// An old browser (Origin, no fetch metadata) behind a proxy that
+	// rewrites Host: the app's public origin (its redirect URL's) passes.
+	a.login(b, "/", "usr_1", nil)
+	req, _ := http.NewRequest("POST", a.srv.URL+"/auth/logout", nil)
+	req.Host = "app.internal:8080"
+	req.Header.Set("Origin", a.srv.URL)
+	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin logout through a proxy: %v %v", resp, err)
+	}
 	page := b.get(a.srv.URL + "/auth/logout")
 	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+op.Issuer) {
 		t.Fatalf("logout page CSP %q must allow the OP in form-action", csp)

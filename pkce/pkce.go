@@ -1,13 +1,18 @@
-// Package pkce implements Proof Key for Code Exchange (RFC 7636, S256 only)
-// and the short-lived login transaction that carries state, nonce, code
-// verifier and return path from the login redirect to the callback, sealed in
-// a cookie.
+// Package pkce is Proof Key for Code Exchange (RFC 7636, S256 only) and the
+// login transaction: the state, nonce, code verifier and return path of one
+// sign-in, created at the login redirect and consumed at the callback.
+//
+// The verifier and challenge are x/oauth2's (GenerateVerifier,
+// S256ChallengeFromVerifier). Where a transaction is kept between the two
+// requests is the caller's choice: the web layer (package middleware) seals
+// it in a cookie; this package holds no cookie code.
 package pkce
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
+
+	"golang.org/x/oauth2"
 )
 
 // Method is the only code_challenge_method this package produces. "plain"
@@ -17,14 +22,11 @@ const Method = "S256"
 
 // NewVerifier returns a code verifier made of 32 random bytes: 43 base64url
 // characters (RFC 7636 §4.1).
-func NewVerifier() string { return random(32) }
+func NewVerifier() string { return oauth2.GenerateVerifier() }
 
 // Challenge returns the S256 code challenge of verifier:
 // BASE64URL(SHA256(verifier)).
-func Challenge(verifier string) string {
-	h := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(h[:])
-}
+func Challenge(verifier string) string { return oauth2.S256ChallengeFromVerifier(verifier) }
 
 // ValidVerifier reports whether v has the form RFC 7636 §4.1 requires:
 // 43 to 128 characters of [A-Za-z0-9-._~].

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
@@ -134,13 +135,29 @@ func (cfg *AccessTokenConfig) check() error {
 // The returned Claims may be shared with other calls for the same token
 // (the cache): treat them as read-only.
 func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	var h uint64
-	if v.cache != nil {
-		h = tokenHash(raw)
-		if cl := v.cache.get(h, raw, v.p.now().Unix()); cl != nil {
-			return v.hit(ctx, h, raw, cl)
-		}
+	if v.p.obs != nil && event.Enabled(ctx, v.p.obs, event.AccessToken) {
+		return v.verifyObserved(ctx, raw)
 	}
+	h, cl := v.cached(raw)
+	if cl != nil {
+		return v.hit(ctx, h, raw, cl)
+	}
+	return v.verifyUncached(ctx, h, raw)
+}
+
+// cached returns raw's hash (zero without a cache) and its claims when
+// the cache has them.
+func (v *AccessTokenVerifier) cached(raw string) (uint64, *Claims) {
+	if v.cache == nil {
+		return 0, nil
+	}
+	h := tokenHash(raw)
+	return h, v.cache.get(h, raw, v.p.now().Unix())
+}
+
+// verifyUncached verifies raw, which the cache does not have (h: its
+// hash).
+func (v *AccessTokenVerifier) verifyUncached(ctx context.Context, h uint64, raw string) (*Claims, error) {
 	if !looksLikeJWT(raw) {
 		return v.opaque(ctx, raw)
 	}

@@ -131,8 +131,8 @@ func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 // response comes back as *OPError (errors.Is ErrLoginRequired after a
 // prompt=none request without OP session).
 //
-// The caller must have consumed tx (pkce.Jar.Take does) so it is not used
-// twice.
+// The caller must have consumed tx (middleware.Web's transaction cookie
+// does) so it is not used twice.
 func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthResponse) (*Tokens, error) {
 	if tx == nil || resp == nil {
 		return nil, invalid(whatAuthResp, CodeState, "no login transaction")

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
-
-	"github.com/gorilla/securecookie"
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/pkce"
@@ -156,9 +153,6 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 			return err
 		}},
 		{"Claims.Decode without payload", rp.ClassMisconfigured, func(t *testing.T) error { return (&rp.Claims{}).Decode(&struct{}{}) }},
-		{"pkce: Jar without RedirectURL", rp.ClassMisconfigured, func(t *testing.T) error {
-			return (&pkce.Jar{Name: "x", Codecs: jarCodecs()}).Save(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), pkce.NewTransaction("https://op", "/"))
-		}},
 
 		// Invalid: refuse the input.
 		{"ParseAuthResponse: duplicate", rp.ClassInvalid, func(t *testing.T) error { _, err := rp.ParseAuthResponse("code=a&code=b"); return err }},
@@ -201,10 +195,6 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 		}},
 		{"DecodeUnverified: garbage", rp.ClassInvalid, func(t *testing.T) error { _, _, err := rp.DecodeUnverified("x"); return err }},
 		{"ParseClaims: not an object", rp.ClassInvalid, func(t *testing.T) error { _, err := rp.ParseClaims([]byte("[1]")); return err }},
-		{"pkce: no transaction", rp.ClassInvalid, func(t *testing.T) error { return pkce.ErrNoTransaction }},
-		{"pkce: expired", rp.ClassInvalid, func(t *testing.T) error { return pkce.ErrExpired }},
-		{"pkce: replayed", rp.ClassInvalid, func(t *testing.T) error { return pkce.ErrReplayed }},
-		{"pkce: too large", rp.ClassInvalid, func(t *testing.T) error { return pkce.ErrTooLarge }},
 
 		// Temporary: keep everything, retry later.
 		{"Discover/Client: OP unreachable", rp.ClassTemporary, newFails(setup{Issuer: downURL, Config: rp.Config{ClientID: "c"}})},
@@ -271,8 +261,4 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { assertClass(t, tc.err(t), tc.class) })
 	}
-}
-
-func jarCodecs() []securecookie.Codec {
-	return securecookie.CodecsFromPairs([]byte("0123456789abcdef0123456789abcdef"))
 }

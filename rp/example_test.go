@@ -58,8 +58,8 @@ func ExampleClient_AuthCodeURL() {
 		RedirectURL: "http://localhost:8081/auth/callback",
 	})
 
-	// One transaction per login: keep it (sealed in a cookie, see pkce.Jar)
-	// until the callback.
+	// One transaction per login: keep it (middleware.Web seals it in a
+	// cookie) until the callback.
 	tx := pkce.NewTransaction(client.Issuer(), "/reports")
 	authURL, err := client.AuthCodeURL(tx, url.Values{
 		"prompt":          {"login"},
@@ -87,7 +87,7 @@ func ExampleClient_Exchange() {
 	op.AddGrant("the-code", oidctest.Grant{Claims: op.IDClaims("webc_dashboard", "usr_42", tx.Nonce), Challenge: tx.Challenge()})
 
 	// In the callback handler: parse the query, find the transaction by its
-	// state (pkce.Jar.Take), then exchange.
+	// state (taking it, so it is used once), then exchange.
 	resp, err := rp.ParseAuthResponse("code=the-code&state=" + tx.State)
 	if err != nil {
 		fmt.Println(err)

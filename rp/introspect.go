@@ -103,7 +103,7 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 	in.auth = newClientAuth(p, authSetup{
 		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
 		listed: p.meta.IntrospectionEndpointAuthMethods, endpoint: "introspection", checkURL: endpoint,
-		observe: cfg.OnClientAuth,
+		observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, p.meta.Issuer),
 		checkForm: func() url.Values {
 			return url.Values{"token": {madeUp("multiapp-client-auth-check-")}, "token_type_hint": {"access_token"}}
 		},

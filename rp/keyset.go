@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/jws"
 )
 
@@ -57,6 +59,7 @@ type KeySet struct {
 	cooldown time.Duration
 	maxAge   time.Duration
 	now      func() time.Time
+	obs      event.Observer // ProviderOptions.Observer
 
 	keys    atomic.Pointer[keyTable]
 	group   singleflight.Group
@@ -164,13 +167,16 @@ func (ks *KeySet) refresh(ctx context.Context) error {
 			if lastErr != nil {
 				return nil, lastErr
 			}
+			event.Emit(ctx, ks.obs, event.Event{Name: event.JWKSCooldown, Level: slog.LevelDebug, Attrs: []slog.Attr{slog.String("jwks_uri", ks.url)}})
 			return nil, &cooldownError{until: until}
 		}
 		ks.lastTry = ks.now()
 		ks.mu.Unlock()
 		// Shared by every waiter: not cancelled with the first caller's
 		// request, bounded by the client's timeout instead.
+		start := time.Now()
 		t, err := ks.fetch(context.WithoutCancel(ctx))
+		ks.fetched(ctx, time.Since(start), err)
 		ks.mu.Lock()
 		ks.lastErr = err
 		ks.mu.Unlock()

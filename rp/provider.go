@@ -11,6 +11,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/jws"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 	"github.com/multiapp-go/multiapp/internal/urldiff"
@@ -71,6 +72,12 @@ type ProviderOptions struct {
 	InsecureAllowHTTPIssuer bool
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
+	// Observer gets the events of everything built from the Provider
+	// (package event): JWKS fetches (timed) and cooldown hits, the
+	// Clients' client-authentication checks (with OnClientAuth), and the
+	// AccessTokenVerifiers' checks with their duration, cache hit and
+	// reason. Nil: none (rp logs nothing by itself).
+	Observer event.Observer
 }
 
 // Provider is one OP, as discovered: its metadata, its key set (one JWKS
@@ -85,6 +92,7 @@ type Provider struct {
 	algs []string
 	skew time.Duration
 	now  func() time.Time
+	obs  event.Observer
 }
 
 // Discover fetches the OP's discovery document at
@@ -101,7 +109,7 @@ func Discover(ctx context.Context, issuer string, opts *ProviderOptions) (*Provi
 	if err := o.check(issuer); err != nil {
 		return nil, err
 	}
-	p := &Provider{http: httpClient(o.HTTPClient), skew: o.ClockSkew, now: o.Now}
+	p := &Provider{http: httpClient(o.HTTPClient), skew: o.ClockSkew, now: o.Now, obs: o.Observer}
 	if p.skew == 0 {
 		p.skew = DefaultClockSkew
 	}
@@ -131,6 +139,7 @@ func Discover(ctx context.Context, issuer string, opts *ProviderOptions) (*Provi
 		p.algs = jws.Choose(p.meta.IDTokenSigningAlgs)
 	}
 	p.keys = newKeySet(p.meta.JWKSURI, p.http, o.JWKSCooldown, p.now)
+	p.keys.obs = p.obs
 	return p, nil
 }
 

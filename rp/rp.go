@@ -64,7 +64,7 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 	c.auth = newClientAuth(p, authSetup{
 		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
-		checkForm: c.madeUpExchange, observe: cfg.OnClientAuth,
+		checkForm: c.madeUpExchange, observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, m.Issuer),
 	})
 	method := c.auth.current().Method
 	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {

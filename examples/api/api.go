@@ -1,5 +1,5 @@
 // Package api is the demo's API service: a resource server that accepts
-// bearer access tokens, validated by multiapp's bearer middleware.
+// bearer access tokens, validated by multiapp's bearer package.
 //
 //	GET /api/me     any valid access token: who is calling, as JSON
 //	GET /api/admin  a token with the admin permission (default
@@ -25,8 +25,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
-	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -105,7 +106,12 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 		}
 		a.origins = append(a.origins, u.Scheme+"://"+u.Host)
 	}
-	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient})
+	// One observer for every layer: the audit log. Refused requests are
+	// multiapp.bearer.refused records with the reason (requests without a
+	// token, and each token check, are debug records); JWKS fetches are
+	// multiapp.jwks.fetch.
+	obs := event.Log(cfg.Logger)
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: obs})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -116,17 +122,13 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	bearer := &middleware.Bearer{
-		Verifier: verifier,
-		Realm:    "api",
-		OnError: func(r *http.Request, status int, err error) {
-			cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "api.refused",
-				slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", err.Error()))
-		},
+	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "api", Observer: obs})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	a.mux = http.NewServeMux()
-	a.mux.Handle("GET /api/me", bearer.Authenticate(http.HandlerFunc(a.me)))
-	a.mux.Handle("GET /api/admin", bearer.Require(middleware.AnyPermission(cfg.AdminPermission))(http.HandlerFunc(a.admin)))
+	a.mux.Handle("GET /api/me", api.Authenticate(http.HandlerFunc(a.me)))
+	a.mux.Handle("GET /api/admin", api.Require(bearer.AnyPermission(cfg.AdminPermission))(http.HandlerFunc(a.admin)))
 	a.mux.HandleFunc("GET /{$}", a.index)
 	return a, nil
 }
@@ -167,7 +169,7 @@ type Caller struct {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request) {
-	c := middleware.BearerClaims(r.Context())
+	c, _ := bearer.ClaimsFrom(r.Context())
 	out := Caller{
 		Subject: c.Subject, SessionID: c.SessionID, Issuer: c.Issuer, ClientID: c.ClientID,
 		Audience: c.Audience, Roles: nonNil(c.Roles), Permissions: nonNil(c.Permissions), Scopes: nonNil(c.Scopes),
@@ -179,7 +181,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) admin(w http.ResponseWriter, r *http.Request) {
-	c := middleware.BearerClaims(r.Context())
+	c, _ := bearer.ClaimsFrom(r.Context())
 	writeJSON(w, http.StatusOK, map[string]string{
 		"sub":     c.Subject,
 		"message": "you hold " + a.cfg.AdminPermission + ": welcome to the admin API",

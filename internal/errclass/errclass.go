@@ -1,7 +1,7 @@
 // Package errclass is the mechanism behind multiapp's error classes; the
 // documentation users read is on rp.Class (package rp re-exports
-// everything here). It is internal so that packages below rp (pkce) can
-// classify their errors without an import cycle.
+// everything here). It is internal so that packages below rp (event) can
+// read classes, and others classify their errors, without an import cycle.
 //
 // The rules, in short: an error's class is the class of the innermost error
 // in its chain that has one (a cause is the more specific fact: a token
@@ -37,7 +37,7 @@ func (c Class) String() string {
 }
 
 // Sentinel is a named error of one class: the four class sentinels, and
-// sub-kinds such as rp.ErrLoginRequired or pkce.ErrExpired, each of which
+// sub-kinds such as rp.ErrLoginRequired or middleware.ErrSignedOut, each of which
 // also matches its class's sentinel with errors.Is.
 type Sentinel struct {
 	msg   string
@@ -111,7 +111,7 @@ func Matches(err, target error) bool {
 }
 
 // Wrap gives err the class c, for packages that cannot use rp's error
-// types (pkce is below rp). err must not have a class of its own.
+// types (packages rp does not import). err must not have a class of its own.
 func Wrap(err error, c Class) error { return &wrapped{err: err, class: c} }
 
 type wrapped struct {

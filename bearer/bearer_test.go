@@ -1,4 +1,4 @@
-package middleware_test
+package bearer_test
 
 import (
 	"context"
@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
-	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
@@ -86,9 +87,44 @@ func newBearerFixture(t testing.TB) *bearerFixture {
 
 // echo answers 200 with the subject and scopes of the request's claims.
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	cl := middleware.BearerClaims(r.Context())
+	cl, _ := bearer.ClaimsFrom(r.Context())
 	fmt.Fprintf(w, "%s %v", cl.Subject, cl.Scopes)
 })
+
+func mustNew(t testing.TB, cfg bearer.Config) *bearer.Middleware {
+	t.Helper()
+	m, err := bearer.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// refusal is what the Observer learns of a refused request.
+type refusal struct {
+	status int
+	err    error
+	reason string
+}
+
+// refusals returns an Observer that records the refusals.
+func refusals(into *[]refusal) event.Observer {
+	var mu sync.Mutex
+	return event.ObserverFunc(func(_ context.Context, e event.Event) {
+		if e.Name != event.BearerRefused {
+			return
+		}
+		r := refusal{err: e.Err, reason: e.Reason}
+		for _, a := range e.Attrs {
+			if a.Key == "status" {
+				r.status = int(a.Value.Int64())
+			}
+		}
+		mu.Lock()
+		*into = append(*into, r)
+		mu.Unlock()
+	})
+}
 
 func TestBearerRFC6750(t *testing.T) {
 	f := newBearerFixture(t)
@@ -99,12 +135,12 @@ func TestBearerRFC6750(t *testing.T) {
 	idToken := f.op.Signer().Sign(f.op.IDClaims(bearerAud, "usr_1", "n"), nil)
 	forged := good[:len(good)-4] + "AAAA"
 
-	b := &middleware.Bearer{Verifier: f.verifier, Realm: `orders "api"`}
-	loose := &middleware.Bearer{Verifier: f.verifier, InsecureAllowQueryToken: true}
+	b := bearer.Config{Verifier: f.verifier, Realm: `orders "api"`}
+	loose := bearer.Config{Verifier: f.verifier, InsecureAllowQueryToken: true}
 	const realm = `Bearer realm="orders \"api\""`
 	cases := []struct {
 		name      string
-		b         *middleware.Bearer
+		b         bearer.Config
 		headers   []string // Authorization values
 		query     string
 		status    int
@@ -135,20 +171,15 @@ func TestBearerRFC6750(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var reasons []error
-			bb := *c.b
-			bb.OnError = func(_ *http.Request, status int, err error) {
-				if status != c.status {
-					t.Errorf("OnError status %d", status)
-				}
-				reasons = append(reasons, err)
-			}
+			var refused []refusal
+			bb := c.b
+			bb.Observer = refusals(&refused)
 			r := httptest.NewRequest("GET", "/orders?"+c.query, nil)
 			for _, h := range c.headers {
 				r.Header.Add("Authorization", h)
 			}
 			w := httptest.NewRecorder()
-			bb.Authenticate(echo).ServeHTTP(w, r)
+			mustNew(t, bb).Authenticate(echo).ServeHTTP(w, r)
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d (%s)", w.Code, c.status, w.Body)
 			}
@@ -157,14 +188,15 @@ func TestBearerRFC6750(t *testing.T) {
 				t.Fatalf("WWW-Authenticate %q, want %q", got, c.challenge)
 			}
 			if c.status == 200 {
-				if w.Body.String() != "usr_1 [orders:read profile]" || len(reasons) != 0 {
-					t.Fatalf("body %q, reasons %v", w.Body, reasons)
+				if w.Body.String() != "usr_1 [orders:read profile]" || len(refused) != 0 {
+					t.Fatalf("body %q, refusals %v", w.Body, refused)
 				}
 				return
 			}
-			if w.Header().Get("Cache-Control") != "no-store" || len(reasons) != 1 {
-				t.Fatalf("Cache-Control %q, %d OnError calls", w.Header().Get("Cache-Control"), len(reasons))
+			if w.Header().Get("Cache-Control") != "no-store" || len(refused) != 1 || refused[0].status != c.status {
+				t.Fatalf("Cache-Control %q, refusal events %+v", w.Header().Get("Cache-Control"), refused)
 			}
+			reasons := []error{refused[0].err}
 			for _, tok := range []string{good, expired, revoked, forged, idToken} {
 				if strings.Contains(w.Body.String(), tok) || strings.Contains(got, tok) || strings.Contains(reasons[0].Error(), tok) {
 					t.Fatal("the response or the error echoes the token")
@@ -173,14 +205,14 @@ func TestBearerRFC6750(t *testing.T) {
 			switch c.status {
 			case 401:
 				if c.challenge == realm {
-					if !errors.Is(reasons[0], middleware.ErrNoBearerToken) {
+					if !errors.Is(reasons[0], bearer.ErrNoToken) || refused[0].reason != "no_token" {
 						t.Fatalf("reason %v", reasons[0])
 					}
 				} else if !errors.Is(reasons[0], rp.ErrInvalidToken) {
 					t.Fatalf("reason %v is not an invalid token", reasons[0])
 				}
 			case 400:
-				if !errors.Is(reasons[0], middleware.ErrBadBearerRequest) {
+				if !errors.Is(reasons[0], bearer.ErrBadRequest) || refused[0].reason != "malformed_request" {
 					t.Fatalf("reason %v", reasons[0])
 				}
 			}
@@ -190,7 +222,7 @@ func TestBearerRFC6750(t *testing.T) {
 
 func TestBearerUnavailableIs503(t *testing.T) {
 	f := newBearerFixture(t)
-	b := &middleware.Bearer{Verifier: f.verifier, RetryAfter: 1500 * time.Millisecond}
+	b := mustNew(t, bearer.Config{Verifier: f.verifier, RetryAfter: 1500 * time.Millisecond})
 	do := func(token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+token)
@@ -216,7 +248,7 @@ func TestBearerUnavailableIs503(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+bearerToken(cold.op, nil))
 		w := httptest.NewRecorder()
-		(&middleware.Bearer{Verifier: cold.verifier}).Authenticate(echo).ServeHTTP(w, r)
+		mustNew(t, bearer.Config{Verifier: cold.verifier}).Authenticate(echo).ServeHTTP(w, r)
 		if w.Code != 503 || w.Header().Get("Retry-After") != "5" {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -225,35 +257,33 @@ func TestBearerUnavailableIs503(t *testing.T) {
 
 func TestBearerRequirements(t *testing.T) {
 	f := newBearerFixture(t)
-	b := &middleware.Bearer{Verifier: f.verifier}
 	token := bearerToken(f.op, nil) // scopes orders:read profile; roles viewer billing; permissions orders:read invoices:read
 	cases := []struct {
-		reqs   []middleware.Requirement
+		reqs   []bearer.Requirement
 		status int
 		scope  string
 	}{
 		{nil, 200, ""},
-		{[]middleware.Requirement{middleware.AnyScope("orders:read")}, 200, ""},
-		{[]middleware.Requirement{middleware.AnyScope("orders:write", "profile")}, 200, ""},
-		{[]middleware.Requirement{middleware.AnyScope("orders:write", "admin")}, 403, "orders:write admin"},
-		{[]middleware.Requirement{middleware.AllScopes("orders:read", "profile")}, 200, ""},
-		{[]middleware.Requirement{middleware.AllScopes("orders:read", "orders:write")}, 403, "orders:read orders:write"},
-		{[]middleware.Requirement{middleware.AnyPermission("invoices:read", "x")}, 200, ""},
-		{[]middleware.Requirement{middleware.AnyPermission("invoices:write")}, 403, "invoices:write"},
-		{[]middleware.Requirement{middleware.AllPermissions("orders:read", "invoices:read")}, 200, ""},
-		{[]middleware.Requirement{middleware.AllPermissions("orders:read", "orders:delete")}, 403, "orders:read orders:delete"},
-		{[]middleware.Requirement{middleware.AnyRole("admin", "billing")}, 200, ""},
-		{[]middleware.Requirement{middleware.AnyRole("admin")}, 403, "admin"},
-		{[]middleware.Requirement{middleware.AllRoles("viewer", "billing")}, 200, ""},
-		{[]middleware.Requirement{middleware.AllRoles("viewer", "admin")}, 403, "viewer admin"},
-		{[]middleware.Requirement{middleware.AnyScope("orders:read"), middleware.AnyRole("admin")}, 403, "admin"},
-		{[]middleware.Requirement{{}}, 403, ""},
+		{[]bearer.Requirement{bearer.AnyScope("orders:read")}, 200, ""},
+		{[]bearer.Requirement{bearer.AnyScope("orders:write", "profile")}, 200, ""},
+		{[]bearer.Requirement{bearer.AnyScope("orders:write", "admin")}, 403, "orders:write admin"},
+		{[]bearer.Requirement{bearer.AllScopes("orders:read", "profile")}, 200, ""},
+		{[]bearer.Requirement{bearer.AllScopes("orders:read", "orders:write")}, 403, "orders:read orders:write"},
+		{[]bearer.Requirement{bearer.AnyPermission("invoices:read", "x")}, 200, ""},
+		{[]bearer.Requirement{bearer.AnyPermission("invoices:write")}, 403, "invoices:write"},
+		{[]bearer.Requirement{bearer.AllPermissions("orders:read", "invoices:read")}, 200, ""},
+		{[]bearer.Requirement{bearer.AllPermissions("orders:read", "orders:delete")}, 403, "orders:read orders:delete"},
+		{[]bearer.Requirement{bearer.AnyRole("admin", "billing")}, 200, ""},
+		{[]bearer.Requirement{bearer.AnyRole("admin")}, 403, "admin"},
+		{[]bearer.Requirement{bearer.AllRoles("viewer", "billing")}, 200, ""},
+		{[]bearer.Requirement{bearer.AllRoles("viewer", "admin")}, 403, "viewer admin"},
+		{[]bearer.Requirement{bearer.AnyScope("orders:read"), bearer.AnyRole("admin")}, 403, "admin"},
+		{[]bearer.Requirement{{}}, 403, ""},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.reqs), func(t *testing.T) {
-			var reason error
-			bb := *b
-			bb.OnError = func(_ *http.Request, _ int, err error) { reason = err }
+			var refused []refusal
+			bb := mustNew(t, bearer.Config{Verifier: f.verifier, Observer: refusals(&refused)})
 			r := httptest.NewRequest("GET", "/", nil)
 			r.Header.Set("Authorization", "Bearer "+token)
 			w := httptest.NewRecorder()
@@ -272,34 +302,34 @@ func TestBearerRequirements(t *testing.T) {
 				t.Fatalf("WWW-Authenticate %q, want %q", got, want)
 			}
 			var ve *rp.ValidationError
-			if !errors.As(reason, &ve) || ve.Code != rp.CodeScope {
-				t.Fatalf("reason %v", reason)
+			if len(refused) != 1 || !errors.As(refused[0].err, &ve) || ve.Code != rp.CodeScope || refused[0].reason != "scope" {
+				t.Fatalf("refusals %+v", refused)
 			}
 		})
 	}
-	if !middleware.AnyScope("a").Met(&rp.Claims{Scopes: rp.Scopes{"a"}}) || middleware.AllRoles("a").Met(nil) {
+	if !bearer.AnyScope("a").Met(&rp.Claims{Scopes: rp.Scopes{"a"}}) || bearer.AllRoles("a").Met(nil) {
 		t.Fatal("Met")
 	}
 }
 
 // countingVerifier counts Verify calls.
 type countingVerifier struct {
-	middleware.TokenVerifier
+	bearer.Verifier
 	n atomic.Int64
 }
 
 func (c *countingVerifier) Verify(ctx context.Context, raw string) (*rp.Claims, error) {
 	c.n.Add(1)
-	return c.TokenVerifier.Verify(ctx, raw)
+	return c.Verifier.Verify(ctx, raw)
 }
 
 func TestBearerRequireInsideAuthenticateVerifiesOnce(t *testing.T) {
 	f := newBearerFixture(t)
-	cv := &countingVerifier{TokenVerifier: f.verifier}
-	b := &middleware.Bearer{Verifier: cv}
+	cv := &countingVerifier{Verifier: f.verifier}
+	b := mustNew(t, bearer.Config{Verifier: cv})
 	mux := http.NewServeMux()
-	mux.Handle("/orders", b.Require(middleware.AnyPermission("orders:read"))(echo))
-	mux.Handle("/admin", b.Require(middleware.AnyRole("admin"))(echo))
+	mux.Handle("/orders", b.Require(bearer.AnyPermission("orders:read"))(echo))
+	mux.Handle("/admin", b.Require(bearer.AnyRole("admin"))(echo))
 	h := b.Authenticate(mux)
 	for path, want := range map[string]int{"/orders": 200, "/admin": 403} {
 		r := httptest.NewRequest("GET", path, nil)
@@ -317,7 +347,7 @@ func TestBearerRequireInsideAuthenticateVerifiesOnce(t *testing.T) {
 
 func TestBearerRandomKidFloodFetchesJWKSOncePerCooldown(t *testing.T) {
 	f := newBearerFixture(t)
-	srv := httptest.NewServer((&middleware.Bearer{Verifier: f.verifier}).Authenticate(echo))
+	srv := httptest.NewServer(mustNew(t, bearer.Config{Verifier: f.verifier}).Authenticate(echo))
 	t.Cleanup(srv.Close)
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", srv.URL, nil)
@@ -354,21 +384,22 @@ func TestBearerRandomKidFloodFetchesJWKSOncePerCooldown(t *testing.T) {
 	}
 }
 
-func TestBearerNilVerifierPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
-		}
-	}()
-	(&middleware.Bearer{}).Authenticate(echo)
+// TestNewWithoutVerifier: a missing verifier is a configuration error
+// that says what to do, at start, not a panic at the first request.
+func TestNewWithoutVerifier(t *testing.T) {
+	m, err := bearer.New(bearer.Config{})
+	if m != nil || !errors.Is(err, rp.ErrConfig) || rp.ClassOf(err) != rp.ClassMisconfigured || !strings.Contains(err.Error(), "Provider.AccessTokenVerifier") {
+		t.Fatalf("%v %v", m, err)
+	}
 }
 
-// tokenstore.Store is what Bearer's verifier consults for revoked sids.
+// tokenstore.Store is what the bearer layer's verifier consults for
+// revoked sids.
 var _ rp.RevocationChecker = tokenstore.Store(nil)
 
 // A token for API A must not pass an inner layer configured for API B:
-// each Bearer verifies the request's token with its own verifier, whatever
-// an outer layer of another Bearer put in the context.
+// each Middleware verifies the request's token with its own verifier,
+// whatever an outer layer of another Middleware put in the context.
 func TestStackedBearersEachVerify(t *testing.T) {
 	f := newBearerFixture(t)
 	const audB = "https://billing.example.test"
@@ -382,15 +413,15 @@ func TestStackedBearersEachVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, cb := &countingVerifier{TokenVerifier: f.verifier}, &countingVerifier{TokenVerifier: vb}
-	apiA, apiB := &middleware.Bearer{Verifier: ca, Realm: "a"}, &middleware.Bearer{Verifier: cb, Realm: "b"}
+	ca, cb := &countingVerifier{Verifier: f.verifier}, &countingVerifier{Verifier: vb}
+	apiA, apiB := mustNew(t, bearer.Config{Verifier: ca, Realm: "a"}), mustNew(t, bearer.Config{Verifier: cb, Realm: "b"})
 	forA := bearerToken(f.op, nil)
 	forB := bearerToken(f.op, func(c map[string]any) { c["aud"] = audB })
 	forBoth := bearerToken(f.op, func(c map[string]any) { c["aud"] = []string{bearerAud, audB} })
 	stacks := map[string]http.Handler{
 		"A outside B":                   apiA.Authenticate(apiB.Require()(echo)),
 		"B outside A":                   apiB.Authenticate(apiA.Require()(echo)),
-		"A outside B with requirements": apiA.Require(middleware.AnyScope("orders:read"))(apiB.Require(middleware.AnyRole("viewer"))(echo)),
+		"A outside B with requirements": apiA.Require(bearer.AnyScope("orders:read"))(apiB.Require(bearer.AnyRole("viewer"))(echo)),
 	}
 	for name, h := range stacks {
 		for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package pkce_test
+package loginjar_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
 	"github.com/multiapp-go/multiapp/pkce"
 )
 
@@ -32,7 +33,7 @@ func loginCookies(b *browser) (n, bytes, largest int) {
 // own Path=/ cookie: 27.5 KB on every request of the site, which proxies
 // refuse (8 KB), so the site broke for that browser until they expired.
 func TestJarParallelStartsStayInBudget(t *testing.T) {
-	jar := &pkce.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
+	jar := &loginjar.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
 	b := &browser{cookies: map[string]*http.Cookie{}}
 	start := b.request()
 	recs := make([]*httptest.ResponseRecorder, 50)
@@ -51,9 +52,9 @@ func TestJarParallelStartsStayInBudget(t *testing.T) {
 		b.store(w)
 	}
 	n, bytes, largest := loginCookies(b)
-	if n > pkce.DefaultMaxPending || bytes > pkce.CookieBudget || largest > 4096 {
+	if n > loginjar.DefaultMaxPending || bytes > loginjar.CookieBudget || largest > 4096 {
 		t.Fatalf("50 parallel starts left %d login cookies, %d bytes (largest %d); want at most %d cookies within %d bytes",
-			n, bytes, largest, pkce.DefaultMaxPending, pkce.CookieBudget)
+			n, bytes, largest, loginjar.DefaultMaxPending, loginjar.CookieBudget)
 	}
 	// Sequential starts in a browser that sends its cookies back: still in
 	// budget, and the newest logins are the ones kept.
@@ -66,14 +67,14 @@ func TestJarParallelStartsStayInBudget(t *testing.T) {
 		}
 		b.store(w)
 		states = append(states, tx.State)
-		if n, bytes, _ := loginCookies(b); n > pkce.DefaultMaxPending || bytes > pkce.CookieBudget {
+		if n, bytes, _ := loginCookies(b); n > loginjar.DefaultMaxPending || bytes > loginjar.CookieBudget {
 			t.Fatalf("%d login cookies, %d bytes", n, bytes)
 		}
 	}
 	for i, s := range states {
 		_, err := jar.Take(context.Background(), httptest.NewRecorder(), b.request(), s)
-		if kept := i >= len(states)-pkce.DefaultMaxPending; kept != (err == nil) {
-			t.Errorf("login %d of %d: %v (the newest %d must complete, the older ones were evicted)", i+1, len(states), err, pkce.DefaultMaxPending)
+		if kept := i >= len(states)-loginjar.DefaultMaxPending; kept != (err == nil) {
+			t.Errorf("login %d of %d: %v (the newest %d must complete, the older ones were evicted)", i+1, len(states), err, loginjar.DefaultMaxPending)
 		}
 	}
 }
@@ -82,19 +83,19 @@ func TestJarParallelStartsStayInBudget(t *testing.T) {
 // cookie, which browsers drop silently: the login then failed at the
 // callback with no clue. It is refused when the login starts instead.
 func TestJarRefusesOversizedTransaction(t *testing.T) {
-	jar := &pkce.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
+	jar := &loginjar.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
 	w := httptest.NewRecorder()
 	err := jar.Save(w, httptest.NewRequest("GET", "/", nil), pkce.NewTransaction("https://op", "/"+strings.Repeat("a", 2047)))
-	if !errors.Is(err, pkce.ErrTooLarge) {
+	if !errors.Is(err, loginjar.ErrTooLarge) {
 		t.Fatalf("2 KB return path: %v, want ErrTooLarge", err)
 	}
 	if len(w.Result().Cookies()) != 0 {
 		t.Fatalf("cookies written for a refused transaction: %d", len(w.Result().Cookies()))
 	}
-	if pkce.MaxReturnTo < 256 {
-		t.Fatalf("MaxReturnTo %d leaves no room for ordinary paths", pkce.MaxReturnTo)
+	if loginjar.MaxReturnTo < 256 {
+		t.Fatalf("MaxReturnTo %d leaves no room for ordinary paths", loginjar.MaxReturnTo)
 	}
-	tx := pkce.NewTransaction("https://auth.example.scalekit.com/with/a/long/issuer/path", "/"+strings.Repeat("a", pkce.MaxReturnTo-1))
+	tx := pkce.NewTransaction("https://auth.example.scalekit.com/with/a/long/issuer/path", "/"+strings.Repeat("a", loginjar.MaxReturnTo-1))
 	if err := jar.Save(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), tx); err != nil {
 		t.Fatalf("a return path of MaxReturnTo bytes: %v", err)
 	}
@@ -112,7 +113,7 @@ func TestJarCookiePolicyFromRedirectURL(t *testing.T) {
 		"https://localhost:8443/auth/callback":    true,
 		"com.example.app:/oauth2redirect/example": true,
 	} {
-		jar := &pkce.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: url}
+		jar := &loginjar.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: url}
 		w := httptest.NewRecorder()
 		if err := jar.Save(w, httptest.NewRequest("GET", "/", nil), pkce.NewTransaction("https://op", "/")); err != nil {
 			t.Fatalf("%s: %v", url, err)
@@ -122,7 +123,7 @@ func TestJarCookiePolicyFromRedirectURL(t *testing.T) {
 			t.Errorf("%s: cookie %s Secure=%v Path=%s Domain=%q, want Secure and __Host- = %v", url, c.Name, c.Secure, c.Path, c.Domain, secure)
 		}
 	}
-	jar := &pkce.Jar{Name: "app-login", Codecs: codecs("a")}
+	jar := &loginjar.Jar{Name: "app-login", Codecs: codecs("a")}
 	if err := jar.Save(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), pkce.NewTransaction("https://op", "/")); err == nil || !strings.Contains(err.Error(), "RedirectURL") {
 		t.Fatalf("a Jar without RedirectURL: %v, want an error naming RedirectURL", err)
 	}
@@ -132,7 +133,7 @@ func TestJarCookiePolicyFromRedirectURL(t *testing.T) {
 // reload, a restored tab) finds the transaction spent, and still knows
 // where the login was going.
 func TestJarReloadedCallback(t *testing.T) {
-	jar := &pkce.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
+	jar := &loginjar.Jar{Name: "app-login", Codecs: codecs("a"), RedirectURL: redirect}
 	b := &browser{cookies: map[string]*http.Cookie{}}
 	tx := pkce.NewTransaction("https://op", "/reports")
 	w := httptest.NewRecorder()
@@ -144,7 +145,7 @@ func TestJarReloadedCallback(t *testing.T) {
 	}
 	b.store(w)
 	got, err := jar.Take(context.Background(), httptest.NewRecorder(), b.request(), tx.State)
-	if !errors.Is(err, pkce.ErrReplayed) || got == nil || got.ReturnTo != "/reports" || got.Verifier != "" || got.Nonce != "" {
+	if !errors.Is(err, loginjar.ErrReplayed) || got == nil || got.ReturnTo != "/reports" || got.Verifier != "" || got.Nonce != "" {
 		t.Fatalf("reloaded callback: %+v %v, want ErrReplayed with only the return path", got, err)
 	}
 }

@@ -1,4 +1,4 @@
-package middleware_test
+package bearer_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
-	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -19,7 +19,7 @@ func (t *bearerExampleT) Cleanup(f func()) { t.fns = append(t.fns, f) }
 // The README's API: it accepts the access tokens the demo's OP issues for
 // the audience "api". Here a test OP stands in for the demo's and signs a
 // token like the ones the demo's OP gives bob.
-func ExampleBearer() {
+func Example() {
 	t := &bearerExampleT{}
 	defer func() {
 		for _, f := range t.fns {
@@ -41,17 +41,21 @@ func ExampleBearer() {
 		fmt.Println(err)
 		return
 	}
-	bearer := &middleware.Bearer{Verifier: verifier, Realm: "orders"}
+	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "orders"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	orders := func(w http.ResponseWriter, r *http.Request) {
-		c := middleware.BearerClaims(r.Context()) // the validated claims
+		c, _ := bearer.ClaimsFrom(r.Context()) // the validated claims
 		fmt.Fprintf(w, "orders of %s, called by %s", c.Subject, c.ClientID)
 	}
 
 	mux := http.NewServeMux()
 	// Any valid token: signature, iss, aud, exp checked (401 otherwise, RFC 6750).
-	mux.Handle("GET /orders", bearer.Authenticate(http.HandlerFunc(orders)))
+	mux.Handle("GET /orders", api.Authenticate(http.HandlerFunc(orders)))
 	// And a permission from the token (403 insufficient_scope otherwise).
-	mux.Handle("GET /admin/orders", bearer.Require(middleware.AnyPermission("dashboard:admin"))(http.HandlerFunc(orders)))
+	mux.Handle("GET /admin/orders", api.Require(bearer.AnyPermission("dashboard:admin"))(http.HandlerFunc(orders)))
 	// http.ListenAndServe("localhost:8086", mux) in the README.
 
 	now := time.Now().Unix()

@@ -1,4 +1,4 @@
-package middleware_test
+package bearer_test
 
 import (
 	"context"
@@ -16,14 +16,14 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
-	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
-// TestBearerInteropNodeOIDCProvider: an API behind Bearer accepts the JWT
+// TestBearerInteropNodeOIDCProvider: an API behind the bearer layer accepts the JWT
 // access tokens node-oidc-provider issues for its resource (RS256, typ
 // at+jwt, strict RFC 9068) and the opaque ones by introspection, enforces
 // their scopes, permissions and roles, refuses ID tokens, and refuses an
@@ -110,14 +110,15 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bearer := &middleware.Bearer{Verifier: verifier, Realm: "orders"}
+	orders := mustNew(t, bearer.Config{Verifier: verifier, Realm: "orders"})
 	claimsJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(middleware.BearerClaims(r.Context()))
+		cl, _ := bearer.ClaimsFrom(r.Context())
+		_ = json.NewEncoder(w).Encode(cl)
 	})
 	mux := http.NewServeMux()
-	mux.Handle("GET /orders", bearer.Require(middleware.AnyScope("orders:read"), middleware.AllPermissions("orders:read"), middleware.AnyRole("admin"))(claimsJSON))
-	mux.Handle("POST /orders", bearer.Require(middleware.AnyScope("orders:write"))(claimsJSON))
-	mux.Handle("GET /me", bearer.Authenticate(claimsJSON))
+	mux.Handle("GET /orders", orders.Require(bearer.AnyScope("orders:read"), bearer.AllPermissions("orders:read"), bearer.AnyRole("admin"))(claimsJSON))
+	mux.Handle("POST /orders", orders.Require(bearer.AnyScope("orders:write"))(claimsJSON))
+	mux.Handle("GET /me", orders.Authenticate(claimsJSON))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	call := func(method, path, token string) (int, string, *rp.Claims) {

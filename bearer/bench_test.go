@@ -1,4 +1,4 @@
-package middleware_test
+package bearer_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
-	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
-func benchBearer(b *testing.B) (*middleware.Bearer, string) {
+func benchBearer(b *testing.B) (*bearer.Middleware, string) {
 	op := oidctest.New(b)
 	provider, err := rp.Discover(context.Background(), op.Issuer, nil)
 	if err != nil {
@@ -25,7 +25,7 @@ func benchBearer(b *testing.B) (*middleware.Bearer, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &middleware.Bearer{Verifier: v}, bearerToken(op, nil)
+	return mustNew(b, bearer.Config{Verifier: v}), bearerToken(op, nil)
 }
 
 var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,14 +34,14 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 // BenchmarkBearerThroughput sends the same request, with a repeated token,
 // to two httptest servers on loopback: the handler alone ("plain") and
-// the handler behind Bearer.Require. Requests alternate between the two
+// the handler behind Middleware.Require. Requests alternate between the two
 // and are timed apart; ns/op is the authenticated request's, x-plain its
 // time over the plain request's measured under the same conditions.
 func BenchmarkBearerThroughput(b *testing.B) {
-	bearer, token := benchBearer(b)
+	api, token := benchBearer(b)
 	plain := httptest.NewServer(hello)
 	defer plain.Close()
-	authed := httptest.NewServer(bearer.Require(middleware.AnyScope("orders:read"))(hello))
+	authed := httptest.NewServer(api.Require(bearer.AnyScope("orders:read"))(hello))
 	defer authed.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	get := func(url string) {
@@ -78,8 +78,8 @@ func BenchmarkBearerThroughput(b *testing.B) {
 // a recorder instead of a network: header parsing, cache lookup, claims in
 // the context, requirement check.
 func BenchmarkBearerCacheHit(b *testing.B) {
-	bearer, token := benchBearer(b)
-	h := bearer.Require(middleware.AnyScope("orders:read"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	api, token := benchBearer(b)
+	h := api.Require(bearer.AnyScope("orders:read"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/orders", nil)
 	r.Header.Set("Authorization", "Bearer "+token)
 	w := httptest.NewRecorder()

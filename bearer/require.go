@@ -1,4 +1,4 @@
-package middleware
+package bearer
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 
 // Requirement is a condition on a token's scopes, permissions or roles,
 // built by AnyScope, AllScopes, AnyPermission, AllPermissions, AnyRole and
-// AllRoles, and checked by Bearer.Require.
+// AllRoles, and checked by Middleware.Require.
 type Requirement struct {
 	kind   string // "scope", "permission" or "role"
 	all    bool
@@ -38,7 +38,7 @@ func AllRoles(roles ...string) Requirement { return newRequirement("role", true,
 
 func newRequirement(kind string, all bool, values []string) Requirement {
 	if len(values) == 0 {
-		panic(fmt.Sprintf("middleware: a %s requirement needs at least one value", kind))
+		panic(fmt.Sprintf("bearer: a %s requirement needs at least one value", kind))
 	}
 	return Requirement{kind: kind, all: all, values: slices.Clone(values)}
 }

@@ -1,4 +1,4 @@
-package middleware
+package bearer
 
 import (
 	"errors"
@@ -25,7 +25,7 @@ func FuzzBearerHeader(f *testing.F) {
 		}
 		tok, err := bearerToken(authz, query, allowQuery)
 		if err != nil {
-			if !errors.Is(err, ErrNoBearerToken) && !errors.Is(err, ErrBadBearerRequest) {
+			if !errors.Is(err, ErrNoToken) && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			if strings.Contains(err.Error(), header) && len(header) > 12 {
@@ -40,7 +40,7 @@ func FuzzBearerHeader(f *testing.F) {
 		if !fromHeader && !(allowQuery && strings.Contains(query, "access")) {
 			t.Fatalf("token %q from header %q query %q", tok, header, query)
 		}
-		if _, err2 := bearerToken(append(authz, header), query, allowQuery); header != "" && !errors.Is(err2, ErrBadBearerRequest) {
+		if _, err2 := bearerToken(append(authz, header), query, allowQuery); header != "" && !errors.Is(err2, ErrBadRequest) {
 			t.Fatalf("two Authorization headers accepted")
 		}
 	})
