@@ -53,6 +53,11 @@ const (
 	// claims_unreadable: its ID token's claims do not parse; a custom
 	// store's record, or a damaged one) and was treated as signed out.
 	SessionInvalid Name = "multiapp.session.invalid"
+	// SessionExpired: a session ended by its own lifetime (Reason idle:
+	// no activity within its idle timeout; lifetime: past its absolute
+	// end); attributes last_seen and expires_at. The OP session may live
+	// on: the user signs in again, silently when it does.
+	SessionExpired Name = "multiapp.session.expired"
 )
 
 // Refreshes (middleware.Web), one name per outcome. Duration: the token

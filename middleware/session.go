@@ -209,8 +209,8 @@ func (w *Web) expired(ctx context.Context, err error) {
 		return
 	}
 	_ = w.store.Delete(ctx, ee.Session.ID)
-	w.audit(ctx, slog.LevelInfo, "multiapp.session.expired", ee.Session, slog.String("reason", ee.Reason),
-		slog.Time("last_seen", ee.Session.LastSeen), slog.Time("expires_at", ee.Session.ExpiresAt))
+	w.audit(ctx, ee.Session, event.Event{Name: event.SessionExpired, Level: slog.LevelInfo, Reason: ee.Reason,
+		Attrs: []slog.Attr{slog.Time("last_seen", ee.Session.LastSeen), slog.Time("expires_at", ee.Session.ExpiresAt)}})
 }
 
 // touch records the activity of a session with an idle timeout once its
