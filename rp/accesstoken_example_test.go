@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/multiapp-go/multiapp/internal/oidctest"
@@ -46,7 +47,7 @@ func ExampleProvider_AccessTokenVerifier() {
 		fmt.Println("cannot check now:", err) // 503
 		return
 	}
-	fmt.Println(claims.Subject, claims.OrganizationID, claims.HasScope("orders:read"), claims.HasPermission("orders:write"))
+	fmt.Println(claims.Subject, claims.OrganizationID, slices.Contains(claims.Scopes, "orders:read"), slices.Contains(claims.Permissions, "orders:write"))
 	// Output: usr_42 org_1 true true
 }
 

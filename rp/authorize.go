@@ -74,11 +74,10 @@ type AuthResponse struct {
 	State string
 	// Iss is the RFC 9207 issuer identifier, when sent.
 	Iss string
-	// Error, ErrorDescription and ErrorURI are set when the OP answered
+	// Error and ErrorDescription are set when the OP answered
 	// with an error instead of a code.
 	Error            string
 	ErrorDescription string
-	ErrorURI         string
 }
 
 // maxAuthParam bounds code, state and iss in an authorization response:
@@ -106,7 +105,7 @@ func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 	}
 	for k, vs := range q {
 		if len(vs) > 1 {
-			return nil, invalid(whatAuthResp, CodeDuplicate, "parameter %q appears %d times", k, len(vs))
+			return nil, invalid(whatAuthResp, CodeMalformed, "parameter %q appears %d times", k, len(vs))
 		}
 	}
 	r := &AuthResponse{
@@ -115,7 +114,6 @@ func ParseAuthResponse(rawQuery string) (*AuthResponse, error) {
 		Iss:              q.Get("iss"),
 		Error:            q.Get("error"),
 		ErrorDescription: q.Get("error_description"),
-		ErrorURI:         q.Get("error_uri"),
 	}
 	if err := r.oversized(); err != nil {
 		return nil, err
@@ -153,10 +151,10 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
 	}
 	if resp.Error != "" {
-		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription, URI: resp.ErrorURI}).withHint(c.hintContext(""))
+		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription}).withHint(c.hintContext(""))
 	}
 	if resp.Code == "" {
-		return nil, invalid(whatAuthResp, CodeMissingCode, "neither code nor error in the response")
+		return nil, invalid(whatAuthResp, CodeMalformed, "neither code nor error in the response")
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {resp.Code}, "code_verifier": {tx.Verifier}}
 	if c.cfg.RedirectURL != "" {
@@ -212,5 +210,5 @@ func (c *Client) tokenError(err error, grant string) error {
 	if re.ErrorCode == "" || status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable" || re.ErrorCode == "server_error" {
 		return temporaryAnswer(re.Response, fmt.Errorf("token endpoint answered HTTP %d %s", status, re.ErrorCode))
 	}
-	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, Status: status}).withHint(c.hintContext(grant))
+	return (&OPError{Endpoint: "token", Code: re.ErrorCode, Description: re.ErrorDescription, Status: status}).withHint(c.hintContext(grant))
 }

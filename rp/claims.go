@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -356,11 +355,6 @@ func readBool(r *jsonread.Reader) Bool {
 	return false
 }
 
-// HasScope, HasRole and HasPermission report membership.
-func (c *Claims) HasScope(s string) bool      { return slices.Contains(c.Scopes, s) }
-func (c *Claims) HasRole(r string) bool       { return slices.Contains(c.Roles, r) }
-func (c *Claims) HasPermission(p string) bool { return slices.Contains(c.Permissions, p) }
-
 // Audience is the "aud" claim: a string or an array of strings.
 type Audience []string
 
@@ -378,9 +372,6 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 	*a = l
 	return nil
 }
-
-// Contains reports whether aud holds s.
-func (a Audience) Contains(s string) bool { return slices.Contains(a, s) }
 
 // Scopes is a space-separated "scope" string or an array of strings.
 type Scopes []string

@@ -60,7 +60,7 @@ type ClientAuth struct {
 // (invalid_client) in a check. It is a configuration error: errors.Is
 // ErrConfig; errors.As also finds the OP's answer (*OPError).
 type ClientAuthError struct {
-	ClientID string
+	clientID string
 	// Method is the method the OP refused.
 	Method string
 	// Accepted is the other secret method, when the OP accepted it: the OP
@@ -76,7 +76,7 @@ type ClientAuthError struct {
 
 func (e *ClientAuthError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rp: the OP refuses client %q with %s (%s", e.ClientID, e.Method, e.OP.Code)
+	fmt.Fprintf(&b, "rp: the OP refuses client %q with %s (%s", e.clientID, e.Method, e.OP.Code)
 	if e.OP.Description != "" {
 		fmt.Fprintf(&b, ": %q", e.OP.Description)
 	}
@@ -415,14 +415,14 @@ func (a *clientAuth) check(ctx context.Context, hc *http.Client, auto bool) erro
 			}
 			v, err = accepted, nil
 		case v2 == accepted:
-			err = &ClientAuthError{ClientID: a.id, Method: state.Method, Accepted: other, OP: answer}
+			err = &ClientAuthError{clientID: a.id, Method: state.Method, Accepted: other, OP: answer}
 		case v2 == refused:
-			err = &ClientAuthError{ClientID: a.id, Method: state.Method, OP: answer}
+			err = &ClientAuthError{clientID: a.id, Method: state.Method, OP: answer}
 		default:
 			v, err = inconclusive, err2
 		}
 	} else if v == refused {
-		err = &ClientAuthError{ClientID: a.id, Method: state.Method, OP: answer}
+		err = &ClientAuthError{clientID: a.id, Method: state.Method, OP: answer}
 	}
 	a.mu.Lock()
 	switch v {

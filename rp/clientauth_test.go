@@ -422,8 +422,8 @@ func TestRevokeAndIntrospectionShareTheMechanism(t *testing.T) {
 	if _, err := v.Verify(context.Background(), "opaque-1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := op.IntrospectionRequests.Load(); n != 3 || v.Introspections() != 1 {
-		t.Fatalf("%d introspection requests (%d counted), want 2 checks and 1 call", n, v.Introspections())
+	if n := op.IntrospectionRequests.Load(); n != 3 {
+		t.Fatalf("%d introspection requests, want 2 checks and 1 call", n)
 	}
 	if obs.len() != 1 || obs.events[0].Method != rp.AuthClientSecretPost || obs.events[0].Source != rp.AuthDetected {
 		t.Fatalf("OnClientAuth: %+v", obs.events)

@@ -115,7 +115,6 @@ func answerError(endpoint string, resp *http.Response, body []byte) error {
 	var e struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
-		ErrorURI         string `json:"error_uri"`
 	}
 	if resp.StatusCode == http.StatusUnauthorized && len(body) == 0 {
 		// RFC 6750 §3: the error is in WWW-Authenticate, the token is bad.
@@ -124,5 +123,5 @@ func answerError(endpoint string, resp *http.Response, body []byte) error {
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil || e.Error == "" {
 		return temporaryAnswer(resp, fmt.Errorf("%s endpoint answered HTTP %d", endpoint, resp.StatusCode))
 	}
-	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, Status: resp.StatusCode}
+	return &OPError{Endpoint: endpoint, Code: e.Error, Description: e.ErrorDescription, Status: resp.StatusCode}
 }

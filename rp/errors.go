@@ -100,29 +100,26 @@ type Code string
 
 // Validation failure codes.
 const (
-	CodeMalformed    Code = "malformed"     // not a compact JWS / bad JSON / bad parameter shape
-	CodeAlgorithm    Code = "algorithm"     // alg not allowed (none, HMAC, not in the allow-list)
-	CodeUnknownKey   Code = "unknown_key"   // no key of the issuer's JWKS fits kid/alg
-	CodeSignature    Code = "signature"     // signature does not verify
-	CodeType         Code = "type"          // typ header not acceptable for this token kind
-	CodeIssuer       Code = "issuer"        // iss missing or not the configured issuer
-	CodeAudience     Code = "audience"      // aud missing, without our client id, or with an untrusted audience
-	CodeAuthorizedBy Code = "azp"           // azp present and not our client id
-	CodeExpired      Code = "expired"       // exp missing or in the past
-	CodeNotYetValid  Code = "not_yet_valid" // nbf in the future
-	CodeIssuedAt     Code = "iat"           // iat missing, in the future, or too old
-	CodeSubject      Code = "subject"       // sub missing, or changed across a refresh
-	CodeNonce        Code = "nonce"         // nonce missing or different
-	CodeAccessHash   Code = "at_hash"       // at_hash does not match the access token
-	CodeTokenID      Code = "jti"           // jti missing
-	CodeReplay       Code = "replay"        // jti, state or code already used
-	CodeEvents       Code = "events"        // logout token without the back-channel logout event
-	CodeSessionID    Code = "sid"           // logout token with neither sub nor sid
-	CodeState        Code = "state"         // authorization response state missing or wrong
-	CodeResponseIss  Code = "response_iss"  // RFC 9207 iss missing or wrong
-	CodeDuplicate    Code = "duplicate"     // a parameter appears twice
-	CodeMissingCode  Code = "missing_code"  // authorization response without code
-	CodeMissingToken Code = "missing_id_token"
+	CodeMalformed    Code = "malformed"       // not a compact JWS, bad JSON, a parameter missing, repeated or of the wrong shape
+	CodeAlgorithm    Code = "algorithm"       // alg not allowed (none, HMAC, not in the allow-list)
+	CodeUnknownKey   Code = "unknown_key"     // no key of the issuer's JWKS fits kid/alg
+	CodeSignature    Code = "signature"       // signature does not verify
+	CodeType         Code = "type"            // typ header not acceptable for this token kind
+	CodeIssuer       Code = "issuer"          // iss missing or not the configured issuer
+	CodeAudience     Code = "audience"        // aud missing, without our client id, or with an untrusted audience
+	CodeAuthorizedBy Code = "azp"             // azp present and not our client id
+	CodeExpired      Code = "expired"         // exp missing or in the past
+	CodeNotYetValid  Code = "not_yet_valid"   // nbf in the future
+	CodeIssuedAt     Code = "iat"             // iat missing, in the future, or too old
+	CodeSubject      Code = "subject"         // sub missing, or changed across a refresh
+	CodeNonce        Code = "nonce"           // nonce missing or different
+	CodeAccessHash   Code = "at_hash"         // at_hash does not match the access token
+	CodeTokenID      Code = "jti"             // jti missing
+	CodeReplay       Code = "replay"          // jti, state or code already used
+	CodeEvents       Code = "events"          // logout token without the back-channel logout event
+	CodeSessionID    Code = "sid"             // logout token with neither sub nor sid
+	CodeState        Code = "state"           // authorization response state missing or wrong
+	CodeResponseIss  Code = "response_iss"    // RFC 9207 iss missing or wrong
 	CodeRevokedSID   Code = "revoked_session" // the token's OP session was logged out
 	CodeScope        Code = "scope"           // required scope, permission or role missing
 	CodeAuthTime     Code = "auth_time"       // max_age was requested and auth_time is missing, too old or in the future
@@ -195,10 +192,10 @@ type OPError struct {
 	Grant string
 	// Code is the OAuth "error" value, e.g. "access_denied", "invalid_grant".
 	Code string
-	// Description and URI are the OP's error_description and error_uri,
-	// untrusted text: escape before showing it.
+	// Description is the OP's error_description, untrusted text: escape
+	// it before showing it. (The OP's error_uri is not kept: a link chosen
+	// by whoever wrote the answer is nothing to show a user.)
 	Description string
-	URI         string
 	// Status is the HTTP status of a back-channel answer (0 for redirects).
 	Status int
 	// Hint is this package's guess at the misconfiguration behind the error,

@@ -133,7 +133,7 @@ func TestExchangeRejects(t *testing.T) {
 		tx, resp := login(op, c, "c6", nil)
 		resp.Code = ""
 		_, err := c.Exchange(ctx, tx, resp)
-		wantCode(t, err, rp.CodeMissingCode)
+		wantCode(t, err, rp.CodeMalformed)
 	})
 	t.Run("nonce of another login", func(t *testing.T) {
 		tx, resp := login(op, c, "c7", func(m map[string]any) { m["nonce"] = "other" })
@@ -174,7 +174,7 @@ func TestExchangeRejects(t *testing.T) {
 		tx := pkce.NewTransaction(c.Issuer(), "/")
 		op.AddGrant("c12", oidctest.Grant{NoIDToken: true})
 		_, err := c.Exchange(ctx, tx, &rp.AuthResponse{Code: "c12", State: tx.State})
-		wantCode(t, err, rp.CodeMissingToken)
+		wantCode(t, err, rp.CodeMalformed)
 	})
 	t.Run("OP error response", func(t *testing.T) {
 		tx := pkce.NewTransaction(c.Issuer(), "/")

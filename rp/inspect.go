@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/multiapp-go/multiapp/internal/jws"
@@ -91,7 +92,7 @@ func (c *Client) InspectJWT(ctx context.Context, raw, audience string) (*Claims,
 	if err != nil {
 		return nil, err
 	}
-	if !cl.Audience.Contains(audience) {
+	if !slices.Contains(cl.Audience, audience) {
 		return nil, invalid(whatJWT, CodeAudience, "aud %v does not contain %q (is the token meant for another app or API?)", []string(cl.Audience), audience)
 	}
 	if err := c.p.checkTimes(whatJWT, cl, c.p.now(), requireExp|requireIat); err != nil {

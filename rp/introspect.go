@@ -122,15 +122,6 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 	return in, nil
 }
 
-// Introspections returns how many introspection requests the verifier has
-// made (tests and metrics); 0 without introspection.
-func (v *AccessTokenVerifier) Introspections() int64 {
-	if v.intro == nil {
-		return 0
-	}
-	return v.intro.calls.Load()
-}
-
 // introspect validates an opaque token at the OP, through the caches of
 // answers and of refusals. Concurrent requests with the same token share
 // one call.

@@ -96,10 +96,6 @@ func newKeySet(jwksURL string, hc *http.Client, cooldown time.Duration, now func
 	return ks
 }
 
-// Fetches returns how many JWKS requests this set has made (for tests and
-// metrics).
-func (ks *KeySet) Fetches() int64 { return ks.fetches.Load() }
-
 // errUnknownKey: the kid is not in a JWKS fetched just now.
 var errUnknownKey = errors.New("no key in the OP's JWKS fits the token's kid and alg")
 

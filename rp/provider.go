@@ -50,7 +50,7 @@ type Metadata struct {
 type ProviderOptions struct {
 	// HTTPClient makes every call to the OP: discovery, JWKS, token,
 	// userinfo, revocation, introspection. Nil: a client with
-	// DefaultTimeout. Either way, a response body larger than 1 MiB is an
+	// a 10 s timeout. Either way, a response body larger than 1 MiB is an
 	// error and redirects are not followed (the OP's answers are read,
 	// never followed).
 	HTTPClient *http.Client
@@ -168,9 +168,6 @@ func (o *ProviderOptions) check(issuer string) error {
 	}
 	return nil
 }
-
-// Issuer returns the OP's issuer URL, as its discovery document names it.
-func (p *Provider) Issuer() string { return p.meta.Issuer }
 
 // Metadata returns the OP's discovery metadata.
 func (p *Provider) Metadata() Metadata { return p.meta }

@@ -264,7 +264,7 @@ func TestProviderMetadata(t *testing.T) {
 	op.SetMeta("introspection_endpoint_auth_methods_supported", []string{"client_secret_basic"})
 	p := discover(t, op.Issuer, nil)
 	m := p.Metadata()
-	if p.Issuer() != op.Issuer || m.Issuer != op.Issuer || m.JWKSURI == "" || m.TokenEndpoint == "" || m.IntrospectionEndpoint != op.Issuer+"/oauth/introspect" {
+	if m.Issuer != op.Issuer || m.JWKSURI == "" || m.TokenEndpoint == "" || m.IntrospectionEndpoint != op.Issuer+"/oauth/introspect" {
 		t.Fatalf("%+v", m)
 	}
 	if len(m.RevocationEndpointAuthMethods) != 1 || m.RevocationEndpointAuthMethods[0] != "client_secret_post" ||

@@ -36,12 +36,6 @@ func (t *Tokens) Valid(now time.Time, leeway time.Duration) bool {
 	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || now.Add(leeway).Before(t.Expiry))
 }
 
-// OAuth2 returns the tokens as an *oauth2.Token (with "id_token" as extra).
-func (t *Tokens) OAuth2() *oauth2.Token {
-	ot := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
-	return ot.WithExtra(map[string]any{"id_token": t.IDToken})
-}
-
 // tokens validates a token endpoint answer. For a login (prev nil) the ID
 // token is required and must carry nonce. For a refresh, a missing ID token
 // or refresh token keeps the previous one, and a new ID token must keep
@@ -57,7 +51,7 @@ func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, pre
 	rawID, _ := ot.Extra("id_token").(string)
 	if rawID == "" {
 		if prev == nil {
-			return nil, invalid(whatIDToken, CodeMissingToken, "the token response has no id_token (is the openid scope requested?)")
+			return nil, invalid(whatIDToken, CodeMalformed, "the token response has no id_token (is the openid scope requested?)")
 		}
 		t.IDToken, t.Claims = prev.IDToken, prev.Claims
 		return t, nil
@@ -141,7 +135,7 @@ func sameSet(a, b []string) bool {
 //
 // The request is bounded by ctx's deadline when it has one (replacing the
 // HTTP client's own timeout), so a caller can give a slow OP more time than
-// DefaultTimeout; without a deadline, by the HTTP client's timeout.
+// defaultTimeout; without a deadline, by the HTTP client's timeout.
 //
 // A refresh token that rotates must never be sent twice: serialise Refresh
 // per session (tokenstore.Store.Lock does it across instances).

@@ -9,9 +9,9 @@ import (
 
 // Limits on every call this package makes to the OP.
 const (
-	// DefaultTimeout bounds each outbound request when
+	// defaultTimeout bounds each outbound request when
 	// ProviderOptions.HTTPClient has no timeout of its own.
-	DefaultTimeout = 10 * time.Second
+	defaultTimeout = 10 * time.Second
 	// maxResponseBytes caps every response body read from the OP
 	// (discovery, JWKS, token, userinfo, revocation, introspection).
 	maxResponseBytes = 1 << 20
@@ -23,11 +23,11 @@ var errTooLarge = errors.New("rp: OP response larger than the size cap")
 // httpClient returns a client that caps response bodies and has a timeout,
 // built on base (nil: http.DefaultTransport). base itself is not modified.
 func httpClient(base *http.Client) *http.Client {
-	c := &http.Client{Timeout: DefaultTimeout}
+	c := &http.Client{Timeout: defaultTimeout}
 	if base != nil {
 		*c = *base
 		if c.Timeout == 0 {
-			c.Timeout = DefaultTimeout
+			c.Timeout = defaultTimeout
 		}
 	}
 	rt := c.Transport

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func (c *Client) verifyJWT(ctx context.Context, what, raw string) (*jws.Token, *
 // checkAudience: aud must contain the client id; any other audience must be
 // one of Config.TrustedAudiences.
 func (c *Client) checkAudience(what string, aud Audience) error {
-	if !aud.Contains(c.cfg.ClientID) {
+	if !slices.Contains(aud, c.cfg.ClientID) {
 		return invalid(what, CodeAudience, "aud %v does not contain this app's client id %q (is the token meant for another app?)", []string(aud), c.cfg.ClientID)
 	}
 	for _, a := range aud {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -238,13 +239,13 @@ func detectKind(h rp.TokenHeader, cl *rp.Claims, clientID, audience string) (Kin
 		return KindLogout, "it carries the back-channel logout event"
 	case cl.Nonce != "":
 		return KindID, "it carries a nonce"
-	case audience != "" && cl.Audience.Contains(audience):
+	case audience != "" && slices.Contains(cl.Audience, audience):
 		return KindAccess, "its aud is the API audience " + audience
 	case cl.AccessTokenHash != "":
 		return KindID, "it carries at_hash"
 	case len(cl.Scopes) > 0:
 		return KindAccess, "it carries scopes"
-	case clientID != "" && cl.Audience.Contains(clientID):
+	case clientID != "" && slices.Contains(cl.Audience, clientID):
 		return KindID, "its aud is the client id " + clientID
 	}
 	return KindID, "nothing says otherwise; use --kind to choose"
