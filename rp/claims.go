@@ -31,6 +31,10 @@ type Claims struct {
 	Nonce           string      `json:"nonce"`
 	AccessTokenHash string      `json:"at_hash"`
 	AuthTime        NumericDate `json:"auth_time"`
+	// ACR is the Authentication Context Class Reference ("acr"): how the
+	// user authenticated, in the OP's terms (a level of assurance, a
+	// method). Step-up authentication (RFC 9470) requires one of a set.
+	ACR string `json:"acr"`
 
 	// SessionID is the OP session ("sid").
 	SessionID string `json:"sid"`
@@ -170,6 +174,8 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 			}
 		case "auth_time":
 			c.AuthTime = readDate(&r)
+		case "acr":
+			r.StringField(&c.ACR)
 		case "sid":
 			r.StringField(&c.SessionID)
 		case "oid":

@@ -13,7 +13,7 @@ import (
 // knownClaims are the members ParseClaims decodes into typed fields.
 var knownClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-	"azp": true, "nonce": true, "at_hash": true, "auth_time": true, "sid": true, "oid": true,
+	"azp": true, "nonce": true, "at_hash": true, "auth_time": true, "acr": true, "sid": true, "oid": true,
 	"client_id": true, "email": true, "email_verified": true, "name": true, "roles": true,
 	"permissions": true, "scope": true, "scopes": true,
 }
