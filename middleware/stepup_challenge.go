@@ -32,6 +32,9 @@ func parseStepUp(fields []string) (StepUp, bool) {
 			ch.params["error"] != "insufficient_user_authentication" {
 			continue
 		}
+		if ch.broken {
+			return StepUp{}, false
+		}
 		var su StepUp
 		if v, ok := ch.params["acr_values"]; ok {
 			if !validACRValues(v) {
@@ -73,6 +76,9 @@ func maxAgeParam(v string) (time.Duration, bool) {
 type challenge struct {
 	scheme string
 	params map[string]string
+	// broken: the value stopped parsing inside this challenge, so what it
+	// says is not known in full.
+	broken bool
 }
 
 // parseChallenges parses a WWW-Authenticate field value (RFC 9110 §11.6.1,
@@ -84,10 +90,16 @@ type challenge struct {
 // challenges and auth-params are both comma-separated, so a token followed
 // by "=" is a parameter of the current challenge and any other token starts
 // a new one. What does not parse ends the parse: the challenges read so far
-// are returned.
+// are returned, the last one marked broken.
 func parseChallenges(s string) []challenge {
 	var out []challenge
 	p := &challengeScanner{s: s}
+	brk := func() []challenge {
+		if len(out) > 0 {
+			out[len(out)-1].broken = true
+		}
+		return out
+	}
 	for {
 		p.skipListSep()
 		if p.done() {
@@ -95,20 +107,20 @@ func parseChallenges(s string) []challenge {
 		}
 		name := p.token()
 		if name == "" {
-			return out
+			return brk()
 		}
 		afterName := p.i
 		p.skipWS()
 		if p.peek() == '=' {
 			// An auth-param of the current challenge.
 			if len(out) == 0 {
-				return out
+				return brk()
 			}
 			p.i++
 			p.skipWS()
 			v, ok := p.value()
 			if !ok {
-				return out
+				return brk()
 			}
 			if cur := &out[len(out)-1]; cur.params != nil {
 				if k := strings.ToLower(name); !has(cur.params, k) {

@@ -1,18 +1,22 @@
 package middleware_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/middleware"
+	"github.com/multiapp-go/multiapp/rp"
 )
 
 const (
@@ -293,5 +297,91 @@ func TestRequireStepUpPanicsOnBadConfig(t *testing.T) {
 			}()
 			a.web.RequireStepUp(su)
 		}()
+	}
+}
+
+// acrVerifier stands in for an API's access-token verifier: every token
+// is valid, with the acr and auth_time it is told.
+type acrVerifier struct {
+	mu       sync.Mutex
+	acr      string
+	authTime int64
+}
+
+func (v *acrVerifier) set(acr string, authTime int64) {
+	v.mu.Lock()
+	v.acr, v.authTime = acr, authTime
+	v.mu.Unlock()
+}
+
+func (v *acrVerifier) Verify(context.Context, string) (*rp.Claims, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return &rp.Claims{Subject: "usr_1", ACR: v.acr, AuthTime: rp.NumericDate(v.authTime)}, nil
+}
+
+// TestStartStepUpFromAPIChallenge: a web app calls an API as the user;
+// the API (package bearer) answers insufficient_user_authentication; the
+// app reads the challenge and starts the step-up, which returns the user
+// to the same page, where the call now succeeds.
+func TestStartStepUpFromAPIChallenge(t *testing.T) {
+	verifier := &acrVerifier{}
+	verifier.set(acrLow, time.Now().Unix()-3600)
+	api, err := bearer.New(bearer.Config{Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv := httptest.NewServer(api.Require(bearer.AnyACR(acrHigh), bearer.MaxAuthAge(10*time.Minute))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "paid")
+	})))
+	defer apiSrv.Close()
+
+	rec := &recorder{}
+	a := newTestApp(t, oidctest.New(t), "webc_a", func(c *middleware.WebConfig) { c.Observer = rec })
+	pay := a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := middleware.SessionFrom(r.Context())
+		resp, err := s.Client(r.Context()).Get(apiSrv.URL + "/payments")
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		if su, ok := middleware.StepUpFromResponse(resp); ok {
+			a.web.StartStepUp(w, r, su)
+			return
+		}
+		io.Copy(w, resp.Body)
+	}))
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", withClaims("acr", acrLow))
+
+	w := a.serve(b, pay, "/pay?amount=12000")
+	want := "/auth/login?acr_values=urn%3Aexample%3Ahigh&max_age=600&return_to=%2Fpay%3Famount%3D12000"
+	if w.Code != 302 || w.Header().Get("Location") != want {
+		t.Fatalf("%d %q %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	if e, ok := find(rec.take(), event.StepUp); !ok || e.Reason != "api" || e.Subject != "usr_1" {
+		t.Fatalf("StepUp event %+v", e)
+	}
+	resp, _ := a.loginVia(b, want, "usr_1", withClaims("acr", acrHigh, "auth_time", time.Now().Unix()))
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/pay?amount=12000" {
+		t.Fatalf("callback %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	verifier.set(acrHigh, time.Now().Unix()) // the new access token's
+	if w := a.serve(b, pay, "/pay?amount=12000"); w.Code != 200 || w.Body.String() != "paid" {
+		t.Fatalf("after the step-up: %d %s", w.Code, w.Body)
+	}
+
+	// A challenge the app cannot follow is an error page, not a redirect.
+	w = httptest.NewRecorder()
+	a.web.StartStepUp(w, httptest.NewRequest("GET", "/pay", nil), middleware.StepUp{ACR: []string{"a b"}})
+	if w.Code != http.StatusBadGateway || w.Header().Get("Location") != "" {
+		t.Fatalf("invalid step-up: %d", w.Code)
+	}
+	// A challenge that names nothing asks for a fresh sign-in.
+	w = httptest.NewRecorder()
+	a.web.StartStepUp(w, httptest.NewRequest("GET", "/pay", nil), middleware.StepUp{})
+	if w.Header().Get("Location") != "/auth/login?prompt=login&return_to=%2Fpay" {
+		t.Fatalf("zero step-up: %q", w.Header().Get("Location"))
 	}
 }
