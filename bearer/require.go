@@ -140,7 +140,7 @@ func (q *Requirement) met(cl *rp.Claims) bool {
 	case "acr":
 		return cl.ACR != "" && slices.Contains(q.values, cl.ACR)
 	case "max_age":
-		return q.recent(cl.AuthTime, time.Now())
+		return q.recent(cl, time.Now())
 	}
 	for _, v := range q.values {
 		switch in := slices.Contains(have, v); {
@@ -153,22 +153,15 @@ func (q *Requirement) met(cl *rp.Claims) bool {
 	return q.all
 }
 
-// recent: the user authenticated at authTime, no later than now and no
-// earlier than q.maxAge seconds before it, within the clock skew. The age
-// is compared in whole seconds, so no max_age can overflow.
-func (q *Requirement) recent(authTime rp.NumericDate, now time.Time) bool {
+// recent: the user authenticated (auth_time) within q.maxAge seconds of
+// now, with the clock skew.
+func (q *Requirement) recent(cl *rp.Claims, now time.Time) bool {
 	skew := q.skew
 	if skew <= 0 {
 		skew = rp.DefaultClockSkew
 	}
-	if authTime == 0 {
-		return false // no auth_time: nothing says the sign-in is recent
-	}
-	at := authTime.Time()
-	if at.After(now.Add(skew)) {
-		return false // in the future: a broken OP clock or a forged claim
-	}
-	return int64(now.Sub(at.Add(skew))/time.Second) <= q.maxAge
+	// q.maxAge came from a time.Duration: back to one, it cannot overflow.
+	return cl.AuthenticatedWithin(time.Duration(q.maxAge)*time.Second, now, skew)
 }
 
 // error is the typed reason for a token that does not meet q. The Detail

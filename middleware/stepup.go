@@ -81,13 +81,8 @@ func (su StepUp) unmet(cl *rp.Claims, now time.Time) string {
 	if len(su.ACR) > 0 && (cl.ACR == "" || !slices.Contains(su.ACR, cl.ACR)) {
 		return "acr"
 	}
-	if su.MaxAge > 0 {
-		at := cl.AuthTime.Time()
-		switch {
-		case cl.AuthTime == 0, at.After(now.Add(rp.DefaultClockSkew)),
-			int64(now.Sub(at.Add(rp.DefaultClockSkew))/time.Second) > int64(su.MaxAge/time.Second):
-			return "max_age"
-		}
+	if su.MaxAge > 0 && !cl.AuthenticatedWithin(su.MaxAge/time.Second*time.Second, now, rp.DefaultClockSkew) {
+		return "max_age"
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -199,18 +200,19 @@ func (c *Client) checkAuthTime(cl *Claims, maxAge int64) error {
 	switch {
 	case at.After(now.Add(c.p.skew)):
 		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", stamp(at), stamp(now), c.p.skew)
-	case authAge(now, at, c.p.skew) > maxAge:
+	case !cl.AuthenticatedWithin(seconds(maxAge), now, c.p.skew):
 		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", stamp(at), maxAge)
 	}
 	return nil
 }
 
-// authAge is how many whole seconds before now the user authenticated at
-// at, less the clock skew tolerated: compared with a max_age in seconds, it
-// cannot overflow however large the max_age (a time.Duration of it would,
-// beyond 292 years).
-func authAge(now, at time.Time, skew time.Duration) int64 {
-	return int64(now.Sub(at.Add(skew)) / time.Second)
+// seconds is n seconds as a time.Duration, the largest one when n is
+// beyond 292 years (a max_age that large means any age, not an overflow).
+func seconds(n int64) time.Duration {
+	if n > math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Second
 }
 
 // tokenError sorts a token endpoint failure: the OP's answer becomes

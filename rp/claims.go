@@ -56,6 +56,21 @@ type Claims struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// AuthenticatedWithin reports whether the user authenticated no longer
+// than maxAge before now, by auth_time: present, not after now+skew, and
+// not before now-maxAge-skew. It is the check of max_age (OpenID Connect
+// Core §3.1.2.1 for ID tokens, RFC 9470 for access tokens). A maxAge of
+// time.Duration's largest value, or anything negative, is taken as written
+// (any age / none).
+func (c *Claims) AuthenticatedWithin(maxAge time.Duration, now time.Time, skew time.Duration) bool {
+	if c == nil || c.AuthTime == 0 {
+		return false
+	}
+	at := c.AuthTime.Time()
+	// at is after 1970 and not after now+skew: now.Sub(at) cannot overflow.
+	return !at.After(now.Add(skew)) && now.Sub(at)-skew <= maxAge
+}
+
 // Decode unmarshals the payload's claims into v (a struct or map) for
 // custom claims.
 func (c *Claims) Decode(v any) error {
