@@ -31,6 +31,7 @@ import (
 //   - a web route that needs high now serves her without a sign-in;
 //   - a web route with a max_age is met by the OP's session without a login
 //     form (the OP re-issues with auth_time; her sign-in is recent);
+//   - a refresh keeps her level (the refreshed ID token keeps acr);
 //   - the API's max_age route refuses her access token once her sign-in is
 //     older than it, with max_age; the step-up makes her authenticate anew
 //     and the fresh token passes;
@@ -122,7 +123,8 @@ func TestStepUpInteropNodeOIDCProvider(t *testing.T) {
 	store := tokenstore.NewMemory(tokenstore.MemoryOptions{})
 	t.Cleanup(func() { store.Close() })
 	rec := &recorder{}
-	web, err := middleware.NewWeb(middleware.WebConfig{Client: c, Store: store, CookieKeys: [][]byte{testKey},
+	clk := &clock{}
+	web, err := middleware.NewWeb(middleware.WebConfig{Client: c, Store: store, CookieKeys: [][]byte{testKey}, Now: clk.now,
 		Observer: event.Join(rec, event.Log(slog.New(slog.NewTextHandler(io.Discard, nil))))})
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +200,16 @@ func TestStepUpInteropNodeOIDCProvider(t *testing.T) {
 	}
 	if n := alice.LoginForms(); n != 2 {
 		t.Fatalf("%d login forms after /secure and /recent, want still 2", n)
+	}
+	// A refresh keeps the level: the refreshed ID token carries the acr
+	// and auth_time of the sign-in (RFC 9470 §6.1), not of the refresh.
+	refreshes := op.TokenRequests("refresh_token")
+	clk.advance(4*time.Minute + 50*time.Second) // the access token (5 min) is about to expire
+	if status, body := get(alice, "/secure"); status != 200 || !strings.HasPrefix(body, "page at "+high) {
+		t.Fatalf("/secure after a refresh: %d %q", status, body)
+	}
+	if n := op.TokenRequests("refresh_token") - refreshes; n != 1 || alice.LoginForms() != 2 {
+		t.Fatalf("%d refreshes, %d login forms; want 1 refresh and no sign-in", n, alice.LoginForms())
 	}
 
 	// The API's max_age: her sign-in is older than 2 s (+1 s skew) by now.
