@@ -27,7 +27,7 @@ func TestCommand(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0", "-api", "127.0.0.1:0", "-quiet",
+		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0", "-api", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-quiet",
 			"-client", "id=shop,secret=shop-secret,origin=http://localhost:8086"}, pw, io.Discard)
 		pw.Close()
 	}()

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multiapp-go/multiapp/examples/devop"
+	"github.com/multiapp-go/multiapp/examples/internal/testbrowser"
+)
+
+// TestMetricsPage runs the command (on free ports), signs in on the
+// dashboard, then on docs (one sign-in, so without a login form), calls the
+// API twice with one access token, and scrapes the metrics page: the
+// sign-ins, the code exchanges' latency, the store calls, the JWKS fetch and
+// the token cache's miss then hit are there, each app told apart by its
+// client id, and no label names a user.
+func TestMetricsPage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0",
+			"-api", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-quiet"}, pw, io.Discard)
+		pw.Close()
+	}()
+	urls := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && strings.HasPrefix(f[1], "http://") {
+			urls[f[0]] = strings.TrimSuffix(f[1], "/")
+		}
+		if strings.Contains(sc.Text(), "Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if urls["metrics"] == "" || !strings.HasSuffix(urls["metrics"], "/metrics") {
+		t.Fatalf("the guide lists no metrics page: %v", urls)
+	}
+
+	br := testbrowser.New("alice@example.com", devop.DemoPassword)
+	for _, app := range []string{"dashboard", "docs"} {
+		p, err := br.Get(urls[app] + "/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != 200 || p.URL.Path != "/me" {
+			t.Fatalf("%s /me: %d at %s", app, p.Status, p.URL)
+		}
+	}
+	if br.LoginForms != 1 {
+		t.Errorf("%d login forms for two apps, want 1", br.LoginForms)
+	}
+	tok, err := br.NativeLogin(ctx, strings.TrimSuffix(urls["OP"], "/"), "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		req, _ := http.NewRequest("GET", strings.TrimSuffix(urls["API"], "/api/me")+"/api/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("API: %d", resp.StatusCode)
+		}
+	}
+
+	resp, err := http.Get(urls["metrics"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("metrics page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	t.Logf("metrics page:\n%s", grepMultiapp(page))
+	for _, want := range []struct {
+		series string
+		min    float64
+	}{
+		{`multiapp_logins_total{multiapp_client_id="dashboard",multiapp_outcome="ok",multiapp_silent="false"}`, 1},
+		{`multiapp_logins_total{multiapp_client_id="docs",multiapp_outcome="ok",multiapp_silent="false"}`, 1},
+		{`multiapp_op_duration_seconds_count{multiapp_operation="code_exchange",multiapp_outcome="ok"}`, 2},
+		{`multiapp_op_duration_seconds_count{multiapp_operation="jwks_fetch",multiapp_outcome="ok"}`, 1},
+		{`multiapp_store_duration_seconds_count{multiapp_operation="create"}`, 2},
+		{`multiapp_store_duration_seconds_count{multiapp_operation="get"}`, 2},
+		{`multiapp_jwks_fetches_total{multiapp_outcome="ok"}`, 1},
+		{`multiapp_token_cache_misses_total`, 1},
+		{`multiapp_token_cache_hits_total`, 1},
+		{`multiapp_access_token_duration_seconds_count{multiapp_cache_hit="true",multiapp_outcome="ok"}`, 1},
+	} {
+		v, ok := sample(page, want.series)
+		if !ok || v < want.min {
+			t.Errorf("%s = %v (found %t), want >= %v", want.series, v, ok, want.min)
+		}
+	}
+	for _, user := range []string{"alice", "example.com", tok.AccessToken[:20]} {
+		if strings.Contains(page, user) {
+			t.Errorf("the metrics page names %q", user)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command did not stop")
+	}
+}
+
+// sample is the value of the series (name{labels}, exactly) on the page.
+func sample(page, series string) (float64, bool) {
+	for _, line := range strings.Split(page, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+var multiappLine = regexp.MustCompile(`(?m)^multiapp_.*$`)
+
+func grepMultiapp(page string) string {
+	return strings.Join(multiappLine.FindAllString(page, -1), "\n")
+}
