@@ -213,7 +213,9 @@ func TestInstruments(t *testing.T) {
 	} {
 		t.Run(string(c.e.Name), func(t *testing.T) {
 			h := newHarness(t, Config{})
-			event.Emit(context.Background(), h.obs, c.e)
+			ctx, request := h.tp.Tracer("test").Start(context.Background(), "request")
+			event.Emit(ctx, h.obs, c.e)
+			request.End()
 			var got []string
 			for _, p := range h.collect(t) {
 				v := strconv.FormatInt(p.value, 10)
@@ -229,6 +231,9 @@ func TestInstruments(t *testing.T) {
 			}
 			var spans []string
 			for _, s := range h.spans.Ended() {
+				if s.Name() == "request" {
+					continue
+				}
 				spans = append(spans, s.Name()+" "+s.SpanKind().String())
 				if d := s.EndTime().Sub(s.StartTime()); d != c.e.Duration {
 					t.Errorf("span %s lasts %v, want the event's %v", s.Name(), d, c.e.Duration)
@@ -465,6 +470,26 @@ func TestSpanParent(t *testing.T) {
 	}
 	if got := attrString(attribute.NewSet(evs[0].Attributes...)); got != "error.type=invalid,http.response.status_code=401,multiapp.reason=expired" {
 		t.Errorf("span event attributes %s", got)
+	}
+}
+
+// TestNoOrphanSpans: outside a recording span (no traced request, or one
+// its sampler left out) a call makes no span of its own; the metrics are
+// recorded all the same.
+func TestNoOrphanSpans(t *testing.T) {
+	h := newHarness(t, Config{})
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	ctx, request := unsampled.Tracer("test").Start(context.Background(), "request")
+	for _, ctx := range []context.Context{context.Background(), ctx} {
+		event.Emit(ctx, h.obs, event.Event{Name: event.StoreGet, Duration: time.Millisecond})
+		event.Emit(ctx, h.obs, event.Event{Name: event.BearerRefused, Reason: "no_token"})
+	}
+	request.End()
+	if n := len(h.spans.Ended()); n != 0 {
+		t.Errorf("%d spans without a recording parent", n)
+	}
+	if n := len(h.collect(t)); n != 2 {
+		t.Errorf("%d metric series, want the store histogram and the refusals", n)
 	}
 }
 
