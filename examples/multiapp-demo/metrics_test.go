@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -24,24 +23,10 @@ import (
 func TestMetricsPage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0",
-			"-api", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-quiet"}, pw, io.Discard)
-		pw.Close()
-	}()
-	urls := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && strings.HasPrefix(f[1], "http://") {
-			urls[f[0]] = strings.TrimSuffix(f[1], "/")
-		}
-		if strings.Contains(sc.Text(), "Ctrl-C") {
-			break
-		}
+	_, urls, done := startCommand(t, ctx)
+	for name, u := range urls {
+		urls[name] = strings.TrimSuffix(u, "/")
 	}
-	go io.Copy(io.Discard, pr)
 	if urls["metrics"] == "" || !strings.HasSuffix(urls["metrics"], "/metrics") {
 		t.Fatalf("the guide lists no metrics page: %v", urls)
 	}
