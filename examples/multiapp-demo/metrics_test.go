@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,10 +17,12 @@ import (
 
 // TestMetricsPage runs the command (on free ports), signs in on the
 // dashboard, then on docs (one sign-in, so without a login form), calls the
-// API twice with one access token, and scrapes the metrics page: the
-// sign-ins, the code exchanges' latency, the store calls, the JWKS fetch and
-// the token cache's miss then hit are there, each app told apart by its
-// client id, and no label names a user.
+// API twice with one access token, signs out on docs, calls the API again,
+// and scrapes the metrics page: the sign-ins, the code exchanges' latency,
+// the store calls, the JWKS fetch, the token cache's miss then hit, the
+// logout, the OP's back-channel logouts and the API's refusal of the ended
+// session's token are there, each app told apart by its client id, and no
+// label names a user.
 func TestMetricsPage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -48,7 +51,7 @@ func TestMetricsPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
+	callAPI := func() int {
 		req, _ := http.NewRequest("GET", strings.TrimSuffix(urls["API"], "/api/me")+"/api/me", nil)
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		resp, err := http.DefaultClient.Do(req)
@@ -56,9 +59,20 @@ func TestMetricsPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("API: %d", resp.StatusCode)
+		return resp.StatusCode
+	}
+	for range 2 {
+		if status := callAPI(); status != 200 {
+			t.Fatalf("API: %d", status)
 		}
+	}
+	// Signing out on docs signs out everywhere: the OP's back-channel
+	// logouts reach both web apps, and the API refuses the session's token.
+	if p, err := br.Do(http.MethodPost, urls["docs"]+"/auth/logout", url.Values{}, nil); err != nil || !strings.Contains(p.Body, `id="signed-out"`) {
+		t.Fatalf("logout on docs: %v", err)
+	}
+	if status := callAPI(); status != 401 {
+		t.Errorf("API after the logout: %d, want 401", status)
 	}
 
 	resp, err := http.Get(urls["metrics"])
@@ -73,23 +87,27 @@ func TestMetricsPage(t *testing.T) {
 	}
 	t.Logf("metrics page:\n%s", grepMultiapp(page))
 	for _, want := range []struct {
-		series string
+		name   string
+		labels []string
 		min    float64
 	}{
-		{`multiapp_logins_total{multiapp_client_id="dashboard",multiapp_outcome="ok",multiapp_silent="false"}`, 1},
-		{`multiapp_logins_total{multiapp_client_id="docs",multiapp_outcome="ok",multiapp_silent="false"}`, 1},
-		{`multiapp_op_duration_seconds_count{multiapp_operation="code_exchange",multiapp_outcome="ok"}`, 2},
-		{`multiapp_op_duration_seconds_count{multiapp_operation="jwks_fetch",multiapp_outcome="ok"}`, 1},
-		{`multiapp_store_duration_seconds_count{multiapp_operation="create"}`, 2},
-		{`multiapp_store_duration_seconds_count{multiapp_operation="get"}`, 2},
-		{`multiapp_jwks_fetches_total{multiapp_outcome="ok"}`, 1},
-		{`multiapp_token_cache_misses_total`, 1},
-		{`multiapp_token_cache_hits_total`, 1},
-		{`multiapp_access_token_duration_seconds_count{multiapp_cache_hit="true",multiapp_outcome="ok"}`, 1},
+		{"multiapp_logins_total", []string{`multiapp_client_id="dashboard"`, `multiapp_outcome="ok"`, `multiapp_silent="false"`}, 1},
+		{"multiapp_logins_total", []string{`multiapp_client_id="docs"`, `multiapp_outcome="ok"`}, 1},
+		{"multiapp_op_duration_seconds_count", []string{`multiapp_operation="code_exchange"`, `multiapp_outcome="ok"`}, 2},
+		{"multiapp_op_duration_seconds_count", []string{`multiapp_operation="jwks_fetch"`, `multiapp_outcome="ok"`}, 1},
+		{"multiapp_store_duration_seconds_count", []string{`multiapp_operation="create"`}, 2},
+		{"multiapp_store_duration_seconds_count", []string{`multiapp_operation="get"`}, 2},
+		{"multiapp_store_duration_seconds_count", []string{`multiapp_operation="delete"`}, 1},
+		{"multiapp_jwks_fetches_total", []string{`multiapp_outcome="ok"`}, 1},
+		{"multiapp_token_cache_misses_total", nil, 1},
+		{"multiapp_token_cache_hits_total", nil, 1},
+		{"multiapp_access_token_duration_seconds_count", []string{`multiapp_cache_hit="true"`, `multiapp_outcome="ok"`}, 1},
+		{"multiapp_logouts_total", []string{`multiapp_client_id="docs"`}, 1},
+		{"multiapp_backchannel_logouts_total", []string{`multiapp_outcome="ok"`}, 2},
+		{"multiapp_bearer_refusals_total", []string{`http_response_status_code="401"`, `multiapp_reason="revoked_session"`}, 1},
 	} {
-		v, ok := sample(page, want.series)
-		if !ok || v < want.min {
-			t.Errorf("%s = %v (found %t), want >= %v", want.series, v, ok, want.min)
+		if v := sample(page, want.name, want.labels...); v < want.min {
+			t.Errorf("%s%v = %v, want >= %v", want.name, want.labels, v, want.min)
 		}
 	}
 	for _, user := range []string{"alice", "example.com", tok.AccessToken[:20]} {
@@ -108,15 +126,27 @@ func TestMetricsPage(t *testing.T) {
 	}
 }
 
-// sample is the value of the series (name{labels}, exactly) on the page.
-func sample(page, series string) (float64, bool) {
+// sample is the sum of the values of the series named name whose labels
+// include every one of labels (k="v").
+func sample(page, name string, labels ...string) float64 {
+	var sum float64
+lines:
 	for _, line := range strings.Split(page, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-			return v, err == nil
+		series, value, ok := strings.Cut(line, " ")
+		if !ok || (series != name && !strings.HasPrefix(series, name+"{")) {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		if err == nil {
+			sum += v
 		}
 	}
-	return 0, false
+	return sum
 }
 
 var multiappLine = regexp.MustCompile(`(?m)^multiapp_.*$`)
