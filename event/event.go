@@ -3,7 +3,9 @@
 // and the one hook to learn of it: an Observer. The audit log is an
 // Observer (Log, the default of the web layer, the back-channel handler and
 // the bearer layer); metrics are another (count logins by Silent,
-// refreshes by Name, histograms of Duration); Join feeds several.
+// refreshes by Name, histograms of Duration: the module
+// github.com/multiapp-go/multiapp/otel is that Observer for OpenTelemetry);
+// Join feeds several.
 //
 // Every event has a Name from the constants below and the fields that
 // apply to it. Bounded fields (Name, ClientID, Issuer, Reason, Class,

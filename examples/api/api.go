@@ -61,6 +61,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives refused requests. Nil: discarded.
 	Logger *slog.Logger
+	// Observer receives the library's events besides the log (e.g.
+	// metrics: github.com/multiapp-go/multiapp/otel). Nil: the log only.
+	Observer event.Observer
 }
 
 // ConfigFromEnv reads MULTIAPP_ISSUER, MULTIAPP_AUDIENCE,
@@ -110,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	// multiapp.bearer.refused records with the reason (requests without a
 	// token, and each token check, are debug records); JWKS fetches are
 	// multiapp.jwks.fetch.
-	obs := event.Log(cfg.Logger)
+	obs := event.Join(event.Log(cfg.Logger), cfg.Observer)
 	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: obs})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)

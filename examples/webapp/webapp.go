@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
@@ -87,6 +88,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the app's and the middleware's logs. Nil: discarded.
 	Logger *slog.Logger
+	// Observer receives the library's events besides the log (e.g.
+	// metrics: github.com/multiapp-go/multiapp/otel). Nil: the log only.
+	Observer event.Observer
 }
 
 // Link is a link to another app in the page header.
@@ -196,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Accent == "" {
 		cfg.Accent = accentFor(cfg.Name)
 	}
-	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient})
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: cfg.Observer})
 	if err != nil {
 		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
 	}
@@ -235,6 +239,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		CookieKeys: [][]byte{key},
 		SilentSSO:  true,
 		Logger:     cfg.Logger,
+		Observer:   webObserver(cfg),
 	})
 	if err != nil {
 		a.Close()
@@ -246,6 +251,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle("GET /{$}", a.web.Optional(http.HandlerFunc(a.home)))
 	a.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return a, nil
+}
+
+// webObserver is the web layer's Observer: nil (the audit log to Logger)
+// or the audit log joined with cfg.Observer.
+func webObserver(cfg Config) event.Observer {
+	if cfg.Observer == nil {
+		return nil
+	}
+	return event.Join(event.Log(cfg.Logger), cfg.Observer)
 }
 
 // clientAuthLogger logs the outcome of each client authentication check:
