@@ -139,10 +139,6 @@ const (
 	withStatus
 )
 
-// stepUp is event.StepUp's name, routed before that constant lands in
-// package event (issue 15.4): its events are counted from the first day.
-const stepUp event.Name = "multiapp.step_up"
-
 // route is what an event name becomes.
 type route struct {
 	count   metric.Int64Counter     // nil: not counted
@@ -243,7 +239,7 @@ func New(cfg Config) (*Observer, error) {
 			event.LoginSilentFailed: login("failed"),
 			event.LoginError:        login("error"),
 			// event.StepUp, landing with step-up authentication (issue 15.4).
-			stepUp: {count: stepUps, cfields: withClientID | withReason | withErrorType},
+			event.StepUp: {count: stepUps, cfields: withClientID | withReason | withErrorType},
 
 			event.Logout:             {count: logouts, cfields: withClientID | withReason},
 			event.LogoutRevokeFailed: {count: revokeFailures, cfields: withClientID | withErrorType},

@@ -130,7 +130,7 @@ func TestInstruments(t *testing.T) {
 			[]string{"multiapp.logins {login} multiapp.outcome=failed,multiapp.reason=login_required,multiapp.silent=true 1"}, nil},
 		{event.Event{Name: event.LoginError, Class: "misconfigured"},
 			[]string{"multiapp.logins {login} error.type=misconfigured,multiapp.outcome=error,multiapp.silent=false 1"}, nil},
-		{event.Event{Name: stepUp, Reason: "acr", Subject: "alice"},
+		{event.Event{Name: event.StepUp, Reason: "acr", Subject: "alice"},
 			[]string{"multiapp.step_ups {step_up} multiapp.reason=acr 1"}, nil},
 		{event.Event{Name: event.Logout, Reason: "no_live_session"},
 			[]string{"multiapp.logouts {logout} multiapp.reason=no_live_session 1"}, nil},
@@ -290,7 +290,7 @@ func TestEveryEventRouted(t *testing.T) {
 	}
 	// Routed ahead of package event: names landing on other branches.
 	ahead := 0
-	if o.routes[stepUp] != nil && !declared[stepUp] {
+	if o.routes[event.StepUp] != nil && !declared[event.StepUp] {
 		ahead++
 	}
 	if n < 30 || n+ahead != len(o.routes) {
