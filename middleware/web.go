@@ -510,7 +510,7 @@ func loginReason(err error) string {
 
 func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
 	why := loginReason(err)
-	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Class: rp.ClassOf(err).String(), Err: err})
+	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Err: err})
 	msg := "Sign-in could not be completed. Please try again."
 	var oe *rp.OPError
 	switch {
