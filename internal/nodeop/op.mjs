@@ -272,6 +272,9 @@ function providerConfiguration() {
     },
     features: {
       devInteractions: { enabled: false },
+      // DPoP (RFC 9449): only clients that send a DPoP proof get bound tokens,
+      // so it changes nothing for the others.
+      dpop: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: { enabled: true, allowedPolicy: async () => true },
