@@ -14,6 +14,10 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none" // public client: SPA, mobile, desktop, CLI
+	// AuthPrivateKeyJWT: the client signs a short-lived assertion with its
+	// private key (Config.Key) on every request; no secret exists (RFC 7523
+	// §2.2, OpenID Connect Core §9).
+	AuthPrivateKeyJWT = "private_key_jwt"
 )
 
 // Defaults.
@@ -51,8 +55,13 @@ type Config struct {
 	// Scopes requested at login. Empty: DefaultScopes. "openid" is added
 	// when missing.
 	Scopes []string
-	// AuthMethod is the client authentication at the token and revocation
-	// endpoints: AuthClientSecretBasic, AuthClientSecretPost or AuthNone. It must be the method the client
+	// Key is the client's private key for private_key_jwt (see ClientKey):
+	// set it instead of ClientSecret, and register the public key at the OP
+	// (JWKS, JWKSHandler). With Key set, AuthMethod may stay empty.
+	Key *ClientKey
+	// AuthMethod is the client authentication at the token, revocation and
+	// PAR endpoints: AuthClientSecretBasic, AuthClientSecretPost,
+	// AuthPrivateKeyJWT or AuthNone. It must be the method the client
 	// is registered with: some OPs (Ory Hydra) refuse any other with
 	// invalid_client, the answer to a wrong secret. Empty: AuthNone without
 	// a secret; otherwise client_secret_basic when the OP lists it or lists
@@ -94,8 +103,15 @@ func (c *Config) check() error {
 			return err
 		}
 	}
+	if c.Key != nil && c.ClientSecret != "" {
+		return configError("both Key and ClientSecret are set: a client authenticates one way; keep Key for private_key_jwt, or ClientSecret for a secret method")
+	}
 	switch c.AuthMethod {
 	case "":
+	case AuthPrivateKeyJWT:
+		if c.Key == nil {
+			return configError("AuthMethod is %q but Key is empty: set Config.Key (rp.LoadClientKey reads PEM or JWK)", AuthPrivateKeyJWT)
+		}
 	case AuthNone:
 		if c.ClientSecret != "" {
 			return configError("AuthMethod is %q but ClientSecret is set: a public client has no secret", AuthNone)
@@ -105,7 +121,10 @@ func (c *Config) check() error {
 			return configError("AuthMethod is %q but ClientSecret is empty", c.AuthMethod)
 		}
 	default:
-		return configError("AuthMethod %q is not supported: use %q, %q or %q", c.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthNone)
+		return configError("AuthMethod %q is not supported: use %q, %q, %q or %q", c.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone)
+	}
+	if c.Key != nil && c.AuthMethod != "" && c.AuthMethod != AuthPrivateKeyJWT {
+		return configError("Key is set but AuthMethod is %q: a key authenticates with %q", c.AuthMethod, AuthPrivateKeyJWT)
 	}
 	return nil
 }

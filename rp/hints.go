@@ -41,6 +41,14 @@ var opHints = []struct {
 			"127.0.0.1), port, path and trailing slash; `multiapp doctor` probes the OP and names the difference",
 	},
 	{
+		when: func(e *OPError, h hintContext, text string) bool {
+			return e.Code == "invalid_client" && h.authMethod == AuthPrivateKeyJWT
+		},
+		hint: "the OP does not accept the private_key_jwt assertion of client {client_id}: check that the client " +
+			"is registered for private_key_jwt with the public half of Config.Key (jwks or jwks_uri, same kid), " +
+			"that the OP allows the assertion's alg, and that this server's clock is right (assertions live 60 s)",
+	},
+	{
 		when: func(e *OPError, h hintContext, text string) bool { return e.Code == "invalid_client" },
 		hint: "the OP does not accept the credentials of client {client_id}: check that this client id exists " +
 			"in this OP environment (a client of another environment is unknown here), that ClientSecret is its " +
@@ -129,6 +137,10 @@ const (
 	// hintPublicRefused: (no value).
 	hintPublicRefused = ": the client is registered as a confidential client (set ClientSecret), or is unknown " +
 		"in this OP environment"
+	// hintKeyRefused: (no value).
+	hintKeyRefused = ": check that the client is registered for private_key_jwt with the public half of " +
+		"Config.Key (its jwks or jwks_uri, same kid: rp.JWKS prints it), that the OP allows the assertion's " +
+		"alg, and that this server's clock is right (assertions live 60 s; `multiapp doctor` measures the offset)"
 	// hintCredentialsRefused: (no value).
 	hintCredentialsRefused = " and with the other secret method too: check that ClientSecret is the client's " +
 		"current secret in this OP environment (secrets differ per environment and change when rotated) and " +

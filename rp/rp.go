@@ -61,8 +61,16 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 		return nil, configError("the OP advertises PKCE methods %v without S256; multiapp never sends plain: enable S256 at the OP", m.CodeChallengeMethods)
 	}
 	c := &Client{p: p, cfg: cfg}
+	var key *signingKey
+	if cfg.Key != nil {
+		var err error
+		if key, err = cfg.Key.prepare(nil, m.TokenEndpointAuthSigningAlgs); err != nil {
+			return nil, err
+		}
+		cfg.AuthMethod = AuthPrivateKeyJWT
+	}
 	c.auth = newClientAuth(p, authSetup{
-		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, key: key,
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
 		checkForm: c.madeUpExchange, observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, m.Issuer),
 	})
