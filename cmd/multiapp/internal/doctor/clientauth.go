@@ -34,7 +34,10 @@ func (r *appRun) authMethod() {
 	a := r.client.ClientAuth()
 	if a.Source == rp.AuthFromConfig {
 		from := r.app.AuthMethodFrom
-		if from == "" {
+		switch {
+		case from == "" && r.app.AuthMethod == "" && r.app.ClientKey != "":
+			from = "a client key (MULTIAPP_CLIENT_KEY)"
+		case from == "":
 			from = "MULTIAPP_AUTH_METHOD"
 		}
 		r.add("auth_method", OK, fmt.Sprintf("%s, chosen with %s", a.Method, from), "")
@@ -84,8 +87,12 @@ func (r *appRun) clientAuth(ctx context.Context) {
 		return
 	}
 	id, method := r.app.ClientID, r.client.ClientAuth().Method
-	if method == rp.AuthNone {
+	switch method {
+	case rp.AuthNone:
 		r.publicClientAuth(ctx)
+		return
+	case rp.AuthPrivateKeyJWT:
+		r.keyClientAuth(ctx)
 		return
 	}
 	err := r.tokenProbe(ctx, id, r.app.ClientSecret, method)
