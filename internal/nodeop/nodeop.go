@@ -107,6 +107,9 @@ type Client struct {
 	// JWKS is the client's public JSON Web Key Set (e.g. rp.JWKS), for
 	// AuthMethod "private_key_jwt".
 	JWKS json.RawMessage
+	// JWKSURI is where the OP fetches the client's public keys instead
+	// (jwks_uri; loopback URLs work, see the fetch override in op.mjs).
+	JWKSURI string
 	// IDTokenSigningAlg is id_token_signed_response_alg: "RS256" (the
 	// default), "PS256" or "ES256".
 	IDTokenSigningAlg string
@@ -538,6 +541,7 @@ type wireClient struct {
 	ApplicationType        string          `json:"application_type,omitempty"`
 	GrantTypes             []string        `json:"grant_types,omitempty"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	IDTokenSigningAlg      string          `json:"id_token_signed_response_alg,omitempty"`
 }
 
@@ -558,6 +562,7 @@ func (c Client) wire() wireClient {
 		ApplicationType:        c.ApplicationType,
 		GrantTypes:             c.GrantTypes,
 		JWKS:                   c.JWKS,
+		JWKSURI:                c.JWKSURI,
 		IDTokenSigningAlg:      c.IDTokenSigningAlg,
 	}
 }

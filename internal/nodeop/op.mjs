@@ -95,6 +95,7 @@ function clientMetadata(c) {
   };
   if (c.client_secret && md.token_endpoint_auth_method.startsWith('client_secret')) md.client_secret = c.client_secret;
   if (c.jwks) md.jwks = c.jwks;
+  if (c.jwks_uri) md.jwks_uri = c.jwks_uri;
   if (c.id_token_signed_response_alg) md.id_token_signed_response_alg = c.id_token_signed_response_alg;
   else if (cfg.fapi2 === true) md.id_token_signed_response_alg = 'ES256';
   if (c.backchannel_logout_uri) {
