@@ -70,6 +70,15 @@ type Config struct {
 	// listed. When the OP lists both, a check before the first token
 	// request keeps the one the OP accepts (see Client.CheckClientAuth).
 	AuthMethod string
+	// PAR pushes every authorization request to the OP first (Pushed
+	// Authorization Requests, RFC 9126): the browser then carries only
+	// client_id and a request_uri, so the request's parameters cannot be
+	// read or changed on the way, and no length limit applies. PAR is used
+	// anyway when the OP's discovery says
+	// require_pushed_authorization_requests; set it for an OP that requires
+	// PAR of this client only (node-oidc-provider, Keycloak and others can
+	// require it per client).
+	PAR bool
 	// OnClientAuth, when set, is told the outcome of every client
 	// authentication check (Client.CheckClientAuth, or the automatic one):
 	// the method in use and why, and nil, or the *ClientAuthError the OP's

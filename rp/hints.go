@@ -56,6 +56,13 @@ var opHints = []struct {
 			"as a confidential client, an SPA or native app as a public one)",
 	},
 	{
+		when: func(e *OPError, h hintContext, text string) bool {
+			return e.Endpoint == "authorization" && strings.Contains(text, "pushed authorization request")
+		},
+		hint: "the OP requires pushed authorization requests (RFC 9126) of client {client_id} but does not say so " +
+			"in its discovery document: set Config.PAR",
+	},
+	{
 		when: func(e *OPError, h hintContext, text string) bool { return e.Code == "unauthorized_client" },
 		hint: "client {client_id} is not allowed this grant or response type at the OP: enable the " +
 			"authorization code flow (and refresh tokens) for it",

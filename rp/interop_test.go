@@ -72,7 +72,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	signIn := func(c *rp.Client, path string) *rp.Tokens {
 		t.Helper()
 		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
+		authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func TestInteropRefreshReuseRevokes(t *testing.T) {
 	}
 	b := nodeop.NewBrowser(t, "bob", "any")
 	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(tx, url.Values{"prompt": {"login"}})
+	authURL, _ := c.AuthCodeURL(context.Background(), tx, url.Values{"prompt": {"login"}})
 	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestInteropRevoke(t *testing.T) {
 	}
 	b := nodeop.NewBrowser(t, "erin", "any")
 	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(tx, nil)
+	authURL, _ := c.AuthCodeURL(context.Background(), tx, nil)
 	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
 	if err != nil {
 		t.Fatal(err)

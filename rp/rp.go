@@ -43,6 +43,8 @@ type Client struct {
 	cfg   Config
 	oauth oauth2.Config
 	auth  *clientAuth
+	// par: authorization requests are pushed (RFC 9126).
+	par bool
 }
 
 // Client returns the Client of the app cfg describes at this OP. It checks
@@ -80,6 +82,14 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 	}
 	if err := checkTransport("token_endpoint", m.TokenEndpoint, method); err != nil {
 		return nil, err
+	}
+	if c.par = cfg.PAR || m.RequirePushedAuthorizationRequests; c.par {
+		if m.PushedAuthorizationRequestEndpoint == "" {
+			return nil, configError("Config.PAR is set but the OP advertises no pushed_authorization_request_endpoint: enable pushed authorization requests (RFC 9126) at the OP, or leave PAR off")
+		}
+		if err := checkTransport("pushed_authorization_request_endpoint", m.PushedAuthorizationRequestEndpoint, method); err != nil {
+			return nil, err
+		}
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {

@@ -94,7 +94,7 @@ func TestMaxAge(t *testing.T) {
 	c := newClient(t, op, nil)
 	now := time.Now().Unix()
 	for _, bad := range []string{"-1", "abc", "1.5", ""} {
-		if _, err := c.AuthCodeURL(newTx(c), url.Values{"max_age": {bad}}); err == nil {
+		if _, err := c.AuthCodeURL(context.Background(), newTx(c), url.Values{"max_age": {bad}}); err == nil {
 			t.Errorf("max_age %q accepted", bad)
 		}
 	}
@@ -118,7 +118,7 @@ func TestMaxAge(t *testing.T) {
 			if c2.maxAge != "" {
 				extra.Set("max_age", c2.maxAge)
 			}
-			u, err := c.AuthCodeURL(tx, extra)
+			u, err := c.AuthCodeURL(context.Background(), tx, extra)
 			if err != nil {
 				t.Fatal(err)
 			}

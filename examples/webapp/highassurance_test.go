@@ -34,8 +34,9 @@ func keyPEM(t *testing.T) string {
 }
 
 // TestPrivateKeyJWTApp: the web app configured from MULTIAPP_CLIENT_KEY
-// signs in at node-oidc-provider with private_key_jwt, the OP fetching the
-// app's public key from the app's own /jwks.json (its registered jwks_uri).
+// and MULTIAPP_PAR signs in at node-oidc-provider with private_key_jwt
+// through a pushed authorization request, the OP fetching the app's public
+// key from the app's own /jwks.json (its registered jwks_uri).
 func TestPrivateKeyJWTApp(t *testing.T) {
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -47,9 +48,13 @@ func TestPrivateKeyJWTApp(t *testing.T) {
 	cfg, _, err := webapp.ConfigFromEnv(appenv.Map(map[string]string{
 		appenv.Issuer: op.Issuer, appenv.ClientID: "webc_key", appenv.ClientKey: keyPEM(t),
 		appenv.RedirectURL: base + "/auth/callback", appenv.PostLogoutRedirectURL: base + "/",
+		appenv.PAR: "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !cfg.PAR {
+		t.Fatalf("%s ignored", appenv.PAR)
 	}
 	// The app's start-up check makes the OP fetch /jwks.json before New
 	// returns: until then the test serves the same JWKS itself (a first
@@ -94,6 +99,9 @@ func TestPrivateKeyJWTApp(t *testing.T) {
 	if n := op.Count(func(e nodeop.Event) bool { return e.Route == "token" && e.Status == 200 }); n != 1 {
 		t.Fatalf("%d successful token requests", n)
 	}
+	if n := op.Count(func(e nodeop.Event) bool { return e.Route == "pushed_authorization_request" && e.Status == 201 }); n != 1 {
+		t.Fatalf("%d pushed authorization requests", n)
+	}
 
 	env := map[string]string{appenv.Issuer: op.Issuer, appenv.ClientID: "c", appenv.RedirectURL: base + "/cb",
 		appenv.ClientKey: keyPEM(t), appenv.ClientSecret: "s"}
@@ -101,6 +109,11 @@ func TestPrivateKeyJWTApp(t *testing.T) {
 		t.Errorf("key and secret: %v", err)
 	}
 	delete(env, appenv.ClientSecret)
+	env[appenv.PAR] = "yes"
+	if _, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err == nil || !strings.Contains(err.Error(), appenv.PAR) {
+		t.Errorf("bad %s: %v", appenv.PAR, err)
+	}
+	delete(env, appenv.PAR)
 	env[appenv.ClientKey] = "/nonexistent/key.pem"
 	if _, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err == nil || !strings.Contains(err.Error(), appenv.ClientKey) {
 		t.Errorf("missing key file: %v", err)

@@ -60,6 +60,8 @@ type Config struct {
 	// private_key_jwt (rp.ClientKey); the app then serves its public key at
 	// /jwks.json, a jwks_uri to register at the OP.
 	ClientKey *rp.ClientKey
+	// PAR pushes the authorization requests (rp.Config.PAR).
+	PAR bool
 	// AuthMethod is the client authentication registered at the OP
 	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost,
 	// rp.AuthPrivateKeyJWT, rp.AuthNone).
@@ -107,7 +109,8 @@ type Link struct {
 // key), MULTIAPP_CLIENT_KEY (a private key for private_key_jwt instead of
 // a secret: PEM, JWK or a file path), MULTIAPP_AUTH_METHOD
 // (client_secret_basic, client_secret_post, private_key_jwt or none; empty:
-// the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
+// the library's choice), MULTIAPP_PAR (true: pushed authorization
+// requests), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
 // MULTIAPP_SCOPES, MULTIAPP_REDIS_URL and MULTIAPP_STORE_KEY (with the
 // URL, the store key and the cookie key are required: every instance needs
 // the same). It also returns the listen address: MULTIAPP_ADDR, or the
@@ -133,6 +136,13 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 	}
 	if len(missing) > 0 {
 		return cfg, "", fmt.Errorf("webapp: set %s", strings.Join(sorted(missing), ", "))
+	}
+	switch v := strings.ToLower(env.Get(appenv.PAR, "")); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.PAR = true
+	default:
+		return cfg, "", fmt.Errorf("webapp: %s is %q: use true or false", appenv.PAR, v)
 	}
 	if k := env.Get(appenv.ClientKey, ""); k != "" {
 		if cfg.ClientSecret != "" {
@@ -221,6 +231,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		ClientID:              cfg.ClientID,
 		ClientSecret:          cfg.ClientSecret,
 		Key:                   cfg.ClientKey,
+		PAR:                   cfg.PAR,
 		RedirectURL:           cfg.RedirectURL,
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
 		Scopes:                cfg.Scopes,

@@ -148,7 +148,8 @@ type Event struct {
 	Type string `json:"event"`
 	// Route (request): discovery, jwks, authorization, resume, token,
 	// userinfo, introspection, revocation, end_session,
-	// end_session_confirm, end_session_success.
+	// end_session_confirm, end_session_success,
+	// pushed_authorization_request.
 	Route  string `json:"route,omitempty"`
 	Method string `json:"method,omitempty"`
 	// Status is the HTTP status the OP answered (request).

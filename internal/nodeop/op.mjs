@@ -416,6 +416,7 @@ provider.Client.prototype.compareClientSecret = function compareClientSecret(act
 const reported = new Set([
   'discovery', 'jwks', 'authorization', 'resume', 'token', 'userinfo', 'introspection',
   'revocation', 'end_session', 'end_session_confirm', 'end_session_success',
+  'pushed_authorization_request',
 ]);
 provider.use(async (ctx, next) => {
   await next();
@@ -440,7 +441,7 @@ provider.use(async (ctx, next) => {
 // The provider answers e.g. every invalid_grant with the same description;
 // its error events carry the reason ("refresh token already used", ...).
 for (const name of [
-  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error',
+  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'pushed_authorization_request.error',
   'revocation.error', 'end_session.error', 'end_session_confirm.error', 'jwks.error',
 ]) {
   provider.on(name, (ctx, err) => {

@@ -38,6 +38,12 @@ const (
 	// authentication, instead of a secret: PEM, a private JWK, or the path
 	// of a file holding one (rp.LoadClientKey).
 	ClientKey = "MULTIAPP_CLIENT_KEY"
+	// PAR, "true" or "1", makes a web app push its authorization requests
+	// (rp.Config.PAR); an OP that requires PAR gets them anyway.
+	PAR = "MULTIAPP_PAR"
+	// Profile, "fapi2", makes a web app follow the FAPI 2.0 Security
+	// Profile (rp.Config.Profile).
+	Profile = "MULTIAPP_PROFILE"
 	// RedisURL, when set, keeps the sessions in Redis (redisstore.NewFromURL:
 	// redis://, rediss://, a cluster or Sentinel) so that several instances
 	// of an app share them. It needs StoreKey and CookieKey.

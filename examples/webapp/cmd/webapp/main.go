@@ -13,7 +13,8 @@
 // private_key_jwt, PEM, JWK or a file path; the app serves its public key at
 // /jwks.json), MULTIAPP_AUTH_METHOD (client_secret_basic,
 // client_secret_post, private_key_jwt or none; default: the library's
-// choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL,
+// choice), MULTIAPP_PAR (true: pushed authorization requests, RFC 9126),
+// MULTIAPP_APP_NAME, MULTIAPP_API_URL,
 // MULTIAPP_SCOPES. At start it checks the client's credentials at the OP and
 // warns when the OP rejects them.
 //
