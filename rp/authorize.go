@@ -208,6 +208,8 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is %q, expected %q (a mix-up attack, or another OP answered)", resp.Iss, c.p.meta.Issuer)
 	case resp.Iss == "" && c.p.meta.AuthorizationResponseIssParameterSupported:
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
+	case resp.Iss == "" && c.requireIss:
+		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing: the %s profile requires it (RFC 9207), so the OP must send it", c.cfg.Profile)
 	}
 	if resp.Error != "" {
 		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription}).withHint(c.hintContext(""))

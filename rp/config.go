@@ -79,6 +79,12 @@ type Config struct {
 	// PAR of this client only (node-oidc-provider, Keycloak and others can
 	// require it per client).
 	PAR bool
+	// Profile makes the client follow a security profile: FAPI2 (the FAPI
+	// 2.0 Security Profile) turns on PAR, requires private_key_jwt (Key),
+	// the iss authorization response parameter and PS256/ES256/EdDSA
+	// signatures, and refuses a configuration that breaks it. Empty: the
+	// library's defaults.
+	Profile Profile
 	// OnClientAuth, when set, is told the outcome of every client
 	// authentication check (Client.CheckClientAuth, or the automatic one):
 	// the method in use and why, and nil, or the *ClientAuthError the OP's
@@ -135,7 +141,7 @@ func (c *Config) check() error {
 	if c.Key != nil && c.AuthMethod != "" && c.AuthMethod != AuthPrivateKeyJWT {
 		return configError("Key is set but AuthMethod is %q: a key authenticates with %q", c.AuthMethod, AuthPrivateKeyJWT)
 	}
-	return nil
+	return c.checkProfile()
 }
 
 func checkAbsolute(field, raw string) error {

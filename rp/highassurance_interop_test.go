@@ -6,12 +6,20 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/multiapp-go/multiapp/internal/nodeop"
 	"github.com/multiapp-go/multiapp/pkce"
@@ -221,4 +229,123 @@ func mustEC(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestInteropFAPI2 runs the multi-app story with node-oidc-provider's FAPI
+// 2.0 profile enabled (features.fapi profile 2.0: PKCE required, assertion
+// aud exactly the issuer, ES256 ID tokens) and both clients on rp.FAPI2:
+// PAR without configuring it, private_key_jwt with an RSA (PS256) and an
+// EC key, iss required, login, SSO, refresh, RP-initiated logout and the
+// back-channel logout tokens, then refresh refused as revoked. Access
+// tokens are bearer tokens: DPoP (issue 15.3) is not part of this lane.
+func TestInteropFAPI2(t *testing.T) {
+	var (
+		mu           sync.Mutex
+		logoutTokens = map[string][]string{}
+	)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/backchannel") {
+			_ = r.ParseForm()
+			mu.Lock()
+			logoutTokens[strings.TrimSuffix(r.URL.Path, "/backchannel")] = append(logoutTokens[strings.TrimSuffix(r.URL.Path, "/backchannel")], r.PostForm.Get("logout_token"))
+			mu.Unlock()
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(app.Close)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	keys := map[string]*rp.ClientKey{"/a": {Signer: rsaKey}, "/b": {Signer: mustEC(t)}}
+	var clients []nodeop.Client
+	for path, k := range keys {
+		jwks, err := rp.JWKS(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, nodeop.Client{ID: "webc" + strings.ReplaceAll(path, "/", "_"), AuthMethod: rp.AuthPrivateKeyJWT, JWKS: jwks,
+			RedirectURIs: []string{app.URL + path + "/callback"}, PostLogoutRedirectURIs: []string{app.URL + path + "/bye"},
+			BackchannelLogoutURI: app.URL + path + "/backchannel"})
+	}
+	op := nodeop.Start(t, nodeop.Config{FAPI2: true, Clients: clients, RotateRefreshTokens: true,
+		Users: []nodeop.User{{ID: "usr_alice", Email: "alice@example.test", Password: "pw"}}})
+	ctx := context.Background()
+	p, err := rp.Discover(ctx, op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := map[string]*rp.Client{}
+	for path, k := range keys {
+		c, err := p.Client(rp.Config{ClientID: "webc" + strings.ReplaceAll(path, "/", "_"), Key: k, Profile: rp.FAPI2,
+			RedirectURL: app.URL + path + "/callback", PostLogoutRedirectURL: app.URL + path + "/bye"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CheckClientAuth(ctx); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		apps[path] = c
+	}
+	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
+	tokens := map[string]*rp.Tokens{}
+	for _, path := range []string{"/a", "/b"} {
+		tokens[path] = haSignIn(t, b, apps[path], path+"/callback")
+		if tokens[path].Claims.Subject != "usr_alice" {
+			t.Fatalf("%s: %+v", path, tokens[path].Claims)
+		}
+	}
+	if b.LoginForms() != 1 {
+		t.Fatalf("%d login forms: no SSO", b.LoginForms())
+	}
+	if n := op.Count(func(e nodeop.Event) bool { return e.Route == "pushed_authorization_request" && e.Status == 201 }); n != 2 {
+		t.Fatalf("%d pushed requests", n)
+	}
+	if hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tokens["/b"].IDToken, ".")[0]); !strings.Contains(string(hdr), `"ES256"`) {
+		t.Fatalf("ID token header %s", hdr)
+	}
+	// The OP's FAPI 2.0 profile is on: an assertion whose aud is the token
+	// endpoint (which the OP accepts otherwise) is refused.
+	now := time.Now().Unix()
+	claims, _ := json.Marshal(map[string]any{"iss": "webc_b", "sub": "webc_b", "aud": p.Metadata().TokenEndpoint, "jti": rand.Text(), "iat": now, "exp": now + 60})
+	assertion, err := jws.Sign(claims, jws.WithKey(jwa.ES256, keys["/b"].Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(p.Metadata().TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.URL + "/b/callback"}, "code_verifier": {rand.Text() + rand.Text()},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {string(assertion)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ev, _ := op.WaitFor(time.Second, func(e nodeop.Event) bool { return e.Route == "token" && e.Status == 401 }); resp.StatusCode != 401 || !strings.Contains(ev.Detail, "must equal the issuer identifier") {
+		t.Fatalf("assertion with aud = token endpoint under FAPI 2.0: %d %s", resp.StatusCode, body)
+	}
+	next, err := apps["/a"].Refresh(ctx, tokens["/a"])
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	tokens["/a"] = next
+
+	endURL, err := apps["/a"].EndSessionURL(tokens["/a"].IDToken, "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, _, err := b.Navigate(endURL, func(u *url.URL) bool { return u.Path == "/a/bye" })
+	if err != nil || final.Path != "/a/bye" {
+		t.Fatalf("logout: %v %v", final, err)
+	}
+	for path, c := range apps {
+		mu.Lock()
+		lts := logoutTokens[path]
+		mu.Unlock()
+		if len(lts) != 1 {
+			t.Fatalf("%s: %d logout tokens", path, len(lts))
+		}
+		lt, err := c.VerifyLogoutToken(ctx, lts[0])
+		if err != nil || lt.SessionID != tokens[path].Claims.SessionID {
+			t.Fatalf("%s: logout token %v", path, err)
+		}
+		if _, err := c.Refresh(ctx, tokens[path]); !errors.Is(err, rp.ErrSessionRevoked) {
+			t.Fatalf("%s: refresh after logout: %v", path, err)
+		}
+	}
 }

@@ -30,6 +30,7 @@ Environment (flags override):
   MULTIAPP_CLIENT_SECRET            its secret; empty for a public client (SPA, mobile, CLI)
   MULTIAPP_CLIENT_KEY               its private key for private_key_jwt instead of a secret: PEM, a
                                     private JWK, or the path of a file holding one (never printed)
+  MULTIAPP_PROFILE                  fapi2: check the app as a FAPI 2.0 client (rp.FAPI2)
   MULTIAPP_AUTH_METHOD              how it sends the secret: client_secret_basic, client_secret_post
                                     (or none); empty: the library's default (basic when the OP lists it,
                                     the other secret method when the OP refuses it)
@@ -160,6 +161,7 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		app.ClientSecret = getenv(secretEnv)
 		app.ClientKey = getenv("MULTIAPP_CLIENT_KEY")
+		app.Profile = rp.Profile(getenv("MULTIAPP_PROFILE"))
 		if secretEnv != "MULTIAPP_CLIENT_SECRET" {
 			app.SecretEnv = secretEnv
 		}

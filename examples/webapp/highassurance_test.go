@@ -114,6 +114,15 @@ func TestPrivateKeyJWTApp(t *testing.T) {
 		t.Errorf("bad %s: %v", appenv.PAR, err)
 	}
 	delete(env, appenv.PAR)
+	env[appenv.Profile] = "fapi1"
+	if _, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err == nil || !strings.Contains(err.Error(), appenv.Profile) {
+		t.Errorf("bad %s: %v", appenv.Profile, err)
+	}
+	env[appenv.Profile] = "fapi2"
+	if cfg, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err != nil || cfg.Profile != rp.FAPI2 {
+		t.Errorf("%s=fapi2: %v %q", appenv.Profile, err, cfg.Profile)
+	}
+	delete(env, appenv.Profile)
 	env[appenv.ClientKey] = "/nonexistent/key.pem"
 	if _, _, err := webapp.ConfigFromEnv(appenv.Map(env)); err == nil || !strings.Contains(err.Error(), appenv.ClientKey) {
 		t.Errorf("missing key file: %v", err)

@@ -62,6 +62,9 @@ type Config struct {
 	ClientKey *rp.ClientKey
 	// PAR pushes the authorization requests (rp.Config.PAR).
 	PAR bool
+	// Profile is rp.Config.Profile: rp.FAPI2 for the FAPI 2.0 Security
+	// Profile (needs ClientKey).
+	Profile rp.Profile
 	// AuthMethod is the client authentication registered at the OP
 	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost,
 	// rp.AuthPrivateKeyJWT, rp.AuthNone).
@@ -110,7 +113,8 @@ type Link struct {
 // a secret: PEM, JWK or a file path), MULTIAPP_AUTH_METHOD
 // (client_secret_basic, client_secret_post, private_key_jwt or none; empty:
 // the library's choice), MULTIAPP_PAR (true: pushed authorization
-// requests), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
+// requests), MULTIAPP_PROFILE (fapi2: the FAPI 2.0 Security Profile),
+// MULTIAPP_APP_NAME, MULTIAPP_API_URL and
 // MULTIAPP_SCOPES, MULTIAPP_REDIS_URL and MULTIAPP_STORE_KEY (with the
 // URL, the store key and the cookie key are required: every instance needs
 // the same). It also returns the listen address: MULTIAPP_ADDR, or the
@@ -143,6 +147,13 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		cfg.PAR = true
 	default:
 		return cfg, "", fmt.Errorf("webapp: %s is %q: use true or false", appenv.PAR, v)
+	}
+	switch v := env.Get(appenv.Profile, ""); v {
+	case "":
+	case string(rp.FAPI2):
+		cfg.Profile = rp.FAPI2
+	default:
+		return cfg, "", fmt.Errorf("webapp: %s is %q: the only profile is %s", appenv.Profile, v, rp.FAPI2)
 	}
 	if k := env.Get(appenv.ClientKey, ""); k != "" {
 		if cfg.ClientSecret != "" {
@@ -232,6 +243,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		ClientSecret:          cfg.ClientSecret,
 		Key:                   cfg.ClientKey,
 		PAR:                   cfg.PAR,
+		Profile:               cfg.Profile,
 		RedirectURL:           cfg.RedirectURL,
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
 		Scopes:                cfg.Scopes,

@@ -68,6 +68,22 @@ func TestInteropClientKey(t *testing.T) {
 			t.Fatalf("the private key shows: %s", c.Fix)
 		}
 	})
+	t.Run("FAPI 2.0 profile", func(t *testing.T) {
+		a := app
+		a.Profile = rp.FAPI2
+		// This OP signs RS256 only, which FAPI 2.0 forbids.
+		want(t, diagnose(t, Options{}, a), "web", "library", Fail, "PS256 or ES256")
+		fapi := nodeop.Start(t, nodeop.Config{FAPI2: true, Clients: []nodeop.Client{
+			{ID: "webc_key", AuthMethod: rp.AuthPrivateKeyJWT, JWKS: jwks, RedirectURIs: []string{redirect}},
+		}})
+		a.Issuer = fapi.Issuer
+		r := diagnose(t, Options{}, a)
+		noFailures(t, r)
+		want(t, r, "web", "authorize", OK, "login_required")
+		want(t, r, "web", "client_auth", OK)
+		a.ClientKey, a.ClientSecret = "", "s3cret"
+		want(t, diagnose(t, Options{}, a), "web", "library", Fail, "no client secret")
+	})
 	t.Run("key does not load", func(t *testing.T) {
 		a := app
 		a.ClientKey = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"

@@ -63,6 +63,8 @@ type App struct {
 	// report (default "MULTIAPP_AUTH_METHOD").
 	AuthMethod     string
 	AuthMethodFrom string
+	// Profile is the app's rp.Config.Profile (MULTIAPP_PROFILE: fapi2).
+	Profile rp.Profile
 	// ClientKey is the private key of a private_key_jwt client
 	// (MULTIAPP_CLIENT_KEY: PEM, JWK, or the path of a file holding one);
 	// never printed.

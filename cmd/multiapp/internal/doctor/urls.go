@@ -137,6 +137,7 @@ func (r *appRun) rpConfig() rp.Config {
 		ClientID:              r.app.ClientID,
 		ClientSecret:          r.app.ClientSecret,
 		Key:                   r.key,
+		Profile:               r.app.Profile,
 		AuthMethod:            r.authMethodSetting(),
 		RedirectURL:           r.app.RedirectURL,
 		PostLogoutRedirectURL: r.app.PostLogoutRedirectURL,
