@@ -12,9 +12,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -282,10 +285,14 @@ func ParseClientKey(data []byte) (*ClientKey, error) {
 	return &ClientKey{Signer: signer}, nil
 }
 
-// jwkError keeps a JWK parse error short (jwx's messages never carry key
-// material, but can be long).
+// longValue is what could be key material in a message: a long run of
+// base64 characters.
+var longValue = regexp.MustCompile(`[A-Za-z0-9+/_=-]{16,}`)
+
+// jwkError keeps a JWK parse error short and free of key material: jwx
+// quotes some of the values it refuses.
 func jwkError(err error) string {
-	msg := err.Error()
+	msg := longValue.ReplaceAllString(err.Error(), "[redacted]")
 	if len(msg) > 200 {
 		msg = msg[:200] + "..."
 	}
@@ -305,7 +312,13 @@ func LoadClientKey(value string) (*ClientKey, error) {
 	}
 	data, err := os.ReadFile(v)
 	if err != nil {
-		return nil, configError("the client key is neither PEM, nor a JWK, nor a readable file: %v", err)
+		// The value is not shown: it may be key material in a format this
+		// function does not read.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, configError("the client key is neither PEM, nor a JWK, nor a readable file (%v)", err)
 	}
 	return ParseClientKey(data)
 }
