@@ -71,24 +71,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
 	signIn := func(c *rp.Client, path string) *rp.Tokens {
 		t.Helper()
-		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := rp.ParseAuthResponse(cb.RawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := c.Exchange(ctx, tx, resp)
-		if err != nil {
-			t.Fatalf("exchange: %v", err)
-		}
-		return tokens
+		return haSignIn(t, b, c, path)
 	}
 
 	webTokens := signIn(web, "/web/callback")

@@ -56,6 +56,12 @@ func (r *appRun) authMethod() {
 func (r *appRun) tokenProbe(ctx context.Context, clientID, secret, method string) error {
 	cfg := r.rpConfig()
 	cfg.ClientID, cfg.ClientSecret, cfg.AuthMethod = clientID, secret, method
+	return r.redeemMadeUp(ctx, cfg)
+}
+
+// redeemMadeUp redeems madeUpCode through the library as the client cfg
+// describes, and returns the library's error.
+func (r *appRun) redeemMadeUp(ctx context.Context, cfg rp.Config) error {
 	c, err := r.client.Provider().Client(cfg)
 	if err != nil {
 		return err

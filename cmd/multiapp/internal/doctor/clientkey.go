@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -55,13 +54,7 @@ func (r *appRun) clientKey() {
 func (r *appRun) keyProbe(ctx context.Context, key *rp.ClientKey) error {
 	cfg := r.rpConfig()
 	cfg.Key, cfg.AuthMethod = key, rp.AuthPrivateKeyJWT
-	c, err := r.client.Provider().Client(cfg)
-	if err != nil {
-		return err
-	}
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	_, err = c.Exchange(ctx, tx, &rp.AuthResponse{Code: madeUpCode, State: tx.State, Iss: c.Issuer()})
-	return err
+	return r.redeemMadeUp(ctx, cfg)
 }
 
 // keyClientAuth checks a private_key_jwt client the way clientAuth checks
