@@ -87,7 +87,7 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 	signIn := func(c *rp.Client, path string) *rp.Tokens {
 		t.Helper()
 		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
+		authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

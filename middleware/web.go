@@ -323,9 +323,13 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, http.StatusBadRequest, "Invalid sign-in request", msg)
 		return
 	}
-	authURL, err := w.client.AuthCodeURL(tx, params)
+	authURL, err := w.client.AuthCodeURL(r.Context(), tx, params)
 	if err != nil {
 		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
+		if rp.ClassOf(err) == rp.ClassTemporary { // the OP's PAR endpoint is out of reach
+			w.unavailable(rw, r, err)
+			return
+		}
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}

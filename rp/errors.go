@@ -185,8 +185,8 @@ func invalid(what string, code Code, format string, args ...any) *ValidationErro
 // and server_error are ClassTemporary; every other code (access_denied,
 // login_required, invalid_token, ...) is ClassInvalid.
 type OPError struct {
-	// Endpoint: "authorization", "token", "revocation", "introspection"
-	// or "userinfo".
+	// Endpoint: "authorization", "pushed_authorization", "token",
+	// "revocation", "introspection" or "userinfo".
 	Endpoint string
 	// Grant is the grant_type of a token request ("authorization_code",
 	// "refresh_token"), empty for other endpoints.

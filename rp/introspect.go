@@ -36,11 +36,13 @@ const introspectionRefusalTTL = 10 * time.Second
 // IntrospectionConfig enables RFC 7662 introspection of opaque access
 // tokens at the OP's introspection_endpoint (from discovery).
 type IntrospectionConfig struct {
-	// ClientID and ClientSecret authenticate this API at the endpoint.
-	// Required.
+	// ClientID and ClientSecret, or ClientID and Key (private_key_jwt),
+	// authenticate this API at the endpoint. Required.
 	ClientID     string
 	ClientSecret string
-	// AuthMethod is AuthClientSecretBasic or AuthClientSecretPost. Empty:
+	Key          *ClientKey
+	// AuthMethod is AuthClientSecretBasic, AuthClientSecretPost or
+	// AuthPrivateKeyJWT (the default with a Key). Empty, with a secret:
 	// picked from the OP's introspection_endpoint_auth_methods_supported
 	// (basic first), basic when it advertises none; when it lists both, a
 	// check before the first introspection (a made-up token) keeps the one
@@ -83,13 +85,20 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 	if endpoint == "" {
 		return nil, configError("the OP advertises no introspection_endpoint, so opaque access tokens cannot be validated: leave AccessTokenConfig.Introspection nil, or have the OP issue JWT access tokens")
 	}
-	if cfg.ClientID == "" || cfg.ClientSecret == "" {
-		return nil, configError("IntrospectionConfig needs ClientID and ClientSecret: the API's own credentials at the OP")
+	if cfg.ClientID == "" || (cfg.ClientSecret == "") == (cfg.Key == nil) {
+		return nil, configError("IntrospectionConfig needs ClientID and one of ClientSecret or Key: the API's own credentials at the OP")
 	}
-	switch cfg.AuthMethod {
-	case "", AuthClientSecretBasic, AuthClientSecretPost:
+	var key *signingKey
+	switch {
+	case cfg.Key != nil && (cfg.AuthMethod == "" || cfg.AuthMethod == AuthPrivateKeyJWT):
+		var err error
+		if key, err = cfg.Key.prepare(nil, p.meta.TokenEndpointAuthSigningAlgs); err != nil {
+			return nil, err
+		}
+		cfg.AuthMethod = AuthPrivateKeyJWT
+	case cfg.Key == nil && (cfg.AuthMethod == "" || cfg.AuthMethod == AuthClientSecretBasic || cfg.AuthMethod == AuthClientSecretPost):
 	default:
-		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
+		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported with these credentials: use %q or %q with ClientSecret, %q with Key", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT)
 	}
 	if err := checkTransport("introspection_endpoint", endpoint, AuthClientSecretBasic); err != nil {
 		return nil, err
@@ -101,7 +110,7 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 		ttl:        cfg.CacheTTL,
 	}
 	in.auth = newClientAuth(p, authSetup{
-		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, key: key,
 		listed: p.meta.IntrospectionEndpointAuthMethods, endpoint: "introspection", checkURL: endpoint,
 		observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, p.meta.Issuer),
 		checkForm: func() url.Values {

@@ -94,7 +94,7 @@ func TestMaxAge(t *testing.T) {
 	c := newClient(t, op, nil)
 	now := time.Now().Unix()
 	for _, bad := range []string{"-1", "abc", "1.5", ""} {
-		if _, err := c.AuthCodeURL(newTx(c), url.Values{"max_age": {bad}}); err == nil {
+		if _, err := c.AuthCodeURL(context.Background(), newTx(c), url.Values{"max_age": {bad}}); err == nil {
 			t.Errorf("max_age %q accepted", bad)
 		}
 	}
@@ -123,7 +123,7 @@ func TestMaxAge(t *testing.T) {
 			if c2.maxAge != "" {
 				extra.Set("max_age", c2.maxAge)
 			}
-			u, err := c.AuthCodeURL(tx, extra)
+			u, err := c.AuthCodeURL(context.Background(), tx, extra)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestACRValues(t *testing.T) {
 	op := oidctest.New(t)
 	c := newClient(t, op, nil)
 	for _, bad := range []string{"", "  "} {
-		if _, err := c.AuthCodeURL(newTx(c), url.Values{"acr_values": {bad}}); !errors.Is(err, rp.ErrConfig) {
+		if _, err := c.AuthCodeURL(context.Background(), newTx(c), url.Values{"acr_values": {bad}}); !errors.Is(err, rp.ErrConfig) {
 			t.Errorf("acr_values %q: %v", bad, err)
 		}
 	}
@@ -180,7 +180,7 @@ func TestACRValues(t *testing.T) {
 			if c2.acrValues != "" {
 				extra.Set("acr_values", c2.acrValues)
 			}
-			u, err := c.AuthCodeURL(tx, extra)
+			u, err := c.AuthCodeURL(context.Background(), tx, extra)
 			if err != nil {
 				t.Fatal(err)
 			}

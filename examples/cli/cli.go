@@ -186,7 +186,7 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 	if opts.LoginHint != "" {
 		extra.Set("login_hint", opts.LoginHint)
 	}
-	authURL, err := client.AuthCodeURL(tx, extra)
+	authURL, err := client.AuthCodeURL(ctx, tx, extra)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,19 @@ type Config struct {
 	// client's registered AuthMethod (invalid_client otherwise), as Ory Hydra
 	// does.
 	AcceptAnySecretMethod bool
+	// RequirePAR makes the OP require Pushed Authorization Requests (RFC
+	// 9126) from every client: discovery then says
+	// require_pushed_authorization_requests, and an authorization request
+	// without a request_uri from the PAR endpoint is refused. PAR is
+	// offered (not required) either way.
+	RequirePAR bool
+	// FAPI2 enables the OP's FAPI 2.0 Security Profile
+	// (features.fapi profile '2.0'): PKCE required, a private_key_jwt
+	// assertion's aud must be exactly the issuer, redirect_uri required.
+	// The OP then also holds an ES256 key, and signs ID tokens with ES256
+	// for clients that set no IDTokenSigningAlg (FAPI 2.0 allows PS256,
+	// ES256 and EdDSA only).
+	FAPI2 bool
 }
 
 // Client is one registered client (relying party).
@@ -98,6 +111,15 @@ type Client struct {
 	// client allowed refresh_token gets a refresh token at code exchange,
 	// without offline_access.
 	GrantTypes []string
+	// JWKS is the client's public JSON Web Key Set (e.g. rp.JWKS), for
+	// AuthMethod "private_key_jwt".
+	JWKS json.RawMessage
+	// JWKSURI is where the OP fetches the client's public keys instead
+	// (jwks_uri; loopback URLs work, see the fetch override in op.mjs).
+	JWKSURI string
+	// IDTokenSigningAlg is id_token_signed_response_alg: "RS256" (the
+	// default), "PS256" or "ES256".
+	IDTokenSigningAlg string
 }
 
 // User is an account of the OP.
@@ -137,7 +159,8 @@ type Event struct {
 	Type string `json:"event"`
 	// Route (request): discovery, jwks, authorization, resume, token,
 	// userinfo, introspection, revocation, end_session,
-	// end_session_confirm, end_session_success.
+	// end_session_confirm, end_session_success,
+	// pushed_authorization_request.
 	Route  string `json:"route,omitempty"`
 	Method string `json:"method,omitempty"`
 	// Status is the HTTP status the OP answered (request).
@@ -524,14 +547,17 @@ func (op *OP) serverErrors() []string {
 // wire formats: what op.mjs reads.
 
 type wireClient struct {
-	ClientID               string   `json:"client_id"`
-	ClientSecret           string   `json:"client_secret,omitempty"`
-	AuthMethod             string   `json:"token_endpoint_auth_method,omitempty"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
-	ApplicationType        string   `json:"application_type,omitempty"`
-	GrantTypes             []string `json:"grant_types,omitempty"`
+	ClientID               string          `json:"client_id"`
+	ClientSecret           string          `json:"client_secret,omitempty"`
+	AuthMethod             string          `json:"token_endpoint_auth_method,omitempty"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string          `json:"backchannel_logout_uri,omitempty"`
+	ApplicationType        string          `json:"application_type,omitempty"`
+	GrantTypes             []string        `json:"grant_types,omitempty"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
+	IDTokenSigningAlg      string          `json:"id_token_signed_response_alg,omitempty"`
 }
 
 func (c Client) wire() wireClient {
@@ -550,6 +576,9 @@ func (c Client) wire() wireClient {
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		ApplicationType:        c.ApplicationType,
 		GrantTypes:             c.GrantTypes,
+		JWKS:                   c.JWKS,
+		JWKSURI:                c.JWKSURI,
+		IDTokenSigningAlg:      c.IDTokenSigningAlg,
 	}
 }
 
@@ -581,6 +610,8 @@ type wireConfig struct {
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
 	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
 	ACRValues           []string      `json:"acr_values,omitempty"`
+	RequirePAR          bool          `json:"require_par,omitempty"`
+	FAPI2               bool          `json:"fapi2,omitempty"`
 }
 
 func seconds(d time.Duration) int {
@@ -601,6 +632,8 @@ func (cfg Config) wire() ([]byte, error) {
 		SessionTTL:          seconds(cfg.SessionTTL),
 		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
 		ACRValues:           cfg.ACRValues,
+		RequirePAR:          cfg.RequirePAR,
+		FAPI2:               cfg.FAPI2,
 	}
 	if cfg.ClockTolerance != 0 {
 		ct := seconds(cfg.ClockTolerance)

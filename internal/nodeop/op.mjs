@@ -132,7 +132,11 @@ function clientMetadata(c) {
     response_types: ['code'],
     application_type: c.application_type || 'web',
   };
-  if (md.token_endpoint_auth_method !== 'none') md.client_secret = c.client_secret;
+  if (c.client_secret && md.token_endpoint_auth_method.startsWith('client_secret')) md.client_secret = c.client_secret;
+  if (c.jwks) md.jwks = c.jwks;
+  if (c.jwks_uri) md.jwks_uri = c.jwks_uri;
+  if (c.id_token_signed_response_alg) md.id_token_signed_response_alg = c.id_token_signed_response_alg;
+  else if (cfg.fapi2 === true) md.id_token_signed_response_alg = 'ES256';
   if (c.backchannel_logout_uri) {
     md.backchannel_logout_uri = c.backchannel_logout_uri;
     md.backchannel_logout_session_required = true;
@@ -280,9 +284,18 @@ function providerConfiguration() {
     alg: 'RS256',
   };
 
+  const keys = [jwk];
+  if (cfg.fapi2 === true) {
+    // FAPI 2.0 allows PS256, ES256 and EdDSA only: an ES256 key for ID tokens.
+    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    keys.push({
+      ...ec.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'ES256',
+    });
+  }
+
   return {
     adapter: MemoryStore,
-    jwks: { keys: [jwk] },
+    jwks: { keys },
     cookies: {
       keys: [crypto.randomBytes(32).toString('hex')],
       // Plain http on 127.0.0.1: the provider only sets Secure on https requests.
@@ -313,6 +326,13 @@ function providerConfiguration() {
     },
     features: {
       devInteractions: { enabled: false },
+      // DPoP (RFC 9449): only clients that send a DPoP proof get bound tokens,
+      // so it changes nothing for the others.
+      dPoP: { enabled: true },
+      // PAR (RFC 9126) is always offered; require_par makes it mandatory.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: cfg.require_par === true },
+      // FAPI 2.0 Security Profile for every client when fapi2 is set.
+      fapi: { enabled: cfg.fapi2 === true, profile: '2.0' },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: { enabled: true, allowedPolicy: async () => true },
@@ -444,6 +464,7 @@ provider.Client.prototype.compareClientSecret = function compareClientSecret(act
 const reported = new Set([
   'discovery', 'jwks', 'authorization', 'resume', 'token', 'userinfo', 'introspection',
   'revocation', 'end_session', 'end_session_confirm', 'end_session_success',
+  'pushed_authorization_request',
 ]);
 provider.use(async (ctx, next) => {
   await next();
@@ -468,7 +489,7 @@ provider.use(async (ctx, next) => {
 // The provider answers e.g. every invalid_grant with the same description;
 // its error events carry the reason ("refresh token already used", ...).
 for (const name of [
-  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error',
+  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'pushed_authorization_request.error',
   'revocation.error', 'end_session.error', 'end_session_confirm.error', 'jwks.error',
 ]) {
   provider.on(name, (ctx, err) => {
