@@ -60,7 +60,7 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 		if m.opaque == nil {
 			return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
 		}
-		return m.opaque.opaque(ctx, raw)
+		return m.opaque.opaque(ctx, raw, false)
 	}
 	var tok jws.Token
 	cl, flags, err := parseAccessToken(raw, &tok, &m.headers)
@@ -71,5 +71,5 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if v == nil {
 		return nil, invalid(whatAccessToken, CodeIssuer, "iss %q is not one of the trusted issuers", cl.Issuer)
 	}
-	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
+	return v.verifyParsed(ctx, h, raw, &tok, cl, flags, false)
 }
