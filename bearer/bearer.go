@@ -82,6 +82,10 @@ type Config struct {
 	InsecureAllowQueryToken bool
 	// RetryAfter is announced with 503 answers. Zero: DefaultRetryAfter.
 	RetryAfter time.Duration
+	// DPoP, when set, also accepts DPoP-bound access tokens presented with
+	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
+	// BoundVerifier.
+	DPoP *DPoPConfig
 	// Observer gets an event.BearerRefused for every refused request, with
 	// the reason (Err: ErrNoToken, ErrBadRequest, a *rp.ValidationError,
 	// rp.ErrRevocationUnavailable, rp.ErrTemporary...; Reason: its stable
@@ -99,6 +103,7 @@ type Middleware struct {
 	allowQuery bool
 	retryAfter string // whole seconds
 	obs        event.Observer
+	dpop       *dpopLayer // nil: bearer tokens only
 }
 
 // New checks cfg and returns the middleware.
@@ -123,6 +128,10 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if m.obs == nil {
 		m.obs = event.Log(nil)
+	}
+	var err error
+	if m.dpop, err = newDPoPLayer(cfg.DPoP, cfg.Verifier, realm); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -189,6 +198,11 @@ func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handle
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cl := m.verifiedBy(r.Context())
+			if cl == nil && m.dpop.applies(r) {
+				if r, cl = m.authenticateDPoP(w, r); cl == nil {
+					return
+				}
+			}
 			if cl == nil {
 				raw, err := bearerToken(r.Header["Authorization"], r.URL.RawQuery, m.allowQuery)
 				if err != nil {
@@ -307,6 +321,9 @@ type answer struct {
 // answerFor maps a refusal's error to its answer: the one mapping of
 // errors to RFC 6750 answers.
 func answerFor(err error) answer {
+	if a, ok := dpopAnswer(err); ok {
+		return a
+	}
 	var ve *rp.ValidationError
 	switch {
 	case errors.Is(err, ErrNoToken):
@@ -346,7 +363,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, r
 	if req != nil {
 		a.insufficient = req.values
 	}
-	m.write(w, a)
+	m.write(w, a, m.dpop.applies(r))
 	level := slog.LevelInfo
 	switch {
 	case a.status == http.StatusUnauthorized && a.code == "":
@@ -363,25 +380,15 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, r
 // write writes every error response of the bearer layer: the status, the
 // WWW-Authenticate challenge for 400, 401 and 403 (RFC 6750 §3),
 // Retry-After for 503, no caching, and a small JSON body with the same
-// error.
-func (m *Middleware) write(w http.ResponseWriter, a answer) {
+// error. usedDPoP: the request used the DPoP scheme (see challenges).
+func (m *Middleware) write(w http.ResponseWriter, a answer, usedDPoP bool) {
 	h := w.Header()
 	if a.status == http.StatusBadRequest || a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
-		var c strings.Builder
-		c.WriteString(m.challenge)
-		if a.code != "" {
-			c.WriteString(`, error="`)
-			c.WriteString(a.code)
-			c.WriteString(`", error_description="`)
-			c.WriteString(quoteEscape(a.desc))
-			c.WriteByte('"')
+		if m.dpop != nil {
+			m.challenges(h, a, usedDPoP)
+		} else {
+			h.Set("WWW-Authenticate", challenge(m.challenge, a, true))
 		}
-		if len(a.insufficient) > 0 {
-			c.WriteString(`, scope="`)
-			c.WriteString(quoteEscape(strings.Join(a.insufficient, " ")))
-			c.WriteByte('"')
-		}
-		h.Set("WWW-Authenticate", c.String())
 	}
 	if a.status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", m.retryAfter)
@@ -398,6 +405,29 @@ func (m *Middleware) write(w http.ResponseWriter, a answer) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, a.desc})
+}
+
+// challenge is a WWW-Authenticate challenge: base (scheme and realm) and,
+// withError, the error attributes of a.
+func challenge(base string, a answer, withError bool) string {
+	if !withError || (a.code == "" && len(a.insufficient) == 0) {
+		return base
+	}
+	var c strings.Builder
+	c.WriteString(base)
+	if a.code != "" {
+		c.WriteString(`, error="`)
+		c.WriteString(a.code)
+		c.WriteString(`", error_description="`)
+		c.WriteString(quoteEscape(a.desc))
+		c.WriteByte('"')
+	}
+	if len(a.insufficient) > 0 {
+		c.WriteString(`, scope="`)
+		c.WriteString(quoteEscape(strings.Join(a.insufficient, " ")))
+		c.WriteByte('"')
+	}
+	return c.String()
 }
 
 // quoteEscape prepares s for an RFC 7230 quoted-string: backslash and
