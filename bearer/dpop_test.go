@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,3 +264,53 @@ func TestDPoPConfig(t *testing.T) {
 type verifierFunc func(context.Context, string) (*rp.Claims, error)
 
 func (f verifierFunc) Verify(ctx context.Context, raw string) (*rp.Claims, error) { return f(ctx, raw) }
+
+// dpop.Transport against the bearer layer with nonces required: the first
+// request learns the nonce (401 use_dpop_nonce) and is sent again, once,
+// body included; later requests carry the nonce from the start.
+func TestDPoPTransport(t *testing.T) {
+	f := newBearerFixture(t)
+	client := mustSigner(t, "")
+	bound := bearerToken(f.op, func(c map[string]any) { c["cnf"] = map[string]any{"jkt": client.Thumbprint()} })
+	api := mustNew(t, bearer.Config{Verifier: f.verifier, DPoP: &bearer.DPoPConfig{
+		Proofs: proofVerifier(t, func(c *dpop.VerifierConfig) { c.NonceSecret = []byte(strings.Repeat("s", 32)) })}})
+	var requests, bodies atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		api.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			if string(b) == "order=1" {
+				bodies.Add(1)
+			}
+			echo(w, r)
+		})).ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Transport: &dpop.Transport{Signer: client, AccessToken: func(*http.Request) (string, error) { return bound, nil }}}
+	resp, err := hc.Post(srv.URL+"/orders?x=1", "application/x-www-form-urlencoded", strings.NewReader("order=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || requests.Load() != 2 || bodies.Load() != 1 {
+		t.Fatalf("first request: %d after %d requests, %d bodies", resp.StatusCode, requests.Load(), bodies.Load())
+	}
+	resp, err = hc.Get(srv.URL + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || requests.Load() != 3 {
+		t.Fatalf("second request: %d after %d requests", resp.StatusCode, requests.Load())
+	}
+	// A token bound to another key is refused, and not retried.
+	other := &http.Client{Transport: &dpop.Transport{Signer: mustSigner(t, ""), AccessToken: func(*http.Request) (string, error) { return bound, nil }}}
+	resp, err = other.Get(srv.URL + "/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || requests.Load() != 4 {
+		t.Fatalf("another key: %d after %d requests", resp.StatusCode, requests.Load())
+	}
+}
