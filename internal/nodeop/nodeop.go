@@ -67,6 +67,10 @@ type Config struct {
 	// client's registered AuthMethod (invalid_client otherwise), as Ory Hydra
 	// does.
 	AcceptAnySecretMethod bool
+	// DPoPNonces makes the OP require a nonce of its own in every DPoP
+	// proof (RFC 9449 §8): the first token request of a client gets 400
+	// use_dpop_nonce with a DPoP-Nonce. DPoP itself is always on.
+	DPoPNonces bool
 }
 
 // Client is one registered client (relying party).
@@ -565,6 +569,7 @@ type wireConfig struct {
 	SessionTTL          int           `json:"session_ttl,omitempty"`
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
 	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
+	DPoPNonces          bool          `json:"dpop_nonces,omitempty"`
 }
 
 func seconds(d time.Duration) int {
@@ -584,6 +589,7 @@ func (cfg Config) wire() ([]byte, error) {
 		RefreshTokenTTL:     seconds(cfg.RefreshTokenTTL),
 		SessionTTL:          seconds(cfg.SessionTTL),
 		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
+		DPoPNonces:          cfg.DPoPNonces,
 	}
 	if cfg.ClockTolerance != 0 {
 		ct := seconds(cfg.ClockTolerance)

@@ -277,6 +277,13 @@ function providerConfiguration() {
       revocation: { enabled: true, allowedPolicy: async () => true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       userinfo: { enabled: true },
+      // RFC 9449 (on by default in v9; the key is dPoP, not dpop). With
+      // dpop_nonces, every DPoP request must carry a nonce of the OP (§8).
+      dPoP: {
+        enabled: true,
+        nonceSecret: cfg.dpop_nonces ? crypto.randomBytes(32) : undefined,
+        requireNonce: () => cfg.dpop_nonces === true,
+      },
       resourceIndicators: {
         enabled: true,
         // The configured API is the default resource of the clients it applies to,
