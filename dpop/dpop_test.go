@@ -367,3 +367,29 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("none: %v", err)
 	}
 }
+
+// The jti keys go to the namespace tokenstore names for them, in the
+// store's OneTimeKeys role.
+func TestReplayNamespace(t *testing.T) {
+	var _ dpop.ReplayStore = tokenstore.OneTimeKeys(nil)
+	rec := &recordingStore{}
+	s, _ := dpop.GenerateSigner("")
+	v := newVerifier(t, func(c *dpop.VerifierConfig) { c.Replay = rec; c.Now = nil })
+	proof, _ := s.Proof("GET", api, token, "")
+	if _, err := v.Verify(context.Background(), proof, dpop.Request{Method: "GET", URI: api, AccessToken: token}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.namespace != tokenstore.DPoPProofIDs || rec.scope != api || rec.ttl != dpop.DefaultMaxAge+dpop.DefaultLeeway {
+		t.Fatalf("UseOnce(%q, %q, _, %v)", rec.namespace, rec.scope, rec.ttl)
+	}
+}
+
+type recordingStore struct {
+	namespace, scope string
+	ttl              time.Duration
+}
+
+func (r *recordingStore) UseOnce(_ context.Context, namespace, scope, _ string, ttl time.Duration) (bool, error) {
+	r.namespace, r.scope, r.ttl = namespace, scope, ttl
+	return true, nil
+}

@@ -21,8 +21,21 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/multiapp-go/multiapp/internal/jsonread"
 	"github.com/multiapp-go/multiapp/internal/jws"
-	"github.com/multiapp-go/multiapp/tokenstore"
 )
+
+// ReplayStore records the jti of accepted proofs. It is the OneTimeKeys
+// role of the session stores: every tokenstore.Store (memory, Redis) is
+// one, and so is any tokenstore.OneTimeKeys. (Named here so that the
+// packages that check proofs, rp and bearer, need no store code.)
+type ReplayStore interface {
+	// UseOnce is tokenstore.OneTimeKeys.UseOnce: first is false when key
+	// was recorded in namespace and scope before and has not expired.
+	UseOnce(ctx context.Context, namespace, scope, key string, ttl time.Duration) (first bool, err error)
+}
+
+// replayNamespace is the namespace of the jti keys:
+// tokenstore.DPoPProofIDs.
+const replayNamespace = "dpop-jti"
 
 // Limits and defaults of a Verifier.
 const (
@@ -68,8 +81,10 @@ type VerifierConfig struct {
 	// Replay records the jti of every accepted proof (namespace
 	// tokenstore.DPoPProofIDs, scoped by the normalised htu) for as long as
 	// the proof would be accepted, so that a proof is used once across
-	// every instance sharing the store (RFC 9449 §11.1). Required.
-	Replay tokenstore.OneTimeKeys
+	// every instance sharing the store (RFC 9449 §11.1). Required: give it
+	// the session store (tokenstore.Memory for one instance, the shared
+	// Redis store for several).
+	Replay ReplayStore
 	// InsecureSkipReplayCheck accepts proofs without recording their jti:
 	// a captured proof can then be replayed to the same URI within MaxAge.
 	InsecureSkipReplayCheck bool
@@ -93,7 +108,7 @@ type Verifier struct {
 	algs          []string
 	maxAge        time.Duration
 	leeway        time.Duration
-	replay        tokenstore.OneTimeKeys
+	replay        ReplayStore
 	nonceKey      []byte
 	nonceLifetime time.Duration
 	now           func() time.Time
@@ -260,7 +275,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	}
 	if v.replay != nil {
 		sum := sha256.Sum256([]byte(c.jti))
-		first, err := v.replay.UseOnce(ctx, tokenstore.DPoPProofIDs, htu, base64.RawURLEncoding.EncodeToString(sum[:]), v.maxAge+v.leeway)
+		first, err := v.replay.UseOnce(ctx, replayNamespace, htu, base64.RawURLEncoding.EncodeToString(sum[:]), v.maxAge+v.leeway)
 		if err != nil {
 			return nil, errors.Join(ErrReplayCheckUnavailable, err)
 		}
