@@ -393,3 +393,27 @@ func (r *recordingStore) UseOnce(_ context.Context, namespace, scope, _ string, 
 	r.namespace, r.scope, r.ttl = namespace, scope, ttl
 	return true, nil
 }
+
+func TestPrivateJWKRoundTrip(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA", "PS256", "RS256"} {
+		s, _ := dpop.GenerateSigner(alg)
+		b, err := s.MarshalPrivateJWK()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := dpop.ParseSigner(b)
+		if err != nil || back.Thumbprint() != s.Thumbprint() || back.Algorithm() != alg {
+			t.Fatalf("%s: %v %+v", alg, err, back)
+		}
+		// The public JWK alone is not a signer.
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		for _, k := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			delete(m, k)
+		}
+		pub, _ := json.Marshal(m)
+		if _, err := dpop.ParseSigner(pub); !errors.Is(err, rp.ErrConfig) {
+			t.Fatalf("%s public JWK: %v", alg, err)
+		}
+	}
+}

@@ -223,3 +223,51 @@ var errConfig = errclass.ErrMisconfigured
 func configError(format string, args ...any) error {
 	return fmt.Errorf("dpop: %w: %s", errConfig, fmt.Sprintf(format, args...))
 }
+
+// MarshalPrivateJWK returns the Signer's private key as a JWK (RFC 7517)
+// with its alg, for a client that keeps its key with its tokens (a file
+// only its user can read, a sealed session record). It fails for keys
+// that cannot be exported (a crypto.Signer other than the standard
+// library's EC, Ed25519 and RSA private keys). Treat the result as a
+// secret.
+func (s *Signer) MarshalPrivateJWK() ([]byte, error) {
+	switch s.key.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
+	default:
+		return nil, configError("a %T cannot be exported", s.key)
+	}
+	k, err := jwk.FromRaw(s.key)
+	if err != nil {
+		return nil, fmt.Errorf("dpop: %w", err)
+	}
+	if err := k.Set(jwk.AlgorithmKey, s.alg); err != nil {
+		return nil, fmt.Errorf("dpop: %w", err)
+	}
+	return json.Marshal(k)
+}
+
+// ParseSigner returns the Signer of a private JWK made by
+// MarshalPrivateJWK (or any EC, OKP or RSA private JWK; without alg, the
+// key's natural algorithm).
+func ParseSigner(privateJWK []byte) (*Signer, error) {
+	k, err := jwk.ParseKey(privateJWK)
+	if err != nil {
+		return nil, fmt.Errorf("dpop: %w: the key is not a valid JWK", errConfig)
+	}
+	if private, err := jwk.IsPrivateKey(k); err != nil || !private {
+		return nil, configError("the JWK is not a private key")
+	}
+	var raw any
+	if err := k.Raw(&raw); err != nil {
+		return nil, fmt.Errorf("dpop: %w: %v", errConfig, err)
+	}
+	key, ok := raw.(crypto.Signer)
+	if !ok {
+		return nil, configError("a %T cannot sign", raw)
+	}
+	alg := ""
+	if a, ok := k.Get(jwk.AlgorithmKey); ok {
+		alg = fmt.Sprint(a)
+	}
+	return NewSigner(key, alg)
+}
