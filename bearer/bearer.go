@@ -252,16 +252,7 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 	if len(authz) == 1 {
 		scheme, rest, _ := strings.Cut(authz[0], " ")
 		if strings.EqualFold(scheme, "Bearer") {
-			token := strings.TrimLeft(rest, " ")
-			switch {
-			case inQuery:
-				return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
-			case token == "":
-				return "", fmt.Errorf("%w: the Authorization header has no token after Bearer", ErrBadRequest)
-			case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
-				return "", fmt.Errorf("%w: the Authorization header has several values after Bearer", ErrBadRequest)
-			}
-			return token, nil
+			return credentials("Bearer", rest, inQuery)
 		}
 		// Another scheme (Basic, DPoP, ...): no bearer credentials.
 	}
@@ -276,6 +267,22 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 		return "", fmt.Errorf("%w: the token has characters RFC 6750 does not allow", ErrBadRequest)
 	}
 	return query, nil
+}
+
+// credentials returns the token of an Authorization header, rest being
+// what follows scheme: exactly one value (RFC 6750 §2.1, RFC 9449 §7.1),
+// and no token in the query string too.
+func credentials(scheme, rest string, inQuery bool) (string, error) {
+	token := strings.TrimLeft(rest, " ")
+	switch {
+	case inQuery:
+		return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
+	case token == "":
+		return "", fmt.Errorf("%w: the Authorization header has no token after %s", ErrBadRequest, scheme)
+	case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
+		return "", fmt.Errorf("%w: the Authorization header has several values after %s", ErrBadRequest, scheme)
+	}
+	return token, nil
 }
 
 // b64token reports whether s is an RFC 6750 b64token:

@@ -161,16 +161,7 @@ func dpopToken(r *http.Request) (string, error) {
 		}
 		return "", ErrNoToken
 	}
-	token := strings.TrimLeft(rest, " ")
-	switch {
-	case strings.Contains(r.URL.RawQuery, "access_token="):
-		return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
-	case token == "":
-		return "", fmt.Errorf("%w: the Authorization header has no token after DPoP", ErrBadRequest)
-	case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
-		return "", fmt.Errorf("%w: the Authorization header has several values after DPoP", ErrBadRequest)
-	}
-	return token, nil
+	return credentials("DPoP", rest, strings.Contains(r.URL.RawQuery, "access_token="))
 }
 
 // requestURI is the htu a proof for r must carry.

@@ -143,7 +143,9 @@ func TestVerifyRefuses(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rsaSmall, _ := rsa.GenerateKey(rand.Reader, 1024)
-	hdr := func() map[string]any { return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": ecJWK(&key.PublicKey)} }
+	hdr := func() map[string]any {
+		return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": ecJWK(&key.PublicKey)}
+	}
 	withClaim := func(k string, v any) map[string]any {
 		c := goodClaims()
 		if v == nil {

@@ -1,10 +1,6 @@
 package rp
 
-import (
-	"context"
-
-	"github.com/multiapp-go/multiapp/internal/jws"
-)
+import "context"
 
 // VerifyBound validates an access token presented with the DPoP scheme
 // and a proof (RFC 9449 §7.1): every check of Verify, except that a token
@@ -27,43 +23,13 @@ func (v *AccessTokenVerifier) VerifyBound(ctx context.Context, raw string) (*Cla
 			return v.hit(ctx, h, key, cl)
 		}
 	}
-	if !looksLikeJWT(raw) {
-		return v.opaque(ctx, raw, true)
-	}
-	var tok jws.Token
-	cl, flags, err := parseAccessToken(raw, &tok, &v.p.keys.headers)
-	if err != nil {
-		return nil, err
-	}
-	return v.verifyParsed(ctx, h, key, &tok, cl, flags, true)
+	return v.verifyUncached(ctx, h, raw, key, true)
 }
 
 // VerifyBound validates a token of any of the issuers presented with a
 // DPoP proof; see AccessTokenVerifier.VerifyBound.
 func (m *MultiIssuerVerifier) VerifyBound(ctx context.Context, raw string) (*Claims, error) {
-	key := boundKey(raw)
-	h := tokenHash(key)
-	for _, v := range m.cached {
-		if cl := v.cache.get(h, key, v.p.now().Unix()); cl != nil {
-			return v.hit(ctx, h, key, cl)
-		}
-	}
-	if !looksLikeJWT(raw) {
-		if m.opaque == nil {
-			return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
-		}
-		return m.opaque.opaque(ctx, raw, true)
-	}
-	var tok jws.Token
-	cl, flags, err := parseAccessToken(raw, &tok, &m.headers)
-	if err != nil {
-		return nil, err
-	}
-	v := m.byIssuer[cl.Issuer]
-	if v == nil {
-		return nil, invalid(whatAccessToken, CodeIssuer, "iss %q is not one of the trusted issuers", cl.Issuer)
-	}
-	return v.verifyParsed(ctx, h, key, &tok, cl, flags, true)
+	return m.verify(ctx, raw, boundKey(raw), true)
 }
 
 // boundKey is the cache key of a token verified by VerifyBound: never

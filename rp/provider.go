@@ -37,15 +37,16 @@ type Metadata struct {
 	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
 	IDTokenSigningAlgs               []string `json:"id_token_signing_alg_values_supported"`
-	// DPoPSigningAlgs are the DPoP proof algorithms the OP accepts (RFC
-	// 9449 §5.1); empty when it does not support DPoP.
-	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported"`
 	GrantTypesSupported              []string `json:"grant_types_supported"`
 	// AuthorizationResponseIssParameterSupported (RFC 9207): when true, every
 	// authorization response must carry iss.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported                 bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool `json:"backchannel_logout_session_supported"`
+
+	// DPoPSigningAlgs are the DPoP proof algorithms the OP accepts (RFC
+	// 9449 §5.1); empty when it does not support DPoP.
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // ProviderOptions tune a Provider. nil, like the zero value, is the safe
