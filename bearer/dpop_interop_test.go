@@ -8,14 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
-	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
@@ -75,27 +73,7 @@ func dpopInterop(t *testing.T, nonces bool) {
 		t.Fatal(err)
 	}
 	browser := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	signIn := func(c *rp.Client, path string) *rp.Tokens {
-		t.Helper()
-		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, _, err := browser.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := rp.ParseAuthResponse(cb.RawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := c.Exchange(ctx, tx, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tokens
-	}
+	signIn := func(c *rp.Client, path string) *rp.Tokens { return signInAt(t, browser, c, path) }
 	tokens := signIn(cli, "/cb")
 	if tokens.TokenType != "DPoP" || tokens.RefreshToken == "" {
 		t.Fatalf("token_type %q, refresh token %v", tokens.TokenType, tokens.RefreshToken != "")
