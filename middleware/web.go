@@ -408,6 +408,9 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 // completeLogin redeems the authorization response and stores the new
 // session.
 func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.AuthResponse) (*tokenstore.Session, error) {
+	// The tokens' lifetime counts from the request: a slow exchange must
+	// not make them look shorter-lived (see needsRefresh).
+	requested := w.now()
 	tokens, err := w.client.Exchange(ctx, tx, resp)
 	if err != nil {
 		return nil, err
@@ -420,7 +423,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		SID:         tokens.Claims.SessionID,
 		ClientID:    w.client.ClientID(),
 		Tokens:      storedTokens(tokens),
-		RefreshedAt: now,
+		RefreshedAt: requested,
 		IssuedAt:    tokens.Claims.IssuedAt.Time(),
 		CreatedAt:   now,
 		LastSeen:    now,
