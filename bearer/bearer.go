@@ -15,6 +15,11 @@
 //   - the OP or the revocation store unreachable: 503 with Retry-After
 //     (the token may be fine: clients retry, they do not sign in again).
 //
+// With Config.DPoP it also accepts DPoP-bound tokens (RFC 9449:
+// "Authorization: DPoP <token>" with a proof in the DPoP header), refuses
+// them as bearer tokens, and answers with the Bearer and DPoP challenges
+// (see DPoPConfig).
+//
 // The token is never echoed back or logged. Each refusal is an
 // event.BearerRefused for the Observer, with the typed reason.
 //
