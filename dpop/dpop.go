@@ -18,7 +18,7 @@
 // URI (htu normalised), iat within a window, a jti never seen before for
 // that URI (through a tokenstore.OneTimeKeys, across every instance), ath
 // equal to the hash of the access token, and optionally a nonce the server
-// issued (Nonces). Every failure is an *Error with a stable Code, of the
+// issued (VerifierConfig.NonceSecret). Every failure is an *Error with a stable Code, of the
 // invalid class (errors.Is(err, ErrInvalidProof)); a replay store that
 // cannot answer is ErrReplayCheckUnavailable, of the temporary class.
 package dpop
