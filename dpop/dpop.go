@@ -1,7 +1,7 @@
 // Package dpop implements OAuth 2.0 Demonstrating Proof of Possession
 // (DPoP, RFC 9449): a Signer that makes the proofs a client sends with its
-// token and resource requests, and a Verifier that checks the proofs a
-// server receives.
+// token and resource requests, a Transport that sends DPoP-bound tokens to
+// APIs with them, and a Verifier that checks the proofs a server receives.
 //
 // A DPoP-bound token is useless without the private key it is bound to: a
 // token copied from a log, a proxy or a browser extension cannot be
