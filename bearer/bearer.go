@@ -12,6 +12,9 @@
 //   - an invalid, expired or revoked token: 401 error="invalid_token";
 //   - a missing scope, permission or role: 403 error="insufficient_scope"
 //     with scope="...";
+//   - a token whose sign-in is not strong or recent enough (AnyACR,
+//     MaxAuthAge): 401 error="insufficient_user_authentication" with
+//     acr_values="..." and max_age=N (RFC 9470 step-up);
 //   - the OP or the revocation store unreachable: 503 with Retry-After
 //     (the token may be fine: clients retry, they do not sign in again).
 //
@@ -87,6 +90,10 @@ type Config struct {
 	InsecureAllowQueryToken bool
 	// RetryAfter is announced with 503 answers. Zero: DefaultRetryAfter.
 	RetryAfter time.Duration
+	// ClockSkew is tolerated on auth_time by MaxAuthAge. Zero:
+	// rp.DefaultClockSkew (give it the ProviderOptions.ClockSkew of the
+	// verifier's Provider).
+	ClockSkew time.Duration
 	// DPoP, when set, also accepts DPoP-bound access tokens presented with
 	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
 	// BoundVerifier.
@@ -107,6 +114,7 @@ type Middleware struct {
 	challenge  string // `Bearer realm="..."`
 	allowQuery bool
 	retryAfter string // whole seconds
+	skew       time.Duration
 	obs        event.Observer
 	dpop       *dpopLayer // nil: bearer tokens only
 }
@@ -129,6 +137,7 @@ func New(cfg Config) (*Middleware, error) {
 		challenge:  `Bearer realm="` + quoteEscape(realm) + `"`,
 		allowQuery: cfg.InsecureAllowQueryToken,
 		retryAfter: strconv.Itoa(int((retry + time.Second - 1) / time.Second)),
+		skew:       cfg.ClockSkew,
 		obs:        cfg.Observer,
 	}
 	if m.obs == nil {
@@ -187,9 +196,11 @@ func (m *Middleware) Authenticate(next http.Handler) http.Handler {
 }
 
 // Require returns middleware that authenticates the request and then
-// checks every requirement: all of them must hold. A missing scope,
-// permission or role is answered 403 insufficient_scope, with the values of
-// the first unmet requirement in the scope attribute.
+// checks every requirement, in order: all of them must hold. A missing
+// scope, permission or role is answered 403 insufficient_scope, with the
+// values of the first unmet requirement in the scope attribute; an unmet
+// AnyACR or MaxAuthAge 401 insufficient_user_authentication, with the
+// acr_values and max_age of the route's step-up requirements.
 //
 // Layers of one Middleware verify a request once: Require inside the same
 // Middleware's Authenticate uses the claims it put in the context. A layer
@@ -199,7 +210,7 @@ func (m *Middleware) Authenticate(next http.Handler) http.Handler {
 //
 //	mux.Handle("GET /orders", api.Require(bearer.AnyScope("orders:read"))(listOrders))
 func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handler {
-	reqs = append([]Requirement(nil), reqs...)
+	reqs = m.prepare(reqs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cl := m.verifiedBy(r.Context())
@@ -226,7 +237,7 @@ func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handle
 			}
 			for i := range reqs {
 				if !reqs[i].met(cl) {
-					m.refuse(w, r, reqs[i].error(), &reqs[i])
+					m.refuse(w, r, reqs[i].error(cl), &reqs[i])
 					return
 				}
 			}
@@ -327,7 +338,7 @@ type answer struct {
 	status       int
 	code, desc   string
 	reason       string
-	insufficient []string // the scope attribute of a 403
+	insufficient *authParams // what the token lacks: scope (403), acr_values and max_age (401)
 }
 
 // answerFor maps a refusal's error to its answer: the one mapping of
@@ -348,6 +359,9 @@ func answerFor(err error) answer {
 		return answer{http.StatusBadRequest, "invalid_request", desc, "malformed_request", nil}
 	case errors.As(err, &ve) && ve.Code == rp.CodeScope:
 		return answer{http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope, permission or role", string(rp.CodeScope), nil}
+	case errors.As(err, &ve) && (ve.Code == rp.CodeACR || ve.Code == rp.CodeAuthTime):
+		// RFC 9470 §3; the Detail is Requirement.error's fixed text.
+		return answer{http.StatusUnauthorized, "insufficient_user_authentication", ve.Detail, string(ve.Code), nil}
 	case errors.Is(err, rp.ErrRevocationUnavailable), errors.Is(err, rp.ErrTemporary),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return answer{http.StatusServiceUnavailable, "temporarily_unavailable", "the token cannot be checked right now, retry later", "temporarily_unavailable", nil}
@@ -373,7 +387,7 @@ func answerFor(err error) answer {
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, req *Requirement) {
 	a := answerFor(err)
 	if req != nil {
-		a.insufficient = req.values
+		a.insufficient = req.params
 	}
 	m.write(w, a, m.dpop.applies(r))
 	level := slog.LevelInfo
@@ -422,7 +436,7 @@ func (m *Middleware) write(w http.ResponseWriter, a answer, usedDPoP bool) {
 // challenge is a WWW-Authenticate challenge: base (scheme and realm) and,
 // withError, the error attributes of a.
 func challenge(base string, a answer, withError bool) string {
-	if !withError || (a.code == "" && len(a.insufficient) == 0) {
+	if !withError || (a.code == "" && a.insufficient == nil) {
 		return base
 	}
 	var c strings.Builder
@@ -434,10 +448,8 @@ func challenge(base string, a answer, withError bool) string {
 		c.WriteString(quoteEscape(a.desc))
 		c.WriteByte('"')
 	}
-	if len(a.insufficient) > 0 {
-		c.WriteString(`, scope="`)
-		c.WriteString(quoteEscape(strings.Join(a.insufficient, " ")))
-		c.WriteByte('"')
+	if a.insufficient != nil {
+		a.insufficient.writeTo(&c)
 	}
 	return c.String()
 }

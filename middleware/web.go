@@ -319,6 +319,10 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, http.StatusBadRequest, "Invalid prompt", "prompt must be none, login or select_account.")
 		return
 	}
+	if msg := stepUpParams(q, params); msg != "" { // RequireStepUp, StartStepUp
+		w.page(rw, http.StatusBadRequest, "Invalid sign-in request", msg)
+		return
+	}
 	authURL, err := w.client.AuthCodeURL(tx, params)
 	if err != nil {
 		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
@@ -400,7 +404,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(w.anon); err == nil {
 		w.policy.Clear(rw, w.anon)
 	}
-	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took})
+	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took, Attrs: w.stepUpAttrs(ctx, tx, s)})
 	noStore(rw)
 	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
 }
@@ -466,6 +470,9 @@ func (w *Web) silentFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tra
 
 // loginStatus maps a failed login to an HTTP status.
 func loginStatus(err error) int {
+	if why, _ := stepUpFailure(err); why != "" {
+		return http.StatusForbidden // signed in, not as strongly as asked
+	}
 	var oe *rp.OPError
 	switch {
 	case rp.ClassOf(err) == rp.ClassTemporary:
@@ -495,6 +502,9 @@ func loginReason(err error) string {
 	case errors.As(err, &oe) && oe.Endpoint == "authorization":
 		return oe.Code
 	}
+	if why, _ := stepUpFailure(err); why != "" {
+		return why
+	}
 	return reason(err)
 }
 
@@ -513,6 +523,9 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 		msg = "The sign-in service refused this site's request, so signing in cannot work until the site's operators fix its configuration."
 	case errors.Is(err, loginjar.ErrNoTransaction), errors.Is(err, loginjar.ErrExpired), errors.Is(err, loginjar.ErrReplayed):
 		msg = "This sign-in link is expired or was already used. Please sign in again."
+	}
+	if _, text := stepUpFailure(err); text != "" {
+		msg = text
 	}
 	status := loginStatus(err)
 	if status == http.StatusServiceUnavailable {

@@ -5,8 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -32,7 +35,9 @@ var reservedParams = map[string]bool{
 // redirect_uri, response_type) cannot be overridden: passing one is an
 // error. A max_age (a number of seconds) is recorded in tx, so Exchange then
 // requires the ID token's auth_time and checks it (OpenID Connect Core
-// §3.1.2.1): save tx after this call.
+// §3.1.2.1); so are acr_values (space-separated), and Exchange then requires
+// the ID token's acr to be one of them (step-up authentication, RFC 9470):
+// save tx after this call.
 func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, error) {
 	if c.cfg.RedirectURL == "" {
 		return "", configError("RedirectURL is empty: the login flow needs the callback URL registered at the OP")
@@ -61,6 +66,11 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 				return "", fmt.Errorf("%w: max_age %q is not a number of seconds", ErrConfig, vs[0])
 			}
 			tx.MaxAge = &n
+		}
+		if k == "acr_values" {
+			if tx.ACRValues = strings.Fields(vs[0]); len(tx.ACRValues) == 0 {
+				return "", fmt.Errorf("%w: acr_values is empty", ErrConfig)
+			}
 		}
 		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
 	}
@@ -173,6 +183,9 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 			return nil, err
 		}
 	}
+	if len(tx.ACRValues) > 0 && !slices.Contains(tx.ACRValues, t.Claims.ACR) {
+		return nil, invalid(whatIDToken, CodeACR, "acr is %q, not one of the requested acr_values %q: the OP did not authenticate the user as asked (a step-up it could not do, or acr_values it ignores)", t.Claims.ACR, tx.ACRValues)
+	}
 	return t, nil
 }
 
@@ -187,10 +200,19 @@ func (c *Client) checkAuthTime(cl *Claims, maxAge int64) error {
 	switch {
 	case at.After(now.Add(c.p.skew)):
 		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", stamp(at), stamp(now), c.p.skew)
-	case now.Sub(at) > time.Duration(maxAge)*time.Second+c.p.skew:
+	case !cl.AuthenticatedWithin(seconds(maxAge), now, c.p.skew):
 		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", stamp(at), maxAge)
 	}
 	return nil
+}
+
+// seconds is n seconds as a time.Duration, the largest one when n is
+// beyond 292 years (a max_age that large means any age, not an overflow).
+func seconds(n int64) time.Duration {
+	if n > math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Second
 }
 
 // tokenError sorts a token endpoint failure: the OP's answer becomes

@@ -31,6 +31,10 @@ type Claims struct {
 	Nonce           string      `json:"nonce"`
 	AccessTokenHash string      `json:"at_hash"`
 	AuthTime        NumericDate `json:"auth_time"`
+	// ACR is the Authentication Context Class Reference ("acr"): how the
+	// user authenticated, in the OP's terms (a level of assurance, a
+	// method). Step-up authentication (RFC 9470) requires one of a set.
+	ACR string `json:"acr"`
 
 	// SessionID is the OP session ("sid").
 	SessionID string `json:"sid"`
@@ -55,6 +59,21 @@ type Claims struct {
 	// Raw is the JSON payload the claims were decoded from. Do not modify
 	// it: the string claims share its memory.
 	Raw json.RawMessage `json:"-"`
+}
+
+// AuthenticatedWithin reports whether the user authenticated no longer
+// than maxAge before now, by auth_time: present, not after now+skew, and
+// not before now-maxAge-skew. It is the check of max_age (OpenID Connect
+// Core §3.1.2.1 for ID tokens, RFC 9470 for access tokens). A maxAge of
+// time.Duration's largest value, or anything negative, is taken as written
+// (any age / none).
+func (c *Claims) AuthenticatedWithin(maxAge time.Duration, now time.Time, skew time.Duration) bool {
+	if c == nil || c.AuthTime == 0 {
+		return false
+	}
+	at := c.AuthTime.Time()
+	// at is after 1970 and not after now+skew: now.Sub(at) cannot overflow.
+	return !at.After(now.Add(skew)) && now.Sub(at)-skew <= maxAge
 }
 
 // Decode unmarshals the payload's claims into v (a struct or map) for
@@ -208,6 +227,8 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 			}
 		case "auth_time":
 			c.AuthTime = readDate(&r)
+		case "acr":
+			r.StringField(&c.ACR)
 		case "sid":
 			r.StringField(&c.SessionID)
 		case "oid":

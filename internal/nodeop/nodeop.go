@@ -61,6 +61,13 @@ type Config struct {
 	// ClockTolerance is the skew the OP accepts (e.g. for id_token_hint).
 	// Default 2 s; set a negative value for zero.
 	ClockTolerance time.Duration
+	// ACRValues are the acr values the OP advertises (acr_values_supported)
+	// and puts in tokens: with none, ID tokens carry no acr (stock
+	// behaviour). A login's acr is the first of the requested acr_values
+	// the user can reach (User.ACRs), else the user's first; acr_values
+	// that the session's acr is not among bring the login form up again
+	// (step-up). Access tokens carry acr and auth_time (RFC 9470 §6).
+	ACRValues []string
 	// AcceptAnySecretMethod restores stock node-oidc-provider behaviour: a
 	// client registered for client_secret_basic may also authenticate with
 	// client_secret_post and the reverse. By default the OP enforces each
@@ -110,6 +117,10 @@ type User struct {
 	// introspection) as arrays when non-nil.
 	Roles       []string
 	Permissions []string
+	// ACRs are the authentication levels (acr values, from
+	// Config.ACRValues) this user can reach when signing in; the first is
+	// the everyday one. Empty: logins have no acr.
+	ACRs []string
 }
 
 // Resource is an API (RFC 8707 resource indicator) with JWT access tokens.
@@ -145,6 +156,9 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 	// Login is what was typed into the login form (login).
 	Login string `json:"login,omitempty"`
+	// ACR is the authentication level the login reached (login; see
+	// Config.ACRValues).
+	ACR string `json:"acr,omitempty"`
 	// Sub and SID identify the user and the client's session id
 	// (backchannel_logout; Sub also for a successful login).
 	Sub string `json:"sub,omitempty"`
@@ -550,6 +564,7 @@ type wireUser struct {
 	Name        string   `json:"name,omitempty"`
 	Roles       []string `json:"roles,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
+	ACRs        []string `json:"acrs,omitempty"`
 }
 
 type wireResource struct {
@@ -570,6 +585,7 @@ type wireConfig struct {
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
 	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
 	DPoPNonces          bool          `json:"dpop_nonces,omitempty"`
+	ACRValues           []string      `json:"acr_values,omitempty"`
 }
 
 func seconds(d time.Duration) int {
@@ -590,6 +606,7 @@ func (cfg Config) wire() ([]byte, error) {
 		SessionTTL:          seconds(cfg.SessionTTL),
 		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
 		DPoPNonces:          cfg.DPoPNonces,
+		ACRValues:           cfg.ACRValues,
 	}
 	if cfg.ClockTolerance != 0 {
 		ct := seconds(cfg.ClockTolerance)
