@@ -314,3 +314,18 @@ func TestDPoPTransport(t *testing.T) {
 		t.Fatalf("another key: %d after %d requests", resp.StatusCode, requests.Load())
 	}
 }
+
+// A step-up refusal (RFC 9470) of a DPoP request is in the DPoP challenge.
+func TestDPoPStepUpChallenge(t *testing.T) {
+	f := newBearerFixture(t)
+	client := mustSigner(t, "")
+	bound := bearerToken(f.op, func(c map[string]any) { c["cnf"] = map[string]any{"jkt": client.Thumbprint()}; c["acr"] = "pwd" })
+	api := mustNew(t, bearer.Config{Verifier: f.verifier, DPoP: &bearer.DPoPConfig{Proofs: proofVerifier(t, nil)}})
+	h := api.Require(bearer.AnyACR("mfa"))(echo)
+	w := dpopCall{"DPoP", bound, []string{mustProof(t, client, "GET", orders, bound, "")}, ""}.do(h)
+	ch := w.Header().Values("WWW-Authenticate")
+	if w.Code != 401 || len(ch) != 2 || strings.Contains(ch[0], "error=") ||
+		!strings.Contains(ch[1], `error="insufficient_user_authentication"`) || !strings.Contains(ch[1], `acr_values="mfa"`) {
+		t.Fatalf("%d %q", w.Code, ch)
+	}
+}
