@@ -18,6 +18,11 @@
 //   - the OP or the revocation store unreachable: 503 with Retry-After
 //     (the token may be fine: clients retry, they do not sign in again).
 //
+// With Config.DPoP it also accepts DPoP-bound tokens (RFC 9449:
+// "Authorization: DPoP <token>" with a proof in the DPoP header), refuses
+// them as bearer tokens, and answers with the Bearer and DPoP challenges
+// (see DPoPConfig).
+//
 // The token is never echoed back or logged. Each refusal is an
 // event.BearerRefused for the Observer, with the typed reason.
 //
@@ -89,6 +94,10 @@ type Config struct {
 	// rp.DefaultClockSkew (give it the ProviderOptions.ClockSkew of the
 	// verifier's Provider).
 	ClockSkew time.Duration
+	// DPoP, when set, also accepts DPoP-bound access tokens presented with
+	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
+	// BoundVerifier.
+	DPoP *DPoPConfig
 	// Observer gets an event.BearerRefused for every refused request, with
 	// the reason (Err: ErrNoToken, ErrBadRequest, a *rp.ValidationError,
 	// rp.ErrRevocationUnavailable, rp.ErrTemporary...; Reason: its stable
@@ -107,6 +116,7 @@ type Middleware struct {
 	retryAfter string // whole seconds
 	skew       time.Duration
 	obs        event.Observer
+	dpop       *dpopLayer // nil: bearer tokens only
 }
 
 // New checks cfg and returns the middleware.
@@ -132,6 +142,10 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if m.obs == nil {
 		m.obs = event.Log(nil)
+	}
+	var err error
+	if m.dpop, err = newDPoPLayer(cfg.DPoP, cfg.Verifier, realm); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -200,6 +214,11 @@ func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handle
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cl := m.verifiedBy(r.Context())
+			if cl == nil && m.dpop.applies(r) {
+				if r, cl = m.authenticateDPoP(w, r); cl == nil {
+					return
+				}
+			}
 			if cl == nil {
 				raw, err := bearerToken(r.Header["Authorization"], r.URL.RawQuery, m.allowQuery)
 				if err != nil {
@@ -249,16 +268,7 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 	if len(authz) == 1 {
 		scheme, rest, _ := strings.Cut(authz[0], " ")
 		if strings.EqualFold(scheme, "Bearer") {
-			token := strings.TrimLeft(rest, " ")
-			switch {
-			case inQuery:
-				return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
-			case token == "":
-				return "", fmt.Errorf("%w: the Authorization header has no token after Bearer", ErrBadRequest)
-			case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
-				return "", fmt.Errorf("%w: the Authorization header has several values after Bearer", ErrBadRequest)
-			}
-			return token, nil
+			return credentials("Bearer", rest, inQuery)
 		}
 		// Another scheme (Basic, DPoP, ...): no bearer credentials.
 	}
@@ -273,6 +283,22 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 		return "", fmt.Errorf("%w: the token has characters RFC 6750 does not allow", ErrBadRequest)
 	}
 	return query, nil
+}
+
+// credentials returns the token of an Authorization header, rest being
+// what follows scheme: exactly one value (RFC 6750 §2.1, RFC 9449 §7.1),
+// and no token in the query string too.
+func credentials(scheme, rest string, inQuery bool) (string, error) {
+	token := strings.TrimLeft(rest, " ")
+	switch {
+	case inQuery:
+		return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
+	case token == "":
+		return "", fmt.Errorf("%w: the Authorization header has no token after %s", ErrBadRequest, scheme)
+	case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
+		return "", fmt.Errorf("%w: the Authorization header has several values after %s", ErrBadRequest, scheme)
+	}
+	return token, nil
 }
 
 // b64token reports whether s is an RFC 6750 b64token:
@@ -318,6 +344,9 @@ type answer struct {
 // answerFor maps a refusal's error to its answer: the one mapping of
 // errors to RFC 6750 answers.
 func answerFor(err error) answer {
+	if a, ok := dpopAnswer(err); ok {
+		return a
+	}
 	var ve *rp.ValidationError
 	switch {
 	case errors.Is(err, ErrNoToken):
@@ -360,7 +389,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, r
 	if req != nil {
 		a.insufficient = req.params
 	}
-	m.write(w, a)
+	m.write(w, a, m.dpop.applies(r))
 	level := slog.LevelInfo
 	switch {
 	case a.status == http.StatusUnauthorized && a.code == "":
@@ -377,23 +406,15 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, r
 // write writes every error response of the bearer layer: the status, the
 // WWW-Authenticate challenge for 400, 401 and 403 (RFC 6750 §3),
 // Retry-After for 503, no caching, and a small JSON body with the same
-// error.
-func (m *Middleware) write(w http.ResponseWriter, a answer) {
+// error. usedDPoP: the request used the DPoP scheme (see challenges).
+func (m *Middleware) write(w http.ResponseWriter, a answer, usedDPoP bool) {
 	h := w.Header()
 	if a.status == http.StatusBadRequest || a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
-		var c strings.Builder
-		c.WriteString(m.challenge)
-		if a.code != "" {
-			c.WriteString(`, error="`)
-			c.WriteString(a.code)
-			c.WriteString(`", error_description="`)
-			c.WriteString(quoteEscape(a.desc))
-			c.WriteByte('"')
+		if m.dpop != nil {
+			m.challenges(h, a, usedDPoP)
+		} else {
+			h.Set("WWW-Authenticate", challenge(m.challenge, a, true))
 		}
-		if a.insufficient != nil {
-			a.insufficient.writeTo(&c)
-		}
-		h.Set("WWW-Authenticate", c.String())
 	}
 	if a.status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", m.retryAfter)
@@ -410,6 +431,27 @@ func (m *Middleware) write(w http.ResponseWriter, a answer) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, a.desc})
+}
+
+// challenge is a WWW-Authenticate challenge: base (scheme and realm) and,
+// withError, the error attributes of a.
+func challenge(base string, a answer, withError bool) string {
+	if !withError || (a.code == "" && a.insufficient == nil) {
+		return base
+	}
+	var c strings.Builder
+	c.WriteString(base)
+	if a.code != "" {
+		c.WriteString(`, error="`)
+		c.WriteString(a.code)
+		c.WriteString(`", error_description="`)
+		c.WriteString(quoteEscape(a.desc))
+		c.WriteByte('"')
+	}
+	if a.insufficient != nil {
+		a.insufficient.writeTo(&c)
+	}
+	return c.String()
 }
 
 // quoteEscape prepares s for an RFC 7230 quoted-string: backslash and

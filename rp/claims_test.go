@@ -16,7 +16,7 @@ var knownClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	"azp": true, "nonce": true, "at_hash": true, "auth_time": true, "acr": true, "sid": true, "oid": true,
 	"client_id": true, "email": true, "email_verified": true, "name": true, "roles": true,
-	"permissions": true, "scope": true, "scopes": true,
+	"permissions": true, "scope": true, "scopes": true, "cnf": true,
 }
 
 // referenceParseClaims is ParseClaims as it was, on encoding/json, except
@@ -93,6 +93,8 @@ func normalise(c *rp.Claims) string {
 }
 
 var claimsCases = []string{
+	`{"cnf":{"jkt":"a"}}`, `{"cnf":{"JKT":"a","jkt":null}}`, `{"cnf":{"jkt":"a"},"cnf":{"x":1}}`, `{"cnf":null}`, `{"cnf":5}`,
+	`{"cnf":{"jkt":1}}`, `{"cnf":{"jkt":1,"jkt":"b"}}`, `{"cnf":{"x5t#S256":"h"}}`,
 	`{"iss":"https://op","sub":"usr_1","aud":["a","b"],"exp":1.5e9,"iat":1700000000,"scope":"a b","roles":["r"],"email_verified":"true"}`,
 	`{"aud":"a","scopes":["x"],"exp":null}`,
 	`{"scope":"","scopes":["x","y"]}`, `{"scope":"  a   b ","scopes":"c"}`, `{"scope":null}`, `{"scope":["p","q"]}`,

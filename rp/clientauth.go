@@ -130,8 +130,8 @@ type clientAuth struct {
 	// secret, two secret methods to choose from).
 	detect  bool
 	observe func(ClientAuth, error)
-	// proof, when set, adds a proof of possession to every request (nil
-	// until DPoP, issue 15).
+	// proof, when set, adds a proof of possession to every request
+	// (Config.DPoP).
 	proof prover
 
 	sem     chan struct{} // one check at a time
@@ -357,7 +357,8 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
 		resp, body, err := doRequest(hc, req)
-		if err != nil || a.proof == nil || attempt > 0 || !a.proof.retry(resp, body) {
+		// The prover sees every answer (a DPoP-Nonce may come with any).
+		if err != nil || a.proof == nil || !a.proof.retry(resp, body) || attempt > 0 {
 			return resp, body, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
@@ -96,6 +97,13 @@ type Config struct {
 	// MaxLogoutTokenAge bounds a logout token's age by its iat (some OPs
 	// send no exp). Zero: 5 minutes.
 	MaxLogoutTokenAge time.Duration
+	// DPoP, when set, is the key the client proves possession of on every
+	// token request (RFC 9449 §5): the OP binds the access tokens (and a
+	// public client's refresh tokens) to it, and answers token_type DPoP,
+	// which is then required. Send such tokens with a proof by the same
+	// key (dpop.Transport). The OP must advertise DPoP
+	// (dpop_signing_alg_values_supported) with the key's algorithm.
+	DPoP *dpop.Signer
 }
 
 func configError(format string, args ...any) error {

@@ -50,6 +50,10 @@ type Metadata struct {
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported                 bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool `json:"backchannel_logout_session_supported"`
+
+	// DPoPSigningAlgs are the DPoP proof algorithms the OP accepts (RFC
+	// 9449 §5.1); empty when it does not support DPoP.
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // ProviderOptions tune a Provider. nil, like the zero value, is the safe

@@ -91,6 +91,9 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
 		checkForm: c.madeUpExchange, observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, m.Issuer),
 	})
+	if err := c.useDPoP(); err != nil {
+		return nil, err
+	}
 	method := c.auth.current().Method
 	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {
 		return nil, configError("the OP does not accept token endpoint auth method %q (it supports %v)", method, m.TokenEndpointAuthMethods)

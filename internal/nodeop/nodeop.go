@@ -87,6 +87,10 @@ type Config struct {
 	// for clients that set no IDTokenSigningAlg (FAPI 2.0 allows PS256,
 	// ES256 and EdDSA only).
 	FAPI2 bool
+	// DPoPNonces makes the OP require a nonce of its own in every DPoP
+	// proof (RFC 9449 §8): the first token request of a client gets 400
+	// use_dpop_nonce with a DPoP-Nonce. DPoP itself is always on.
+	DPoPNonces bool
 }
 
 // Client is one registered client (relying party).
@@ -609,6 +613,7 @@ type wireConfig struct {
 	SessionTTL          int           `json:"session_ttl,omitempty"`
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
 	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
+	DPoPNonces          bool          `json:"dpop_nonces,omitempty"`
 	ACRValues           []string      `json:"acr_values,omitempty"`
 	RequirePAR          bool          `json:"require_par,omitempty"`
 	FAPI2               bool          `json:"fapi2,omitempty"`
@@ -631,6 +636,7 @@ func (cfg Config) wire() ([]byte, error) {
 		RefreshTokenTTL:     seconds(cfg.RefreshTokenTTL),
 		SessionTTL:          seconds(cfg.SessionTTL),
 		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
+		DPoPNonces:          cfg.DPoPNonces,
 		ACRValues:           cfg.ACRValues,
 		RequirePAR:          cfg.RequirePAR,
 		FAPI2:               cfg.FAPI2,

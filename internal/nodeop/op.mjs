@@ -326,9 +326,6 @@ function providerConfiguration() {
     },
     features: {
       devInteractions: { enabled: false },
-      // DPoP (RFC 9449): only clients that send a DPoP proof get bound tokens,
-      // so it changes nothing for the others.
-      dPoP: { enabled: true },
       // PAR (RFC 9126) is always offered; require_par makes it mandatory.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: cfg.require_par === true },
       // FAPI 2.0 Security Profile for every client when fapi2 is set.
@@ -338,6 +335,15 @@ function providerConfiguration() {
       revocation: { enabled: true, allowedPolicy: async () => true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       userinfo: { enabled: true },
+      // DPoP (RFC 9449; on by default in v9; the key is dPoP, not dpop): only
+      // clients that send a proof get bound tokens, so it changes nothing for
+      // the others. With dpop_nonces, every DPoP request must carry a nonce of
+      // the OP (§8).
+      dPoP: {
+        enabled: true,
+        nonceSecret: cfg.dpop_nonces ? crypto.randomBytes(32) : undefined,
+        requireNonce: () => cfg.dpop_nonces === true,
+      },
       resourceIndicators: {
         enabled: true,
         // The configured API is the default resource of the clients it applies to,
