@@ -110,6 +110,19 @@ type WebConfig struct {
 	// until its user asks to sign in.
 	SilentSSO   bool
 	SilentRetry time.Duration
+	// DPoP binds each session's tokens to a DPoP key of its own (RFC
+	// 9449): a new ES256 key is made for every login, just before the code
+	// exchange, and sealed in the session record
+	// (tokenstore.Session.DPoPKey), never sent to the browser; the
+	// exchange and every refresh prove possession of it, and
+	// Session.Client calls APIs with the DPoP scheme and proofs by it. A
+	// token copied out of the store, a log or an API is useless without
+	// the key. The OP must accept ES256 DPoP proofs (NewWeb checks its
+	// dpop_signing_alg_values_supported). Sessions signed in before it
+	// was turned on keep their bearer tokens; sessions with a key keep
+	// using it after it is turned off. Do not set rp.Config.DPoP on
+	// Client as well: the sessions' keys take its place.
+	DPoP bool
 	// AuthParams are passed to every authorization request, e.g.
 	// organization_id or connection_id.
 	AuthParams url.Values
@@ -172,6 +185,11 @@ var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
 		return nil, configError("WebConfig.Client is nil: create it with rp.Discover and Provider.Client")
+	}
+	if cfg.DPoP {
+		if err := checkDPoP(cfg.Client); err != nil {
+			return nil, err
+		}
 	}
 	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
@@ -419,6 +437,10 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 	// The tokens' lifetime counts from the request: a slow exchange must
 	// not make them look shorter-lived (see needsRefresh).
 	requested := w.now()
+	ctx, dpopKey, err := w.newDPoPKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := w.client.Exchange(ctx, tx, resp)
 	if err != nil {
 		return nil, err
@@ -437,6 +459,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		LastSeen:    now,
 		ExpiresAt:   now.Add(w.cfg.SessionLifetime),
 		IdleTimeout: w.cfg.IdleTimeout,
+		DPoPKey:     dpopKey,
 	}
 	if err := w.store.Create(ctx, s); err != nil {
 		return nil, storeError(err)
