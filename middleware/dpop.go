@@ -90,6 +90,7 @@ func (s *Session) dpopClient(ctx context.Context, rec *tokenstore.Session) *http
 	return &http.Client{Transport: &dpop.Transport{
 		Signer: key,
 		Base:   base,
+		Nonces: &s.web.apiNonces, // the APIs' nonces, learnt once for every session
 		AccessToken: func(*http.Request) (string, error) {
 			t, err := s.TokenContext(ctx)
 			if err != nil {

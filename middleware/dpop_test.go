@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,8 +35,10 @@ func (s *recordingStore) Create(ctx context.Context, rec *tokenstore.Session) er
 
 // dpopAPI is a resource server as strict as bearer with DPoP and nonces:
 // "Authorization: DPoP <token>" with a proof (dpop.Verifier, ath, its own
-// nonce) by the key the OP bound the token to. It answers the token.
-func dpopAPI(t *testing.T, op *oidctest.OP) string {
+// nonce) by the key the OP bound the token to. It answers the token, and
+// counts its use_dpop_nonce answers.
+func dpopAPI(t *testing.T, op *oidctest.OP) (string, *atomic.Int64) {
+	var nonceAnswers atomic.Int64
 	v, err := dpop.NewVerifier(dpop.VerifierConfig{Replay: tokenstore.NewMemory(tokenstore.MemoryOptions{}), NonceSecret: []byte(strings.Repeat("n", 32))})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +54,7 @@ func dpopAPI(t *testing.T, op *oidctest.OP) string {
 		_, err := v.Verify(r.Context(), r.Header.Get("DPoP"), dpop.Request{Method: r.Method, URI: api + r.URL.Path, AccessToken: token, Thumbprint: jkt})
 		var e *dpop.Error
 		if errors.As(err, &e) && e.Code == dpop.CodeUseNonce {
+			nonceAnswers.Add(1)
 			w.Header().Set("DPoP-Nonce", v.Nonce())
 			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
 			w.WriteHeader(401)
@@ -62,7 +66,7 @@ func dpopAPI(t *testing.T, op *oidctest.OP) string {
 		}
 		io.WriteString(w, token)
 	}))
-	return api
+	return api, &nonceAnswers
 }
 
 // TestWebDPoP: with WebConfig.DPoP every login gets its own key, sealed in
@@ -76,7 +80,7 @@ func TestWebDPoP(t *testing.T) {
 	clk := &clock{}
 	store := &recordingStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
 	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.DPoP, c.Now, c.Store = true, clk.now, store })
-	api := dpopAPI(t, op)
+	api, nonceAnswers := dpopAPI(t, op)
 	old := a.srv.Config.Handler
 	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/call" {
@@ -149,6 +153,10 @@ func TestWebDPoP(t *testing.T) {
 	}
 	if jkts[0] == jkts[1] {
 		t.Fatal("two sessions share a DPoP key")
+	}
+	// The API's nonce was learnt once, for every session and request.
+	if n := nonceAnswers.Load(); n != 1 {
+		t.Fatalf("the API answered use_dpop_nonce %d times, want once", n)
 	}
 	if logs := a.logs.String(); strings.Contains(logs, `"d":`) || strings.Contains(logs, string(store.created[0].DPoPKey)) {
 		t.Fatal("a DPoP key was logged")

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
@@ -177,6 +178,10 @@ type Web struct {
 	// browsers: a page with Referrer-Policy no-referrer sends "Origin:
 	// null" on same-origin POSTs.
 	crossOrigin *http.CrossOriginProtection
+
+	// apiNonces are the DPoP nonces of the APIs sessions call
+	// (Session.Client with WebConfig.DPoP).
+	apiNonces dpop.Nonces
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
