@@ -191,3 +191,48 @@ func TestWebDPoPBearerSessionsUnchanged(t *testing.T) {
 		t.Fatal("a session without WebConfig.DPoP got a DPoP-bound token")
 	}
 }
+
+// TestWebDPoPUnreadableKey: a session whose record holds a DPoP key that
+// does not decode (a damaged record) is never refreshed without it (its
+// refresh token is bound to the key): the user signs in again, and
+// Session.Client fails rather than sending the token without a proof.
+func TestWebDPoPUnreadableKey(t *testing.T) {
+	op := oidctest.New(t)
+	op.EnableDPoP()
+	clk := &clock{}
+	store := &recordingStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
+	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.DPoP, c.Now, c.Store = true, clk.now, store })
+	b := newBrowser(t)
+	a.login(b, "/", "usr_1", nil)
+	rec := store.created[0].Clone()
+	rec.DPoPKey = []byte(`{"kty":"EC"}`)
+	if err := store.Update(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	var callErr error
+	old := a.srv.Config.Handler
+	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/call" {
+			old.ServeHTTP(w, r)
+			return
+		}
+		a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, _ := middleware.SessionFrom(r.Context())
+			_, callErr = s.Client(r.Context()).Get(a.srv.URL + "/public")
+		})).ServeHTTP(w, r)
+	})
+	if resp := b.get(a.srv.URL + "/call"); resp.StatusCode != 200 || !errors.Is(callErr, middleware.ErrSignedOut) {
+		t.Fatalf("Session.Client with an unreadable key: %d %v", resp.StatusCode, callErr)
+	}
+	before := op.TokenRequests.Load()
+	clk.advance(299 * time.Second)
+	if code, _ := a.me(b); code == 200 {
+		t.Fatal("a session whose key is unreadable was refreshed")
+	}
+	if op.TokenRequests.Load() != before {
+		t.Fatal("its refresh token was sent")
+	}
+	if !strings.Contains(a.logs.String(), "dpop_key_unreadable") {
+		t.Fatal("no audit event says why")
+	}
+}
