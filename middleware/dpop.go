@@ -23,10 +23,18 @@ import (
 // with it and calls APIs with proofs by it, one without keeps bearer
 // tokens, whatever WebConfig.DPoP says today.
 
-// checkDPoP refuses WebConfig.DPoP with an OP that would not bind the
-// tokens to the sessions' ES256 keys.
-func checkDPoP(c *rp.Client) error {
-	algs := c.Provider().Metadata().DPoPSigningAlgs
+// checkDPoP refuses a web client with a DPoP key of its own, whose tokens
+// Session.Client could not prove (the records hold no key), and
+// WebConfig.DPoP with an OP that would not bind the tokens to the
+// sessions' ES256 keys.
+func checkDPoP(cfg *WebConfig) error {
+	if cfg.Client.DPoPKey() != nil {
+		return configError("the rp.Client has a DPoP key of its own (rp.Config.DPoP): a web app's sessions each get their own key; leave rp.Config.DPoP nil and set WebConfig.DPoP")
+	}
+	if !cfg.DPoP {
+		return nil
+	}
+	algs := cfg.Client.Provider().Metadata().DPoPSigningAlgs
 	if !slices.Contains(algs, dpop.DefaultAlgorithm) {
 		return configError("WebConfig.DPoP is set but the OP does not accept %s DPoP proofs (its dpop_signing_alg_values_supported: %v): enable DPoP at the OP, or leave WebConfig.DPoP off", dpop.DefaultAlgorithm, algs)
 	}

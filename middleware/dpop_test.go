@@ -164,7 +164,8 @@ func TestWebDPoP(t *testing.T) {
 }
 
 // TestWebDPoPNeedsTheOP: WebConfig.DPoP with an OP that does not accept
-// ES256 proofs is a configuration error at NewWeb, not a failed login.
+// ES256 proofs, and a web client with rp.Config.DPoP, are configuration
+// errors at NewWeb, not failed logins or API calls.
 func TestWebDPoPNeedsTheOP(t *testing.T) {
 	op := oidctest.New(t)
 	p, _ := rp.Discover(context.Background(), op.Issuer, nil)
@@ -175,6 +176,21 @@ func TestWebDPoPNeedsTheOP(t *testing.T) {
 	_, err = middleware.NewWeb(middleware.WebConfig{Client: c, CookieKeys: [][]byte{testKey}, DPoP: true})
 	if rp.ClassOf(err) != rp.ClassMisconfigured || !strings.Contains(err.Error(), "dpop_signing_alg_values_supported") {
 		t.Fatalf("NewWeb: %v", err)
+	}
+	// A web client with a key of its own: its tokens would be DPoP-bound
+	// but the sessions would hold no key to send them with.
+	op.EnableDPoP()
+	p, _ = rp.Discover(context.Background(), op.Issuer, nil)
+	key, _ := dpop.GenerateSigner("")
+	c, err = p.Client(rp.Config{ClientID: "webc_a", ClientSecret: "secret", RedirectURL: "http://localhost:1/auth/callback", DPoP: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		_, err = middleware.NewWeb(middleware.WebConfig{Client: c, CookieKeys: [][]byte{testKey}, DPoP: on})
+		if rp.ClassOf(err) != rp.ClassMisconfigured || !strings.Contains(err.Error(), "WebConfig.DPoP") {
+			t.Fatalf("NewWeb with rp.Config.DPoP (WebConfig.DPoP %v): %v", on, err)
+		}
 	}
 }
 

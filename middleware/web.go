@@ -191,10 +191,8 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
 		return nil, configError("WebConfig.Client is nil: create it with rp.Discover and Provider.Client")
 	}
-	if cfg.DPoP {
-		if err := checkDPoP(cfg.Client); err != nil {
-			return nil, err
-		}
+	if err := checkDPoP(&cfg); err != nil {
+		return nil, err
 	}
 	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {

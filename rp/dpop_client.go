@@ -26,6 +26,10 @@ func WithDPoPKey(ctx context.Context, key *dpop.Signer) context.Context {
 	return context.WithValue(ctx, dpopKeyKey{}, key)
 }
 
+// DPoPKey returns the client's own DPoP key (Config.DPoP), nil without
+// one. A key given per request (WithDPoPKey) is not the client's.
+func (c *Client) DPoPKey() *dpop.Signer { return c.cfg.DPoP }
+
 // dpopKey is the key the token requests under ctx prove possession of:
 // WithDPoPKey's, else Config.DPoP (nil: none).
 func (c *Client) dpopKey(ctx context.Context) *dpop.Signer {
