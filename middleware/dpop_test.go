@@ -19,6 +19,18 @@ import (
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
+// route serves path with h behind Require, next to the app's routes.
+func (a *testApp) route(path string, h http.HandlerFunc) {
+	old := a.srv.Config.Handler
+	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			old.ServeHTTP(w, r)
+			return
+		}
+		a.web.Require(h).ServeHTTP(w, r)
+	})
+}
+
 // recordingStore keeps the records the web layer creates.
 type recordingStore struct {
 	tokenstore.Store
@@ -81,28 +93,21 @@ func TestWebDPoP(t *testing.T) {
 	store := &recordingStore{Store: tokenstore.NewMemory(tokenstore.MemoryOptions{})}
 	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) { c.DPoP, c.Now, c.Store = true, clk.now, store })
 	api, nonceAnswers := dpopAPI(t, op)
-	old := a.srv.Config.Handler
-	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/call" {
-			old.ServeHTTP(w, r)
+	a.route("/call", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := middleware.SessionFrom(r.Context())
+		tok, err := s.TokenContext(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), 500)
 			return
 		}
-		a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, _ := middleware.SessionFrom(r.Context())
-			tok, err := s.TokenContext(r.Context())
-			if err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			resp, err := s.Client(r.Context()).Get(api + "/orders")
-			if err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			defer resp.Body.Close()
-			got, _ := io.ReadAll(resp.Body)
-			fmt.Fprintf(w, "%s %d %s", tok.TokenType, resp.StatusCode, got)
-		})).ServeHTTP(w, r)
+		resp, err := s.Client(r.Context()).Get(api + "/orders")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(w, "%s %d %s", tok.TokenType, resp.StatusCode, got)
 	})
 	call := func(b *browser) (tokenType string, status int, token string) {
 		t.Helper()
@@ -226,16 +231,9 @@ func TestWebDPoPUnreadableKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	var callErr error
-	old := a.srv.Config.Handler
-	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/call" {
-			old.ServeHTTP(w, r)
-			return
-		}
-		a.web.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, _ := middleware.SessionFrom(r.Context())
-			_, callErr = s.Client(r.Context()).Get(a.srv.URL + "/public")
-		})).ServeHTTP(w, r)
+	a.route("/call", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := middleware.SessionFrom(r.Context())
+		_, callErr = s.Client(r.Context()).Get(a.srv.URL + "/public")
 	})
 	if resp := b.get(a.srv.URL + "/call"); resp.StatusCode != 200 || !errors.Is(callErr, middleware.ErrSignedOut) {
 		t.Fatalf("Session.Client with an unreadable key: %d %v", resp.StatusCode, callErr)
