@@ -121,8 +121,8 @@ type WebConfig struct {
 	// the key. The OP must accept ES256 DPoP proofs (NewWeb checks its
 	// dpop_signing_alg_values_supported). Sessions signed in before it
 	// was turned on keep their bearer tokens; sessions with a key keep
-	// using it after it is turned off. Do not set rp.Config.DPoP on
-	// Client as well: the sessions' keys take its place.
+	// using it after it is turned off. NewWeb refuses a Client with a
+	// key of its own (rp.Config.DPoP), whose tokens no session could send.
 	DPoP bool
 	// AuthParams are passed to every authorization request, e.g.
 	// organization_id or connection_id.
