@@ -52,7 +52,7 @@ func NewMultiIssuerVerifier(verifiers ...*AccessTokenVerifier) (*MultiIssuerVeri
 func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	h := tokenHash(raw)
 	for _, v := range m.cached {
-		if cl := v.cache.get(h, raw, v.p.now().Unix()); cl != nil {
+		if cl, ok := v.cache.Get(h, raw, v.p.now().Unix()); ok {
 			return v.hit(ctx, h, raw, cl)
 		}
 	}
