@@ -21,6 +21,8 @@ import (
 type Session struct {
 	web *Web
 
+	ctx *sessionContext // the request context holding this session
+
 	mu     sync.Mutex
 	rec    *tokenstore.Session
 	claims *rp.Claims // rec's, replaced with it
@@ -32,6 +34,29 @@ type sessionKey struct{}
 func SessionFrom(ctx context.Context) (*Session, bool) {
 	s, ok := ctx.Value(sessionKey{}).(*Session)
 	return s, ok
+}
+
+// sessionContext is a request's context with its session: the session and
+// the context value holding it are one allocation (context.WithValue would
+// be a second one on every request). Everything but the session is the
+// request context's: Done, Err and Deadline are its own, and so are the
+// values, including the one through which context.WithCancel and friends
+// find their parent's cancellation (no goroutine per derived context).
+type sessionContext struct {
+	context.Context
+	s Session
+}
+
+func (c *sessionContext) Value(key any) any {
+	if _, ok := key.(sessionKey); ok {
+		return &c.s
+	}
+	return c.Context.Value(key)
+}
+
+// withSession returns r with s in its context. s must come from load.
+func withSession(r *http.Request, s *Session) *http.Request {
+	return r.WithContext(s.ctx)
 }
 
 // Claims returns the validated ID token's claims (sub, sid, email, oid,
@@ -192,7 +217,9 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 			return nil, nil
 		}
 		w.touch(ctx, rec)
-		return &Session{web: w, rec: rec, claims: claims}, nil
+		sc := &sessionContext{Context: ctx, s: Session{web: w, rec: rec, claims: claims}}
+		sc.s.ctx = sc
+		return &sc.s, nil
 	case err != nil:
 		return nil, err
 	default: // no refresh token and the access token expired: sign in again
@@ -467,7 +494,7 @@ func (w *Web) Require(next http.Handler) http.Handler {
 			w.signInRequired(rw, r, "")
 			return
 		}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+		next.ServeHTTP(rw, withSession(r, s))
 	})
 }
 
@@ -483,7 +510,7 @@ func (w *Web) Optional(next http.Handler) http.Handler {
 			return
 		}
 		if s != nil {
-			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+			r = withSession(r, s)
 		} else if w.cfg.SilentSSO && isNavigation(r) {
 			if m := w.marker(r); !m.signedOut && !m.triedRecently {
 				w.signInRequired(rw, r, "none")
