@@ -126,12 +126,22 @@ func cookieValue(h http.Header, name string) (string, bool) {
 
 func validCookieValue(v string) bool {
 	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+		if !cookieValueByte[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// cookieValueByte: the bytes a cookie value may have (net/http's rule: a
+// printable ASCII character other than '"', ';' and a backslash), a table so that
+// a 200-byte session cookie is checked in a few dozen nanoseconds.
+var cookieValueByte = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = b != '"' && b != ';' && b != '\\'
+	}
+	return t
+}()
 
 // isToken: s is an RFC 9110 token, which a cookie name must be.
 func isToken(s string) bool {
