@@ -146,7 +146,7 @@ func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	s.rec, s.claims = rec, claims
 	s.mu.Unlock()
-	if !s.web.usable(rec) {
+	if !s.web.usable(rec, s.web.now()) {
 		if err == nil {
 			err = ErrSignedOut // expired, and no refresh token to renew it
 		}
@@ -207,16 +207,20 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 	case err != nil:
 		return nil, storeError(err)
 	}
-	rec, err = w.fresh(ctx, rec)
+	now := w.now() // one reading for the checks of a warm session
+	if rec.RefreshToken != "" && w.needsRefresh(rec, now) {
+		rec, err = w.fresh(ctx, rec)
+		now = w.now() // a renewal ran, or was waited for
+	}
 	switch {
 	case rp.ClassOf(err) == rp.ClassRevoked:
 		return nil, nil
-	case rec != nil && w.usable(rec):
+	case rec != nil && w.usable(rec, now):
 		claims, ok := w.claimsOf(ctx, rec)
 		if !ok {
 			return nil, nil
 		}
-		w.touch(ctx, rec)
+		w.touch(ctx, rec, now)
 		sc := &sessionContext{Context: ctx, s: Session{web: w, rec: rec, claims: claims}}
 		sc.s.ctx = sc
 		return &sc.s, nil
@@ -246,7 +250,7 @@ func (w *Web) expired(ctx context.Context, err error) {
 // request. Concurrent requests of this process share one touch. A failure
 // is not the request's: the session lives until its idle timeout, and the
 // next request tries again.
-func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
+func (w *Web) touch(ctx context.Context, rec *tokenstore.Session, now time.Time) {
 	if rec.IdleTimeout <= 0 {
 		return
 	}
@@ -254,7 +258,6 @@ func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
 	if every == 0 || every >= rec.IdleTimeout {
 		every = min(DefaultActivityInterval, rec.IdleTimeout/10)
 	}
-	now := w.now()
 	if now.Sub(rec.LastSeen) < every {
 		return
 	}
@@ -263,15 +266,15 @@ func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
 	})
 }
 
-// usable: the access token is not expired (refresh leeway aside).
-func (w *Web) usable(s *tokenstore.Session) bool {
-	return s.AccessToken != "" && (s.Tokens.Expiry.IsZero() || w.now().Before(s.Tokens.Expiry))
+// usable: the access token is not expired at now (refresh leeway aside).
+func (w *Web) usable(s *tokenstore.Session, now time.Time) bool {
+	return s.AccessToken != "" && (s.Tokens.Expiry.IsZero() || now.Before(s.Tokens.Expiry))
 }
 
-// needsRefresh: the access token expires within the leeway. The leeway
+// needsRefresh: at now, the access token expires within the leeway. The leeway
 // is capped at half the token's lifetime, so an OP issuing tokens shorter
 // than the leeway does not cause a refresh on every request.
-func (w *Web) needsRefresh(s *tokenstore.Session) bool {
+func (w *Web) needsRefresh(s *tokenstore.Session, now time.Time) bool {
 	exp := s.Tokens.Expiry
 	if exp.IsZero() {
 		return false
@@ -282,7 +285,7 @@ func (w *Web) needsRefresh(s *tokenstore.Session) bool {
 			leeway = half
 		}
 	}
-	return !w.now().Add(leeway).Before(exp)
+	return !now.Add(leeway).Before(exp)
 }
 
 // fresh returns s with an access token that is not about to expire, or s
@@ -305,7 +308,7 @@ func (w *Web) needsRefresh(s *tokenstore.Session) bool {
 // it gave none, DefaultRefreshBackoff; meanwhile fresh returns that
 // failure with the time left.
 func (w *Web) fresh(ctx context.Context, s *tokenstore.Session) (*tokenstore.Session, error) {
-	if s.RefreshToken == "" || !w.needsRefresh(s) {
+	if s.RefreshToken == "" || !w.needsRefresh(s, w.now()) {
 		return s, nil
 	}
 	if err, wait := w.backoff.get(s.ID, w.now()); wait > 0 {
@@ -352,7 +355,7 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	case err != nil:
 		return nil, storeError(err)
 	}
-	if cur.RefreshToken == "" || !w.needsRefresh(cur) {
+	if cur.RefreshToken == "" || !w.needsRefresh(cur, w.now()) {
 		return cur, nil // another request or instance refreshed it meanwhile
 	}
 	claims, ok := w.claimsOf(ctx, cur)
