@@ -12,8 +12,16 @@
 //   - an invalid, expired or revoked token: 401 error="invalid_token";
 //   - a missing scope, permission or role: 403 error="insufficient_scope"
 //     with scope="...";
+//   - a token whose sign-in is not strong or recent enough (AnyACR,
+//     MaxAuthAge): 401 error="insufficient_user_authentication" with
+//     acr_values="..." and max_age=N (RFC 9470 step-up);
 //   - the OP or the revocation store unreachable: 503 with Retry-After
 //     (the token may be fine: clients retry, they do not sign in again).
+//
+// With Config.DPoP it also accepts DPoP-bound tokens (RFC 9449:
+// "Authorization: DPoP <token>" with a proof in the DPoP header), refuses
+// them as bearer tokens, and answers with the Bearer and DPoP challenges
+// (see DPoPConfig).
 //
 // The token is never echoed back or logged. Each refusal is an
 // event.BearerRefused for the Observer, with the typed reason.
@@ -82,6 +90,14 @@ type Config struct {
 	InsecureAllowQueryToken bool
 	// RetryAfter is announced with 503 answers. Zero: DefaultRetryAfter.
 	RetryAfter time.Duration
+	// ClockSkew is tolerated on auth_time by MaxAuthAge. Zero:
+	// rp.DefaultClockSkew (give it the ProviderOptions.ClockSkew of the
+	// verifier's Provider).
+	ClockSkew time.Duration
+	// DPoP, when set, also accepts DPoP-bound access tokens presented with
+	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
+	// BoundVerifier.
+	DPoP *DPoPConfig
 	// Observer gets an event.BearerRefused for every refused request, with
 	// the reason (Err: ErrNoToken, ErrBadRequest, a *rp.ValidationError,
 	// rp.ErrRevocationUnavailable, rp.ErrTemporary...; Reason: its stable
@@ -98,7 +114,9 @@ type Middleware struct {
 	challenge  string // `Bearer realm="..."`
 	allowQuery bool
 	retryAfter string // whole seconds
+	skew       time.Duration
 	obs        event.Observer
+	dpop       *dpopLayer // nil: bearer tokens only
 }
 
 // New checks cfg and returns the middleware.
@@ -119,10 +137,15 @@ func New(cfg Config) (*Middleware, error) {
 		challenge:  `Bearer realm="` + quoteEscape(realm) + `"`,
 		allowQuery: cfg.InsecureAllowQueryToken,
 		retryAfter: strconv.Itoa(int((retry + time.Second - 1) / time.Second)),
+		skew:       cfg.ClockSkew,
 		obs:        cfg.Observer,
 	}
 	if m.obs == nil {
 		m.obs = event.Log(nil)
+	}
+	var err error
+	if m.dpop, err = newDPoPLayer(cfg.DPoP, cfg.Verifier, realm); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -173,9 +196,11 @@ func (m *Middleware) Authenticate(next http.Handler) http.Handler {
 }
 
 // Require returns middleware that authenticates the request and then
-// checks every requirement: all of them must hold. A missing scope,
-// permission or role is answered 403 insufficient_scope, with the values of
-// the first unmet requirement in the scope attribute.
+// checks every requirement, in order: all of them must hold. A missing
+// scope, permission or role is answered 403 insufficient_scope, with the
+// values of the first unmet requirement in the scope attribute; an unmet
+// AnyACR or MaxAuthAge 401 insufficient_user_authentication, with the
+// acr_values and max_age of the route's step-up requirements.
 //
 // Layers of one Middleware verify a request once: Require inside the same
 // Middleware's Authenticate uses the claims it put in the context. A layer
@@ -185,10 +210,15 @@ func (m *Middleware) Authenticate(next http.Handler) http.Handler {
 //
 //	mux.Handle("GET /orders", api.Require(bearer.AnyScope("orders:read"))(listOrders))
 func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handler {
-	reqs = append([]Requirement(nil), reqs...)
+	reqs = m.prepare(reqs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cl := m.verifiedBy(r.Context())
+			if cl == nil && m.dpop.applies(r) {
+				if r, cl = m.authenticateDPoP(w, r); cl == nil {
+					return
+				}
+			}
 			if cl == nil {
 				raw, err := bearerToken(r.Header["Authorization"], r.URL.RawQuery, m.allowQuery)
 				if err != nil {
@@ -207,7 +237,7 @@ func (m *Middleware) Require(reqs ...Requirement) func(http.Handler) http.Handle
 			}
 			for i := range reqs {
 				if !reqs[i].met(cl) {
-					m.refuse(w, r, reqs[i].error(), &reqs[i])
+					m.refuse(w, r, reqs[i].error(cl), &reqs[i])
 					return
 				}
 			}
@@ -238,16 +268,7 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 	if len(authz) == 1 {
 		scheme, rest, _ := strings.Cut(authz[0], " ")
 		if strings.EqualFold(scheme, "Bearer") {
-			token := strings.TrimLeft(rest, " ")
-			switch {
-			case inQuery:
-				return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
-			case token == "":
-				return "", fmt.Errorf("%w: the Authorization header has no token after Bearer", ErrBadRequest)
-			case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
-				return "", fmt.Errorf("%w: the Authorization header has several values after Bearer", ErrBadRequest)
-			}
-			return token, nil
+			return credentials("Bearer", rest, inQuery)
 		}
 		// Another scheme (Basic, DPoP, ...): no bearer credentials.
 	}
@@ -262,6 +283,22 @@ func bearerToken(authz []string, rawQuery string, allowQuery bool) (string, erro
 		return "", fmt.Errorf("%w: the token has characters RFC 6750 does not allow", ErrBadRequest)
 	}
 	return query, nil
+}
+
+// credentials returns the token of an Authorization header, rest being
+// what follows scheme: exactly one value (RFC 6750 §2.1, RFC 9449 §7.1),
+// and no token in the query string too.
+func credentials(scheme, rest string, inQuery bool) (string, error) {
+	token := strings.TrimLeft(rest, " ")
+	switch {
+	case inQuery:
+		return "", fmt.Errorf("%w: the token is sent both in the Authorization header and in the query string", ErrBadRequest)
+	case token == "":
+		return "", fmt.Errorf("%w: the Authorization header has no token after %s", ErrBadRequest, scheme)
+	case strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0:
+		return "", fmt.Errorf("%w: the Authorization header has several values after %s", ErrBadRequest, scheme)
+	}
+	return token, nil
 }
 
 // b64token reports whether s is an RFC 6750 b64token:
@@ -301,12 +338,15 @@ type answer struct {
 	status       int
 	code, desc   string
 	reason       string
-	insufficient []string // the scope attribute of a 403
+	insufficient *authParams // what the token lacks: scope (403), acr_values and max_age (401)
 }
 
 // answerFor maps a refusal's error to its answer: the one mapping of
 // errors to RFC 6750 answers.
 func answerFor(err error) answer {
+	if a, ok := dpopAnswer(err); ok {
+		return a
+	}
 	var ve *rp.ValidationError
 	switch {
 	case errors.Is(err, ErrNoToken):
@@ -319,6 +359,9 @@ func answerFor(err error) answer {
 		return answer{http.StatusBadRequest, "invalid_request", desc, "malformed_request", nil}
 	case errors.As(err, &ve) && ve.Code == rp.CodeScope:
 		return answer{http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope, permission or role", string(rp.CodeScope), nil}
+	case errors.As(err, &ve) && (ve.Code == rp.CodeACR || ve.Code == rp.CodeAuthTime):
+		// RFC 9470 §3; the Detail is Requirement.error's fixed text.
+		return answer{http.StatusUnauthorized, "insufficient_user_authentication", ve.Detail, string(ve.Code), nil}
 	case errors.Is(err, rp.ErrRevocationUnavailable), errors.Is(err, rp.ErrTemporary),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return answer{http.StatusServiceUnavailable, "temporarily_unavailable", "the token cannot be checked right now, retry later", "temporarily_unavailable", nil}
@@ -344,9 +387,9 @@ func answerFor(err error) answer {
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, req *Requirement) {
 	a := answerFor(err)
 	if req != nil {
-		a.insufficient = req.values
+		a.insufficient = req.params
 	}
-	m.write(w, a)
+	m.write(w, a, m.dpop.applies(r))
 	level := slog.LevelInfo
 	switch {
 	case a.status == http.StatusUnauthorized && a.code == "":
@@ -363,25 +406,15 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error, r
 // write writes every error response of the bearer layer: the status, the
 // WWW-Authenticate challenge for 400, 401 and 403 (RFC 6750 §3),
 // Retry-After for 503, no caching, and a small JSON body with the same
-// error.
-func (m *Middleware) write(w http.ResponseWriter, a answer) {
+// error. usedDPoP: the request used the DPoP scheme (see challenges).
+func (m *Middleware) write(w http.ResponseWriter, a answer, usedDPoP bool) {
 	h := w.Header()
 	if a.status == http.StatusBadRequest || a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
-		var c strings.Builder
-		c.WriteString(m.challenge)
-		if a.code != "" {
-			c.WriteString(`, error="`)
-			c.WriteString(a.code)
-			c.WriteString(`", error_description="`)
-			c.WriteString(quoteEscape(a.desc))
-			c.WriteByte('"')
+		if m.dpop != nil {
+			m.challenges(h, a, usedDPoP)
+		} else {
+			h.Set("WWW-Authenticate", challenge(m.challenge, a, true))
 		}
-		if len(a.insufficient) > 0 {
-			c.WriteString(`, scope="`)
-			c.WriteString(quoteEscape(strings.Join(a.insufficient, " ")))
-			c.WriteByte('"')
-		}
-		h.Set("WWW-Authenticate", c.String())
 	}
 	if a.status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", m.retryAfter)
@@ -398,6 +431,27 @@ func (m *Middleware) write(w http.ResponseWriter, a answer) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, a.desc})
+}
+
+// challenge is a WWW-Authenticate challenge: base (scheme and realm) and,
+// withError, the error attributes of a.
+func challenge(base string, a answer, withError bool) string {
+	if !withError || (a.code == "" && a.insufficient == nil) {
+		return base
+	}
+	var c strings.Builder
+	c.WriteString(base)
+	if a.code != "" {
+		c.WriteString(`, error="`)
+		c.WriteString(a.code)
+		c.WriteString(`", error_description="`)
+		c.WriteString(quoteEscape(a.desc))
+		c.WriteByte('"')
+	}
+	if a.insufficient != nil {
+		a.insufficient.writeTo(&c)
+	}
+	return c.String()
 }
 
 // quoteEscape prepares s for an RFC 7230 quoted-string: backslash and

@@ -84,27 +84,7 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	signIn := func(c *rp.Client, path string) *rp.Tokens {
-		t.Helper()
-		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, _, err := browser.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := rp.ParseAuthResponse(cb.RawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := c.Exchange(ctx, tx, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tokens
-	}
+	signIn := func(c *rp.Client, path string) *rp.Tokens { return signInAt(t, browser, c, path) }
 	tokens := signIn(web, "/cb")
 	opaque := signIn(legacy, "/cb2")
 	if strings.Count(tokens.AccessToken, ".") != 2 || strings.Count(opaque.AccessToken, ".") != 0 {
@@ -216,6 +196,30 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 			t.Fatalf("after logout: %v", err)
 		}
 	})
+}
+
+// signInAt signs in with c in browser (a user of the node-oidc-provider)
+// and returns the tokens of the code exchange; path is c's callback path.
+func signInAt(t *testing.T, browser *nodeop.Browser, c *rp.Client, path string) *rp.Tokens {
+	t.Helper()
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _, err := browser.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rp.ParseAuthResponse(cb.RawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := c.Exchange(context.Background(), tx, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
 }
 
 // countingTransport calls see with every request before sending it.

@@ -3,7 +3,9 @@
 // and the one hook to learn of it: an Observer. The audit log is an
 // Observer (Log, the default of the web layer, the back-channel handler and
 // the bearer layer); metrics are another (count logins by Silent,
-// refreshes by Name, histograms of Duration); Join feeds several.
+// refreshes by Name, histograms of Duration: the module
+// github.com/multiapp-go/multiapp/otel is that Observer for OpenTelemetry);
+// Join feeds several.
 //
 // Every event has a Name from the constants below and the fields that
 // apply to it. Bounded fields (Name, ClientID, Issuer, Reason, Class,
@@ -53,6 +55,15 @@ const (
 	// claims_unreadable: its ID token's claims do not parse; a custom
 	// store's record, or a damaged one) and was treated as signed out.
 	SessionInvalid Name = "multiapp.session.invalid"
+	// StepUp: a user was sent to sign in again because a route needs a
+	// stronger or more recent sign-in than the session's (step-up
+	// authentication, RFC 9470; middleware.Web.RequireStepUp), or an API
+	// asked for one (StartStepUp). Reason: acr, max_age (what the session
+	// lacked) or api; attributes acr_values and max_age (what the OP is
+	// asked for). The sign-in that follows is a Login with attribute
+	// step_up (and acr), or a LoginFailed with Reason acr_not_met or
+	// auth_time_not_met when the OP did not authenticate the user as asked.
+	StepUp Name = "multiapp.step_up"
 	// SessionExpired: a session ended by its own lifetime (Reason idle:
 	// no activity within its idle timeout; lifetime: past its absolute
 	// end); attributes last_seen and expires_at. The OP session may live
@@ -125,7 +136,9 @@ const (
 const (
 	// BearerRefused: an API request was refused (attribute status; Reason:
 	// no_token, malformed_request, or the validation code such as expired,
-	// audience, scope, revoked_sid; temporarily_unavailable for a 503).
+	// audience, scope, revoked_sid, acr and auth_time (a step-up
+	// requirement, answered insufficient_user_authentication);
+	// temporarily_unavailable for a 503).
 	// LevelDebug, LevelWarn for 503, LevelError for 500.
 	BearerRefused Name = "multiapp.bearer.refused"
 	// AccessToken: an access token was checked (CacheHit: answered from

@@ -6,7 +6,10 @@
 // their tokens once per session across instances, and guards handlers:
 // Require lets only signed-in users through, Optional attaches the session
 // when there is one (and with SilentSSO signs in a user who is signed in
-// at another app). A handler reads the session with SessionFrom.
+// at another app), RequireStepUp asks for a stronger or more recent
+// sign-in (acr_values, max_age) where a route needs one, and StartStepUp
+// follows an API's RFC 9470 challenge (StepUpFromResponse). A handler reads
+// the session with SessionFrom.
 //
 // The login transaction of a sign-in in flight (package pkce) travels
 // sealed in a cookie, with attributes derived from the app's redirect URL

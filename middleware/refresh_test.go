@@ -257,3 +257,38 @@ func TestRefreshKeepsRotatedTokensThroughStoreOutage(t *testing.T) {
 		t.Fatalf("next refresh: %d %v, want 200 (the rotated refresh token was kept)", code, me)
 	}
 }
+
+// TestRefreshDueFromWhenTokensWereRequested: the refresh leeway is capped
+// at half the token's lifetime, measured from when the tokens were
+// requested. A slow code exchange (a JWKS fetch on a loaded machine) must
+// not shorten that lifetime: measured from when the session was stored,
+// a 300 s token whose exchange took 100 s looked like a 200 s one, and
+// the refresh came 50 s late.
+func TestRefreshDueFromWhenTokensWereRequested(t *testing.T) {
+	op := oidctest.New(t)
+	clk := &clock{}
+	a := newTestApp(t, op, "webc_a", func(c *middleware.WebConfig) {
+		c.Now = clk.now
+		c.RefreshLeeway = time.Hour // the cap decides
+	})
+	b := newBrowser(t)
+	op.SetTokenHook(func(form url.Values) (int, any) {
+		if strings.HasPrefix(form.Get("code"), "code-") { // not the start-up check's made-up code
+			clk.advance(100 * time.Second) // the exchange takes 100 s (by the app's clock)
+		}
+		return 0, nil // the OP's usual answer: expires_in 300
+	})
+	a.login(b, "/", "usr_1", nil)
+	op.SetTokenHook(func(form url.Values) (int, any) {
+		if form.Get("grant_type") != "refresh_token" {
+			return 400, map[string]any{"error": "invalid_grant"}
+		}
+		return 200, map[string]any{"access_token": "at-refreshed", "token_type": "Bearer", "expires_in": 300,
+			"refresh_token": "rt-2", "id_token": op.Signer().Sign(op.IDClaims("webc_a", "usr_1", ""), nil)}
+	})
+	// 120 s left of 300: less than half, so due.
+	clk.advance(80 * time.Second)
+	if code, me := a.me(b); code != 200 || me["at"] != "at-refreshed" {
+		t.Fatalf("120 s left of a 300 s token: %d %v, want a refresh", code, me)
+	}
+}

@@ -362,7 +362,7 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	if !ok {
 		return nil, ErrSignedOut // not a session: never send its refresh token
 	}
-	start := time.Now()
+	start, requested := time.Now(), w.now()
 	tokens, err := w.client.Refresh(ctx, rpTokens(cur, claims))
 	took := time.Since(start)
 	if rp.ClassOf(err) == rp.ClassRevoked {
@@ -376,8 +376,8 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	next := cur.Clone()
 	if err == nil {
 		next.Tokens = storedTokens(tokens)
-		next.RefreshedAt = w.now()
-		next.LastSeen = next.RefreshedAt
+		next.RefreshedAt = requested // the lifetime counts from the request (see needsRefresh)
+		next.LastSeen = w.now()
 	} else {
 		// The session is kept, with the refresh token Refresh hands back:
 		// the one the OP just issued, or none when the previous one may

@@ -321,9 +321,17 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, http.StatusBadRequest, "Invalid prompt", "prompt must be none, login or select_account.")
 		return
 	}
-	authURL, err := w.client.AuthCodeURL(tx, params)
+	if msg := stepUpParams(q, params); msg != "" { // RequireStepUp, StartStepUp
+		w.page(rw, http.StatusBadRequest, "Invalid sign-in request", msg)
+		return
+	}
+	authURL, err := w.client.AuthCodeURL(r.Context(), tx, params)
 	if err != nil {
 		w.emit(r.Context(), event.Event{Name: event.LoginError, Level: slog.LevelError, Err: err})
+		if rp.ClassOf(err) == rp.ClassTemporary { // the OP's PAR endpoint is out of reach
+			w.unavailable(rw, r, err)
+			return
+		}
 		w.page(rw, http.StatusInternalServerError, "Login is misconfigured", "The server could not build the sign-in request; see its logs.")
 		return
 	}
@@ -402,7 +410,7 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(w.anon); err == nil {
 		w.policy.Clear(rw, w.anon)
 	}
-	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took})
+	w.audit(ctx, s, event.Event{Name: event.Login, Level: slog.LevelInfo, Silent: tx.Prompt == "none", Duration: took, Attrs: w.stepUpAttrs(ctx, tx, s)})
 	noStore(rw)
 	http.Redirect(rw, r, tx.ReturnTo, http.StatusFound)
 }
@@ -410,6 +418,9 @@ func (w *Web) callback(rw http.ResponseWriter, r *http.Request) {
 // completeLogin redeems the authorization response and stores the new
 // session.
 func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.AuthResponse) (*tokenstore.Session, error) {
+	// The tokens' lifetime counts from the request: a slow exchange must
+	// not make them look shorter-lived (see needsRefresh).
+	requested := w.now()
 	tokens, err := w.client.Exchange(ctx, tx, resp)
 	if err != nil {
 		return nil, err
@@ -422,7 +433,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		SID:         tokens.Claims.SessionID,
 		ClientID:    w.client.ClientID(),
 		Tokens:      storedTokens(tokens),
-		RefreshedAt: now,
+		RefreshedAt: requested,
 		IssuedAt:    tokens.Claims.IssuedAt.Time(),
 		CreatedAt:   now,
 		LastSeen:    now,
@@ -465,6 +476,9 @@ func (w *Web) silentFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tra
 
 // loginStatus maps a failed login to an HTTP status.
 func loginStatus(err error) int {
+	if why, _ := stepUpFailure(err); why != "" {
+		return http.StatusForbidden // signed in, not as strongly as asked
+	}
 	var oe *rp.OPError
 	switch {
 	case rp.ClassOf(err) == rp.ClassTemporary:
@@ -494,12 +508,15 @@ func loginReason(err error) string {
 	case errors.As(err, &oe) && oe.Endpoint == "authorization":
 		return oe.Code
 	}
+	if why, _ := stepUpFailure(err); why != "" {
+		return why
+	}
 	return reason(err)
 }
 
 func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Transaction, err error) {
 	why := loginReason(err)
-	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Class: rp.ClassOf(err).String(), Err: err})
+	w.emit(r.Context(), event.Event{Name: event.LoginFailed, Level: slog.LevelWarn, Reason: why, Err: err})
 	msg := "Sign-in could not be completed. Please try again."
 	var oe *rp.OPError
 	switch {
@@ -512,6 +529,9 @@ func (w *Web) loginFailed(rw http.ResponseWriter, r *http.Request, tx *pkce.Tran
 		msg = "The sign-in service refused this site's request, so signing in cannot work until the site's operators fix its configuration."
 	case errors.Is(err, loginjar.ErrNoTransaction), errors.Is(err, loginjar.ErrExpired), errors.Is(err, loginjar.ErrReplayed):
 		msg = "This sign-in link is expired or was already used. Please sign in again."
+	}
+	if _, text := stepUpFailure(err); text != "" {
+		msg = text
 	}
 	status := loginStatus(err)
 	if status == http.StatusServiceUnavailable {

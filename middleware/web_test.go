@@ -140,19 +140,8 @@ func body(r *http.Response) string {
 // response (the redirect to return_to).
 func (a *testApp) login(b *browser, returnTo, sub string, claims func(map[string]any)) *http.Response {
 	a.t.Helper()
-	resp := b.get(a.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo))
-	if resp.StatusCode != http.StatusFound {
-		a.t.Fatalf("login: %d %s", resp.StatusCode, body(resp))
-	}
-	authURL, _ := url.Parse(resp.Header.Get("Location"))
-	q := authURL.Query()
-	cl := a.op.IDClaims(a.id, sub, q.Get("nonce"))
-	if claims != nil {
-		claims(cl)
-	}
-	code := "code-" + q.Get("state")[:10]
-	a.op.AddGrant(code, oidctest.Grant{Claims: cl, Challenge: q.Get("code_challenge"), RefreshToken: "rt-" + code})
-	return b.get(a.srv.URL + "/auth/callback?code=" + code + "&state=" + q.Get("state"))
+	resp, _ := a.loginVia(b, "/auth/login?return_to="+url.QueryEscape(returnTo), sub, claims)
+	return resp
 }
 
 func (a *testApp) sessionCookie(b *browser) *http.Cookie {

@@ -23,6 +23,10 @@ type Transaction struct {
 	// the ID token must then say, in auth_time, that the user authenticated
 	// no longer ago than that. Nil: none was sent.
 	MaxAge *int64 `json:"m,omitempty"`
+	// ACRValues are the acr_values sent (rp's AuthCodeURL records them):
+	// the ID token's acr must then be one of them (step-up authentication,
+	// RFC 9470). Nil: none were sent.
+	ACRValues []string `json:"a,omitempty"`
 	// Created is when the login started.
 	Created time.Time `json:"t"`
 }

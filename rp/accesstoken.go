@@ -142,7 +142,7 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if cl != nil {
 		return v.hit(ctx, h, raw, cl)
 	}
-	return v.verifyUncached(ctx, h, raw)
+	return v.verifyUncached(ctx, h, raw, raw, false)
 }
 
 // cached returns raw's hash (zero without a cache) and its claims when
@@ -156,18 +156,18 @@ func (v *AccessTokenVerifier) cached(raw string) (uint64, *Claims) {
 	return h, cl
 }
 
-// verifyUncached verifies raw, which the cache does not have (h: its
-// hash).
-func (v *AccessTokenVerifier) verifyUncached(ctx context.Context, h uint64, raw string) (*Claims, error) {
+// verifyUncached verifies raw, which the cache does not have under key
+// (h: key's hash); bound: see verifyParsed.
+func (v *AccessTokenVerifier) verifyUncached(ctx context.Context, h uint64, raw, key string, bound bool) (*Claims, error) {
 	if !looksLikeJWT(raw) {
-		return v.opaque(ctx, raw)
+		return v.opaque(ctx, raw, bound)
 	}
 	var tok jws.Token
 	cl, flags, err := parseAccessToken(raw, &tok, &v.p.keys.headers)
 	if err != nil {
 		return nil, err
 	}
-	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
+	return v.verifyParsed(ctx, h, key, &tok, cl, flags, bound)
 }
 
 // hit finishes a cache hit: only the revocation check is left.
@@ -207,8 +207,9 @@ func parseAccessToken(raw string, tok *jws.Token, headers *jws.HeaderCache) (*Cl
 }
 
 // verifyParsed validates a parsed JWT access token, checks revocation and
-// caches it.
-func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw string, tok *jws.Token, cl *Claims, flags claimFlags) (*Claims, error) {
+// caches it under raw (h: its hash). bound: the token came with a DPoP
+// proof (VerifyBound), so a cnf claim is allowed.
+func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw string, tok *jws.Token, cl *Claims, flags claimFlags, bound bool) (*Claims, error) {
 	if err := v.p.keys.verifyToken(ctx, whatAccessToken, tok, v.p.algs); err != nil {
 		return nil, err
 	}
@@ -219,8 +220,8 @@ func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw st
 	if !declared && !v.acceptID && flags.notAccessToken() {
 		return nil, invalid(whatAccessToken, CodeType, hintNotAnAccessToken)
 	}
-	if flags&flagCnf != 0 {
-		return nil, invalid(whatAccessToken, CodeType, hintSenderConstrained)
+	if err := checkBinding(cl, bound); err != nil {
+		return nil, err
 	}
 	if cl.Issuer != v.p.meta.Issuer {
 		return nil, invalid(whatAccessToken, CodeIssuer, "iss is %q, expected %q", cl.Issuer, v.p.meta.Issuer)

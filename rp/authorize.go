@@ -3,16 +3,24 @@ package rp
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/multiapp-go/multiapp/pkce"
 )
+
+// endpointPAR names the PAR endpoint in OPError.Endpoint.
+const endpointPAR = "pushed_authorization"
 
 // reservedParams are set by AuthCodeURL itself and cannot be overridden.
 var reservedParams = map[string]bool{
@@ -25,6 +33,15 @@ var reservedParams = map[string]bool{
 // tx: response_type=code, the configured scopes, state, nonce and a PKCE S256
 // challenge (for confidential clients too, RFC 9700 §2.1.1).
 //
+// With Pushed Authorization Requests (Config.PAR, or an OP whose discovery
+// says require_pushed_authorization_requests; RFC 9126) the parameters are
+// first POSTed to the OP's pushed_authorization_request_endpoint,
+// authenticated like token requests, and the URL carries only client_id
+// and the request_uri the OP answered: the browser never sees the request.
+// ctx bounds that request; an OP refusal is an *OPError (Endpoint
+// "pushed_authorization", with a Hint), an outage ErrTemporary. Without
+// PAR no request is made.
+//
 // extra passes further parameters through: prompt ("none", "login",
 // "select_account"), login_hint, max_age, organization_id, connection_id,
 // ui_locales, or a "scope" that replaces the configured scopes. Parameters
@@ -32,8 +49,10 @@ var reservedParams = map[string]bool{
 // redirect_uri, response_type) cannot be overridden: passing one is an
 // error. A max_age (a number of seconds) is recorded in tx, so Exchange then
 // requires the ID token's auth_time and checks it (OpenID Connect Core
-// §3.1.2.1): save tx after this call.
-func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, error) {
+// §3.1.2.1); so are acr_values (space-separated), and Exchange then requires
+// the ID token's acr to be one of them (step-up authentication, RFC 9470):
+// save tx after this call.
+func (c *Client) AuthCodeURL(ctx context.Context, tx *pkce.Transaction, extra url.Values) (string, error) {
 	if c.cfg.RedirectURL == "" {
 		return "", configError("RedirectURL is empty: the login flow needs the callback URL registered at the OP")
 	}
@@ -62,9 +81,59 @@ func (c *Client) AuthCodeURL(tx *pkce.Transaction, extra url.Values) (string, er
 			}
 			tx.MaxAge = &n
 		}
+		if k == "acr_values" {
+			if tx.ACRValues = strings.Fields(vs[0]); len(tx.ACRValues) == 0 {
+				return "", fmt.Errorf("%w: acr_values is empty", ErrConfig)
+			}
+		}
 		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
 	}
-	return c.oauth.AuthCodeURL(tx.State, opts...), nil
+	authURL := c.oauth.AuthCodeURL(tx.State, opts...)
+	if !c.par {
+		return authURL, nil
+	}
+	return c.push(ctx, authURL)
+}
+
+// push sends the authorization request authURL carries to the OP's PAR
+// endpoint (RFC 9126 §2) and returns the URL that refers to it.
+func (c *Client) push(ctx context.Context, authURL string) (string, error) {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return "", configError("the authorization URL does not parse: %v", err)
+	}
+	params := u.Query()
+	endpoint := c.p.meta.PushedAuthorizationRequestEndpoint
+	resp, body, err := c.auth.send(ctx, c.p.http, endpoint, nil, params)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		err := answerError(endpointPAR, resp, body)
+		var oe *OPError
+		if errors.As(err, &oe) {
+			return "", oe.withHint(c.hintContext(""))
+		}
+		return "", err
+	}
+	var answer struct {
+		RequestURI string `json:"request_uri"`
+		ExpiresIn  int64  `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil || answer.RequestURI == "" || answer.ExpiresIn <= 0 {
+		return "", temporaryAnswer(resp, fmt.Errorf("the pushed authorization request endpoint answered HTTP %d without a request_uri and a positive expires_in (RFC 9126 §2.2)", resp.StatusCode))
+	}
+	// RFC 9126 §4: client_id and request_uri only; the authorization
+	// endpoint's own query (some OPs put a tenant there) stays.
+	base, err := url.Parse(c.p.meta.AuthorizationEndpoint)
+	if err != nil {
+		return "", configError("the OP's authorization_endpoint does not parse: %v", err)
+	}
+	q := base.Query()
+	q.Set("client_id", c.cfg.ClientID)
+	q.Set("request_uri", answer.RequestURI)
+	base.RawQuery = q.Encode()
+	return base.String(), nil
 }
 
 // AuthResponse is the authorization response the OP sent to the redirect
@@ -149,6 +218,8 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is %q, expected %q (a mix-up attack, or another OP answered)", resp.Iss, c.p.meta.Issuer)
 	case resp.Iss == "" && c.p.meta.AuthorizationResponseIssParameterSupported:
 		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing although the OP advertises authorization_response_iss_parameter_supported")
+	case resp.Iss == "" && c.requireIss:
+		return nil, invalid(whatAuthResp, CodeResponseIss, "iss is missing: the %s profile requires it (RFC 9207), so the OP must send it", c.cfg.Profile)
 	}
 	if resp.Error != "" {
 		return nil, (&OPError{Endpoint: "authorization", Code: resp.Error, Description: resp.ErrorDescription}).withHint(c.hintContext(""))
@@ -173,6 +244,9 @@ func (c *Client) Exchange(ctx context.Context, tx *pkce.Transaction, resp *AuthR
 			return nil, err
 		}
 	}
+	if len(tx.ACRValues) > 0 && !slices.Contains(tx.ACRValues, t.Claims.ACR) {
+		return nil, invalid(whatIDToken, CodeACR, "acr is %q, not one of the requested acr_values %q: the OP did not authenticate the user as asked (a step-up it could not do, or acr_values it ignores)", t.Claims.ACR, tx.ACRValues)
+	}
 	return t, nil
 }
 
@@ -187,10 +261,19 @@ func (c *Client) checkAuthTime(cl *Claims, maxAge int64) error {
 	switch {
 	case at.After(now.Add(c.p.skew)):
 		return invalid(whatIDToken, CodeAuthTime, "auth_time %s is in the future (now %s, tolerance %v)", stamp(at), stamp(now), c.p.skew)
-	case now.Sub(at) > time.Duration(maxAge)*time.Second+c.p.skew:
+	case !cl.AuthenticatedWithin(seconds(maxAge), now, c.p.skew):
 		return invalid(whatIDToken, CodeAuthTime, "the user authenticated at %s, more than the requested max_age of %ds ago: the OP did not re-authenticate the user", stamp(at), maxAge)
 	}
 	return nil
+}
+
+// seconds is n seconds as a time.Duration, the largest one when n is
+// beyond 292 years (a max_age that large means any age, not an overflow).
+func seconds(n int64) time.Duration {
+	if n > math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Second
 }
 
 // tokenError sorts a token endpoint failure: the OP's answer becomes

@@ -31,6 +31,10 @@ type Claims struct {
 	Nonce           string      `json:"nonce"`
 	AccessTokenHash string      `json:"at_hash"`
 	AuthTime        NumericDate `json:"auth_time"`
+	// ACR is the Authentication Context Class Reference ("acr"): how the
+	// user authenticated, in the OP's terms (a level of assurance, a
+	// method). Step-up authentication (RFC 9470) requires one of a set.
+	ACR string `json:"acr"`
 
 	// SessionID is the OP session ("sid").
 	SessionID string `json:"sid"`
@@ -47,9 +51,29 @@ type Claims struct {
 	// Scopes joins the "scope" string (RFC 9068) and a "scopes" array.
 	Scopes Scopes `json:"scope"`
 
+	// Confirmation is the "cnf" claim (RFC 7800) of a sender-constrained
+	// token, nil when there is none. Only AccessTokenVerifier.VerifyBound
+	// accepts such tokens (Verify refuses them).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+
 	// Raw is the JSON payload the claims were decoded from. Do not modify
 	// it: the string claims share its memory.
 	Raw json.RawMessage `json:"-"`
+}
+
+// AuthenticatedWithin reports whether the user authenticated no longer
+// than maxAge before now, by auth_time: present, not after now+skew, and
+// not before now-maxAge-skew. It is the check of max_age (OpenID Connect
+// Core §3.1.2.1 for ID tokens, RFC 9470 for access tokens). A maxAge of
+// time.Duration's largest value, or anything negative, is taken as written
+// (any age / none).
+func (c *Claims) AuthenticatedWithin(maxAge time.Duration, now time.Time, skew time.Duration) bool {
+	if c == nil || c.AuthTime == 0 {
+		return false
+	}
+	at := c.AuthTime.Time()
+	// at is after 1970 and not after now+skew: now.Sub(at) cannot overflow.
+	return !at.After(now.Add(skew)) && now.Sub(at)-skew <= maxAge
 }
 
 // Decode unmarshals the payload's claims into v (a struct or map) for
@@ -60,6 +84,39 @@ func (c *Claims) Decode(v any) error {
 	}
 	if err := json.Unmarshal(c.Raw, v); err != nil {
 		return &ValidationError{What: "claims", Code: CodeMalformed, Detail: "the claims do not fit the value to decode into", Err: err}
+	}
+	return nil
+}
+
+// Confirmation is the cnf claim of a sender-constrained token (RFC 7800).
+type Confirmation struct {
+	// JKT is the base64url SHA-256 thumbprint (RFC 7638) of the DPoP key
+	// the token is bound to (RFC 9449 §6); empty when the token is bound
+	// by another method (e.g. mTLS, x5t#S256).
+	JKT string `json:"jkt,omitempty"`
+}
+
+// UnmarshalJSON decodes a cnf object as ParseClaims does: member names
+// match exactly, in order, a null jkt changes nothing.
+func (c *Confirmation) UnmarshalJSON(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("rp: cnf is not a JSON object")
+	}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return err
+		}
+		if tok == "jkt" && string(v) != "null" {
+			if err := json.Unmarshal(v, &c.JKT); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -170,6 +227,8 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 			}
 		case "auth_time":
 			c.AuthTime = readDate(&r)
+		case "acr":
+			r.StringField(&c.ACR)
 		case "sid":
 			r.StringField(&c.SessionID)
 		case "oid":
@@ -192,7 +251,7 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 			l, scopesArray = appendScopes(&r, l)
 		case "cnf":
 			flags |= flagIf(&r, flagCnf)
-			r.Skip()
+			c.Confirmation = readConfirmation(&r, c.Confirmation)
 		default:
 			r.Skip()
 		}
@@ -213,6 +272,38 @@ func parseClaimsFlags(payload []byte) (*Claims, claimFlags, error) {
 	out := new(Claims)
 	*out = c
 	return out, flags, nil
+}
+
+// readConfirmation reads a cnf claim into prev (which it allocates when
+// nil), as encoding/json decodes into a *Confirmation field: null is nil,
+// an object sets the members it has, anything else is an error.
+func readConfirmation(r *jsonread.Reader, prev *Confirmation) *Confirmation {
+	switch r.Peek() {
+	case jsonread.Null:
+		r.ReadNull()
+		return nil
+	case jsonread.Object:
+	default:
+		r.Fail()
+		return nil
+	}
+	cnf := prev
+	if cnf == nil {
+		cnf = &Confirmation{}
+	}
+	r.BeginObject()
+	for first := true; ; first = false {
+		key, ok := r.NextKey(first)
+		if !ok {
+			break
+		}
+		if key == "jkt" {
+			r.StringField(&cnf.JKT)
+		} else {
+			r.Skip()
+		}
+	}
+	return cnf
 }
 
 // flagIf returns f when the next value is not null: a member whose value

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 // knownClaims are the members ParseClaims decodes into typed fields.
 var knownClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-	"azp": true, "nonce": true, "at_hash": true, "auth_time": true, "sid": true, "oid": true,
+	"azp": true, "nonce": true, "at_hash": true, "auth_time": true, "acr": true, "sid": true, "oid": true,
 	"client_id": true, "email": true, "email_verified": true, "name": true, "roles": true,
-	"permissions": true, "scope": true, "scopes": true,
+	"permissions": true, "scope": true, "scopes": true, "cnf": true,
 }
 
 // referenceParseClaims is ParseClaims as it was, on encoding/json, except
@@ -92,6 +93,8 @@ func normalise(c *rp.Claims) string {
 }
 
 var claimsCases = []string{
+	`{"cnf":{"jkt":"a"}}`, `{"cnf":{"JKT":"a","jkt":null}}`, `{"cnf":{"jkt":"a"},"cnf":{"x":1}}`, `{"cnf":null}`, `{"cnf":5}`,
+	`{"cnf":{"jkt":1}}`, `{"cnf":{"jkt":1,"jkt":"b"}}`, `{"cnf":{"x5t#S256":"h"}}`,
 	`{"iss":"https://op","sub":"usr_1","aud":["a","b"],"exp":1.5e9,"iat":1700000000,"scope":"a b","roles":["r"],"email_verified":"true"}`,
 	`{"aud":"a","scopes":["x"],"exp":null}`,
 	`{"scope":"","scopes":["x","y"]}`, `{"scope":"  a   b ","scopes":"c"}`, `{"scope":null}`, `{"scope":["p","q"]}`,
@@ -180,4 +183,37 @@ func FuzzClaimsDecoder(f *testing.F) {
 		}
 		checkClaims(t, b)
 	})
+}
+
+// TestAuthenticatedWithin: the one max_age check (ID tokens, access
+// tokens, web routes): auth_time present, not in the future beyond the
+// skew, no older than max_age plus the skew; exact to the nanosecond, and
+// no max_age overflows.
+func TestAuthenticatedWithin(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) *rp.Claims { return &rp.Claims{AuthTime: rp.NumericDate(now.Add(d).Unix())} }
+	const skew = 10 * time.Second
+	for _, c := range []struct {
+		name   string
+		cl     *rp.Claims
+		maxAge time.Duration
+		want   bool
+	}{
+		{"nil claims", nil, time.Hour, false},
+		{"no auth_time", &rp.Claims{}, time.Hour, false},
+		{"just now", at(0), 0, true},
+		{"within", at(-59 * time.Second), time.Minute, true},
+		{"at max_age plus skew", at(-70 * time.Second), time.Minute, true},
+		{"one second past", at(-71 * time.Second), time.Minute, false},
+		{"ahead within skew", at(10 * time.Second), time.Minute, true},
+		{"in the future", at(11 * time.Second), time.Minute, false},
+		{"1970 with the largest max_age", &rp.Claims{AuthTime: 1}, math.MaxInt64, true},
+		{"future with the largest max_age", at(time.Hour), math.MaxInt64, false},
+		{"negative max_age", at(0), -time.Second, true}, // within skew
+		{"negative max_age, older", at(-20 * time.Second), -time.Second, false},
+	} {
+		if got := c.cl.AuthenticatedWithin(c.maxAge, now, skew); got != c.want {
+			t.Errorf("%s: %v", c.name, got)
+		}
+	}
 }

@@ -122,17 +122,17 @@ func TestEveryErrorHasOneClass(t *testing.T) {
 			_, err := rp.Discover(ctx, newServer(t, http.NotFoundHandler()), nil)
 			return err
 		}},
-		{"AuthCodeURL: no transaction", rp.ClassMisconfigured, func(t *testing.T) error { _, err := c.AuthCodeURL(nil, nil); return err }},
+		{"AuthCodeURL: no transaction", rp.ClassMisconfigured, func(t *testing.T) error { _, err := c.AuthCodeURL(context.Background(), nil, nil); return err }},
 		{"AuthCodeURL: another issuer's transaction", rp.ClassMisconfigured, func(t *testing.T) error {
-			_, err := c.AuthCodeURL(pkce.NewTransaction("https://other", "/"), nil)
+			_, err := c.AuthCodeURL(context.Background(), pkce.NewTransaction("https://other", "/"), nil)
 			return err
 		}},
 		{"AuthCodeURL: reserved parameter", rp.ClassMisconfigured, func(t *testing.T) error {
-			_, err := c.AuthCodeURL(pkce.NewTransaction(c.Issuer(), "/"), url.Values{"state": {"x"}})
+			_, err := c.AuthCodeURL(context.Background(), pkce.NewTransaction(c.Issuer(), "/"), url.Values{"state": {"x"}})
 			return err
 		}},
 		{"AuthCodeURL: max_age not a number", rp.ClassMisconfigured, func(t *testing.T) error {
-			_, err := c.AuthCodeURL(pkce.NewTransaction(c.Issuer(), "/"), url.Values{"max_age": {"soon"}})
+			_, err := c.AuthCodeURL(context.Background(), pkce.NewTransaction(c.Issuer(), "/"), url.Values{"max_age": {"soon"}})
 			return err
 		}},
 		{"Refresh: no refresh token", rp.ClassMisconfigured, func(t *testing.T) error { _, err := c.Refresh(ctx, &rp.Tokens{}); return err }},

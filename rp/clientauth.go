@@ -45,7 +45,8 @@ const authCheckCooldown = time.Minute
 // ClientAuth is how a Client (or an introspecting verifier) authenticates
 // to the OP, and why. It contains no secret.
 type ClientAuth struct {
-	// Method is AuthClientSecretBasic, AuthClientSecretPost or AuthNone.
+	// Method is AuthClientSecretBasic, AuthClientSecretPost,
+	// AuthPrivateKeyJWT or AuthNone.
 	Method string
 	// Source says how Method was chosen.
 	Source AuthSource
@@ -86,6 +87,8 @@ func (e *ClientAuthError) Error() string {
 		fmt.Fprintf(&b, hintOtherMethodAccepted, e.Accepted, e.Accepted, e.Accepted)
 	case e.Method == AuthNone:
 		b.WriteString(hintPublicRefused)
+	case e.Method == AuthPrivateKeyJWT:
+		b.WriteString(hintKeyRefused)
 	default:
 		b.WriteString(hintCredentialsRefused)
 	}
@@ -114,6 +117,8 @@ func (e *ClientAuthError) Unwrap() []error { return []error{ErrConfig, e.OP} }
 type clientAuth struct {
 	p          *Provider
 	id, secret string
+	// key signs private_key_jwt assertions (nil for the other methods).
+	key *signingKey
 	// endpoint names the endpoint the check goes to, for OPError.
 	endpoint string
 	// checkURL and checkForm make the check request: a made-up code (token
@@ -125,8 +130,8 @@ type clientAuth struct {
 	// secret, two secret methods to choose from).
 	detect  bool
 	observe func(ClientAuth, error)
-	// proof, when set, adds a proof of possession to every request (nil
-	// until DPoP, issue 15).
+	// proof, when set, adds a proof of possession to every request
+	// (Config.DPoP).
 	proof prover
 
 	sem     chan struct{} // one check at a time
@@ -139,6 +144,7 @@ type clientAuth struct {
 // authSetup is what newClientAuth needs.
 type authSetup struct {
 	id, secret, method string
+	key                *signingKey
 	// listed is the OP's *_endpoint_auth_methods_supported.
 	listed    []string
 	endpoint  string
@@ -149,10 +155,13 @@ type authSetup struct {
 
 func newClientAuth(p *Provider, s authSetup) *clientAuth {
 	a := &clientAuth{
-		p: p, id: s.id, secret: s.secret, endpoint: s.endpoint, checkURL: s.checkURL, checkForm: s.checkForm,
+		p: p, id: s.id, secret: s.secret, key: s.key, endpoint: s.endpoint, checkURL: s.checkURL, checkForm: s.checkForm,
 		observe: s.observe, sem: make(chan struct{}, 1),
 	}
 	switch {
+	case s.method == AuthPrivateKeyJWT:
+		a.state = ClientAuth{Method: s.method, Source: AuthFromConfig,
+			Why: fmt.Sprintf("private_key_jwt is configured: a %s assertion signed with key %q, audience the issuer, on every request", s.key.alg, s.key.kid)}
 	case s.method != "":
 		a.state = ClientAuth{Method: s.method, Source: AuthFromConfig, Why: s.method + " is configured"}
 	case s.secret == "":
@@ -198,7 +207,9 @@ func (a *clientAuth) due() bool {
 	return !a.settled && !a.p.now().Before(a.retryAt)
 }
 
-// sendsSecret reports whether method puts the secret on the wire.
+// sendsSecret reports whether method puts a credential on the wire that
+// someone reading it could use: a secret, or a private_key_jwt assertion
+// (valid for a minute).
 func sendsSecret(method string) bool { return method != AuthNone }
 
 // checkTransport refuses to send a secret over plain http to anything but a
@@ -242,7 +253,7 @@ func (a *clientAuth) send(ctx context.Context, hc *http.Client, endpoint string,
 // apply the client's registered method at every endpoint.
 func (a *clientAuth) methodAt(listed []string) string {
 	method := a.current().Method
-	if len(listed) == 0 || slices.Contains(listed, method) || method == AuthNone {
+	if len(listed) == 0 || slices.Contains(listed, method) || a.secret == "" {
 		return method
 	}
 	for _, m := range []string{AuthClientSecretBasic, AuthClientSecretPost} {
@@ -268,22 +279,40 @@ type authRequest struct {
 // form members and headers that say who the client is. It runs for every
 // request (and every retry), so a method that signs makes a fresh
 // assertion each time.
-type credential func(a *clientAuth, r *authRequest)
+type credential func(a *clientAuth, r *authRequest) error
 
 // credentials are the client authentication methods, by their RFC 7591
 // name: the one table a new method (private_key_jwt, RFC 7523 §2.2) joins.
 var credentials = map[string]credential{
-	AuthClientSecretBasic: func(a *clientAuth, r *authRequest) {
+	AuthClientSecretBasic: func(a *clientAuth, r *authRequest) error {
 		// RFC 6749 §2.3.1: both are form-urlencoded before the Basic
 		// encoding, so ':' '%' '+' and spaces survive.
 		r.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(a.id)+":"+url.QueryEscape(a.secret))))
+		return nil
 	},
-	AuthClientSecretPost: func(a *clientAuth, r *authRequest) {
+	AuthClientSecretPost: func(a *clientAuth, r *authRequest) error {
 		r.form.Set("client_id", a.id)
 		r.form.Set("client_secret", a.secret)
+		return nil
 	},
-	AuthNone: func(a *clientAuth, r *authRequest) {
+	// RFC 7523 §2.2: a fresh assertion for every request; the OP refuses a
+	// jti it has seen.
+	AuthPrivateKeyJWT: func(a *clientAuth, r *authRequest) error {
+		if a.key == nil {
+			return configError("client %q has no key for %s", a.id, AuthPrivateKeyJWT)
+		}
+		assertion, err := a.key.assertion(a.id, a.p.meta.Issuer, a.p.now())
+		if err != nil {
+			return err
+		}
 		r.form.Set("client_id", a.id)
+		r.form.Set("client_assertion_type", assertionType)
+		r.form.Set("client_assertion", assertion)
+		return nil
+	},
+	AuthNone: func(a *clientAuth, r *authRequest) error {
+		r.form.Set("client_id", a.id)
+		return nil
 	},
 }
 
@@ -312,7 +341,9 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 		if r.form == nil {
 			r.form = url.Values{}
 		}
-		apply(a, r)
+		if err := apply(a, r); err != nil {
+			return nil, nil, err
+		}
 		if a.proof != nil {
 			if err := a.proof.prove(r); err != nil {
 				return nil, nil, err
@@ -326,7 +357,8 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
 		resp, body, err := doRequest(hc, req)
-		if err != nil || a.proof == nil || attempt > 0 || !a.proof.retry(resp, body) {
+		// The prover sees every answer (a DPoP-Nonce may come with any).
+		if err != nil || a.proof == nil || !a.proof.retry(resp, body) || attempt > 0 {
 			return resp, body, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/internal/loopback"
 )
 
@@ -14,6 +15,10 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none" // public client: SPA, mobile, desktop, CLI
+	// AuthPrivateKeyJWT: the client signs a short-lived assertion with its
+	// private key (Config.Key) on every request; no secret exists (RFC 7523
+	// §2.2, OpenID Connect Core §9).
+	AuthPrivateKeyJWT = "private_key_jwt"
 )
 
 // Defaults.
@@ -51,8 +56,13 @@ type Config struct {
 	// Scopes requested at login. Empty: DefaultScopes. "openid" is added
 	// when missing.
 	Scopes []string
-	// AuthMethod is the client authentication at the token and revocation
-	// endpoints: AuthClientSecretBasic, AuthClientSecretPost or AuthNone. It must be the method the client
+	// Key is the client's private key for private_key_jwt (see ClientKey):
+	// set it instead of ClientSecret, and register the public key at the OP
+	// (JWKS, JWKSHandler). With Key set, AuthMethod may stay empty.
+	Key *ClientKey
+	// AuthMethod is the client authentication at the token, revocation and
+	// PAR endpoints: AuthClientSecretBasic, AuthClientSecretPost,
+	// AuthPrivateKeyJWT or AuthNone. It must be the method the client
 	// is registered with: some OPs (Ory Hydra) refuse any other with
 	// invalid_client, the answer to a wrong secret. Empty: AuthNone without
 	// a secret; otherwise client_secret_basic when the OP lists it or lists
@@ -61,6 +71,21 @@ type Config struct {
 	// listed. When the OP lists both, a check before the first token
 	// request keeps the one the OP accepts (see Client.CheckClientAuth).
 	AuthMethod string
+	// PAR pushes every authorization request to the OP first (Pushed
+	// Authorization Requests, RFC 9126): the browser then carries only
+	// client_id and a request_uri, so the request's parameters cannot be
+	// read or changed on the way, and no length limit applies. PAR is used
+	// anyway when the OP's discovery says
+	// require_pushed_authorization_requests; set it for an OP that requires
+	// PAR of this client only (node-oidc-provider, Keycloak and others can
+	// require it per client).
+	PAR bool
+	// Profile makes the client follow a security profile: FAPI2 (the FAPI
+	// 2.0 Security Profile) turns on PAR, requires private_key_jwt (Key),
+	// the iss authorization response parameter and PS256/ES256/EdDSA
+	// signatures, and refuses a configuration that breaks it. Empty: the
+	// library's defaults.
+	Profile Profile
 	// OnClientAuth, when set, is told the outcome of every client
 	// authentication check (Client.CheckClientAuth, or the automatic one):
 	// the method in use and why, and nil, or the *ClientAuthError the OP's
@@ -72,6 +97,13 @@ type Config struct {
 	// MaxLogoutTokenAge bounds a logout token's age by its iat (some OPs
 	// send no exp). Zero: 5 minutes.
 	MaxLogoutTokenAge time.Duration
+	// DPoP, when set, is the key the client proves possession of on every
+	// token request (RFC 9449 §5): the OP binds the access tokens (and a
+	// public client's refresh tokens) to it, and answers token_type DPoP,
+	// which is then required. Send such tokens with a proof by the same
+	// key (dpop.Transport). The OP must advertise DPoP
+	// (dpop_signing_alg_values_supported) with the key's algorithm.
+	DPoP *dpop.Signer
 }
 
 func configError(format string, args ...any) error {
@@ -94,8 +126,15 @@ func (c *Config) check() error {
 			return err
 		}
 	}
+	if c.Key != nil && c.ClientSecret != "" {
+		return configError("both Key and ClientSecret are set: a client authenticates one way; keep Key for private_key_jwt, or ClientSecret for a secret method")
+	}
 	switch c.AuthMethod {
 	case "":
+	case AuthPrivateKeyJWT:
+		if c.Key == nil {
+			return configError("AuthMethod is %q but Key is empty: set Config.Key (rp.LoadClientKey reads PEM or JWK)", AuthPrivateKeyJWT)
+		}
 	case AuthNone:
 		if c.ClientSecret != "" {
 			return configError("AuthMethod is %q but ClientSecret is set: a public client has no secret", AuthNone)
@@ -105,9 +144,12 @@ func (c *Config) check() error {
 			return configError("AuthMethod is %q but ClientSecret is empty", c.AuthMethod)
 		}
 	default:
-		return configError("AuthMethod %q is not supported: use %q, %q or %q", c.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthNone)
+		return configError("AuthMethod %q is not supported: use %q, %q, %q or %q", c.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone)
 	}
-	return nil
+	if c.Key != nil && c.AuthMethod != "" && c.AuthMethod != AuthPrivateKeyJWT {
+		return configError("Key is set but AuthMethod is %q: a key authenticates with %q", c.AuthMethod, AuthPrivateKeyJWT)
+	}
+	return c.checkProfile()
 }
 
 func checkAbsolute(field, raw string) error {

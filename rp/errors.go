@@ -123,6 +123,7 @@ const (
 	CodeRevokedSID   Code = "revoked_session" // the token's OP session was logged out
 	CodeScope        Code = "scope"           // required scope, permission or role missing
 	CodeAuthTime     Code = "auth_time"       // max_age was requested and auth_time is missing, too old or in the future
+	CodeACR          Code = "acr"             // acr_values were requested (or required) and acr is missing or not one of them
 	CodeInactive     Code = "inactive"        // introspection: the OP says the token is not active, or not an access token
 )
 
@@ -184,8 +185,8 @@ func invalid(what string, code Code, format string, args ...any) *ValidationErro
 // and server_error are ClassTemporary; every other code (access_denied,
 // login_required, invalid_token, ...) is ClassInvalid.
 type OPError struct {
-	// Endpoint: "authorization", "token", "revocation", "introspection"
-	// or "userinfo".
+	// Endpoint: "authorization", "pushed_authorization", "token",
+	// "revocation", "introspection" or "userinfo".
 	Endpoint string
 	// Grant is the grant_type of a token request ("authorization_code",
 	// "refresh_token"), empty for other endpoints.

@@ -54,7 +54,7 @@ func (v *AccessTokenVerifier) verifyObserved(ctx context.Context, raw string) (*
 	if hit {
 		cl, err = v.hit(ctx, h, raw, cl)
 	} else {
-		cl, err = v.verifyUncached(ctx, h, raw)
+		cl, err = v.verifyUncached(ctx, h, raw, raw, false)
 	}
 	e := event.Event{Name: event.AccessToken, Level: slog.LevelDebug, Issuer: v.p.meta.Issuer, CacheHit: hit, Duration: time.Since(start), Err: err}
 	if ve := (*ValidationError)(nil); errors.As(err, &ve) {

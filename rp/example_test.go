@@ -61,7 +61,7 @@ func ExampleClient_AuthCodeURL() {
 	// One transaction per login: keep it (middleware.Web seals it in a
 	// cookie) until the callback.
 	tx := pkce.NewTransaction(client.Issuer(), "/reports")
-	authURL, err := client.AuthCodeURL(tx, url.Values{
+	authURL, err := client.AuthCodeURL(context.Background(), tx, url.Values{
 		"prompt":          {"login"},
 		"organization_id": {"org_123"},
 	})

@@ -42,7 +42,7 @@ func TestInteropGuidance(t *testing.T) {
 			t.Fatal(err)
 		}
 		tx := pkce.NewTransaction(login.Issuer(), "/")
-		authURL, _ := login.AuthCodeURL(tx, nil)
+		authURL, _ := login.AuthCodeURL(context.Background(), tx, nil)
 		cb, _, err := nodeop.NewBrowser(t, "bob", "any").Navigate(authURL, func(u *url.URL) bool { return u.Path == "/auth/callback" })
 		if err != nil {
 			t.Fatal(err)

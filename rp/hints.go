@@ -41,11 +41,26 @@ var opHints = []struct {
 			"127.0.0.1), port, path and trailing slash; `multiapp doctor` probes the OP and names the difference",
 	},
 	{
+		when: func(e *OPError, h hintContext, text string) bool {
+			return e.Code == "invalid_client" && h.authMethod == AuthPrivateKeyJWT
+		},
+		hint: "the OP does not accept the private_key_jwt assertion of client {client_id}: check that the client " +
+			"is registered for private_key_jwt with the public half of Config.Key (jwks or jwks_uri, same kid), " +
+			"that the OP allows the assertion's alg, and that this server's clock is right (assertions live 60 s)",
+	},
+	{
 		when: func(e *OPError, h hintContext, text string) bool { return e.Code == "invalid_client" },
 		hint: "the OP does not accept the credentials of client {client_id}: check that this client id exists " +
 			"in this OP environment (a client of another environment is unknown here), that ClientSecret is its " +
 			"current secret, and that it is registered for token endpoint auth method {auth_method} (a web app " +
 			"as a confidential client, an SPA or native app as a public one)",
+	},
+	{
+		when: func(e *OPError, h hintContext, text string) bool {
+			return e.Endpoint == "authorization" && strings.Contains(text, "pushed authorization request")
+		},
+		hint: "the OP requires pushed authorization requests (RFC 9126) of client {client_id} but does not say so " +
+			"in its discovery document: set Config.PAR",
 	},
 	{
 		when: func(e *OPError, h hintContext, text string) bool { return e.Code == "unauthorized_client" },
@@ -129,6 +144,10 @@ const (
 	// hintPublicRefused: (no value).
 	hintPublicRefused = ": the client is registered as a confidential client (set ClientSecret), or is unknown " +
 		"in this OP environment"
+	// hintKeyRefused: (no value).
+	hintKeyRefused = ": check that the client is registered for private_key_jwt with the public half of " +
+		"Config.Key (its jwks or jwks_uri, same kid: rp.JWKS prints it), that the OP allows the assertion's " +
+		"alg, and that this server's clock is right (assertions live 60 s; `multiapp doctor` measures the offset)"
 	// hintCredentialsRefused: (no value).
 	hintCredentialsRefused = " and with the other secret method too: check that ClientSecret is the client's " +
 		"current secret in this OP environment (secrets differ per environment and change when rotated) and " +

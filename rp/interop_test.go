@@ -71,24 +71,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
 	signIn := func(c *rp.Client, path string) *rp.Tokens {
 		t.Helper()
-		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := rp.ParseAuthResponse(cb.RawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := c.Exchange(ctx, tx, resp)
-		if err != nil {
-			t.Fatalf("exchange: %v", err)
-		}
-		return tokens
+		return haSignIn(t, b, c, path)
 	}
 
 	webTokens := signIn(web, "/web/callback")
@@ -193,7 +176,7 @@ func TestInteropRefreshReuseRevokes(t *testing.T) {
 	}
 	b := nodeop.NewBrowser(t, "bob", "any")
 	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(tx, url.Values{"prompt": {"login"}})
+	authURL, _ := c.AuthCodeURL(context.Background(), tx, url.Values{"prompt": {"login"}})
 	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +217,7 @@ func TestInteropRevoke(t *testing.T) {
 	}
 	b := nodeop.NewBrowser(t, "erin", "any")
 	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(tx, nil)
+	authURL, _ := c.AuthCodeURL(context.Background(), tx, nil)
 	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
 	if err != nil {
 		t.Fatal(err)

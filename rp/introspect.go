@@ -36,11 +36,13 @@ const introspectionRefusalTTL = 10 * time.Second
 // IntrospectionConfig enables RFC 7662 introspection of opaque access
 // tokens at the OP's introspection_endpoint (from discovery).
 type IntrospectionConfig struct {
-	// ClientID and ClientSecret authenticate this API at the endpoint.
-	// Required.
+	// ClientID and ClientSecret, or ClientID and Key (private_key_jwt),
+	// authenticate this API at the endpoint. Required.
 	ClientID     string
 	ClientSecret string
-	// AuthMethod is AuthClientSecretBasic or AuthClientSecretPost. Empty:
+	Key          *ClientKey
+	// AuthMethod is AuthClientSecretBasic, AuthClientSecretPost or
+	// AuthPrivateKeyJWT (the default with a Key). Empty, with a secret:
 	// picked from the OP's introspection_endpoint_auth_methods_supported
 	// (basic first), basic when it advertises none; when it lists both, a
 	// check before the first introspection (a made-up token) keeps the one
@@ -83,13 +85,20 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 	if endpoint == "" {
 		return nil, configError("the OP advertises no introspection_endpoint, so opaque access tokens cannot be validated: leave AccessTokenConfig.Introspection nil, or have the OP issue JWT access tokens")
 	}
-	if cfg.ClientID == "" || cfg.ClientSecret == "" {
-		return nil, configError("IntrospectionConfig needs ClientID and ClientSecret: the API's own credentials at the OP")
+	if cfg.ClientID == "" || (cfg.ClientSecret == "") == (cfg.Key == nil) {
+		return nil, configError("IntrospectionConfig needs ClientID and one of ClientSecret or Key: the API's own credentials at the OP")
 	}
-	switch cfg.AuthMethod {
-	case "", AuthClientSecretBasic, AuthClientSecretPost:
+	var key *signingKey
+	switch {
+	case cfg.Key != nil && (cfg.AuthMethod == "" || cfg.AuthMethod == AuthPrivateKeyJWT):
+		var err error
+		if key, err = cfg.Key.prepare(nil, p.meta.TokenEndpointAuthSigningAlgs); err != nil {
+			return nil, err
+		}
+		cfg.AuthMethod = AuthPrivateKeyJWT
+	case cfg.Key == nil && (cfg.AuthMethod == "" || cfg.AuthMethod == AuthClientSecretBasic || cfg.AuthMethod == AuthClientSecretPost):
 	default:
-		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported: use %q or %q", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
+		return nil, configError("IntrospectionConfig.AuthMethod %q is not supported with these credentials: use %q or %q with ClientSecret, %q with Key", cfg.AuthMethod, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT)
 	}
 	if err := checkTransport("introspection_endpoint", endpoint, AuthClientSecretBasic); err != nil {
 		return nil, err
@@ -101,7 +110,7 @@ func newIntrospector(cfg IntrospectionConfig, p *Provider, rules *accessRules) (
 		ttl:        cfg.CacheTTL,
 	}
 	in.auth = newClientAuth(p, authSetup{
-		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, key: key,
 		listed: p.meta.IntrospectionEndpointAuthMethods, endpoint: "introspection", checkURL: endpoint,
 		observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, p.meta.Issuer),
 		checkForm: func() url.Values {
@@ -169,11 +178,11 @@ func (in *introspector) call(ctx context.Context, raw string, h uint64, key stri
 	if resp.StatusCode != http.StatusOK {
 		return nil, answerError("introspection", resp, body)
 	}
-	cl, flags, err := parseClaimsFlags(body)
+	cl, _, err := parseClaimsFlags(body)
 	if err != nil {
 		return nil, temporary(fmt.Errorf("introspection answer is not a JSON object of claims: %w", err))
 	}
-	if err := in.check(cl, flags); err != nil {
+	if err := in.check(cl); err != nil {
 		return nil, err
 	}
 	if cl.Issuer == "" {
@@ -191,7 +200,7 @@ func (in *introspector) call(ctx context.Context, raw string, h uint64, key stri
 
 // check applies the introspection-specific rules: active, an access
 // token, not sender-constrained, from this issuer.
-func (in *introspector) check(cl *Claims, flags claimFlags) error {
+func (in *introspector) check(cl *Claims) error {
 	var active bool
 	var tokenType, tokenUse, typ string
 	var r jsonread.Reader
@@ -227,12 +236,13 @@ func (in *introspector) check(cl *Claims, flags claimFlags) error {
 		return invalid(whatAccessToken, CodeInactive, "the OP says the token is not active (expired, revoked or unknown)")
 	case tokenUse != "" && tokenUse != "access_token",
 		typ != "" && !strings.EqualFold(typ, "bearer"),
-		tokenType != "" && !strings.EqualFold(tokenType, "bearer") && tokenType != "access_token":
+		tokenType != "" && !strings.EqualFold(tokenType, "bearer") && !strings.EqualFold(tokenType, "dpop") && tokenType != "access_token":
 		return invalid(whatAccessToken, CodeType, "the OP says this is not a bearer access token (token_type %q, token_use %q, typ %q)", tokenType, tokenUse, typ)
 	case tokenType == "" && tokenUse == "" && typ == "":
 		return invalid(whatAccessToken, CodeType, "the introspection answer does not say the token is an access token (no token_type): a refresh token is not a bearer token")
-	case flags&flagCnf != 0:
-		return invalid(whatAccessToken, CodeType, hintSenderConstrained)
+	case strings.EqualFold(tokenType, "dpop") && cl.Confirmation == nil:
+		// RFC 9449 §6.2: a DPoP token, whose key the answer does not give.
+		cl.Confirmation = &Confirmation{}
 	case cl.Issuer != "" && cl.Issuer != in.p.meta.Issuer:
 		return invalid(whatAccessToken, CodeIssuer, "the introspection answer's iss is %q, expected %q", cl.Issuer, in.p.meta.Issuer)
 	}
@@ -282,8 +292,9 @@ func (r *refusals) put(key string, err *ValidationError, now time.Time) {
 	r.m[key] = refusal{err: err, until: now.Add(r.ttl)}
 }
 
-// opaque validates a token that is not a JWT by introspection.
-func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, error) {
+// opaque validates a token that is not a JWT by introspection. bound: see
+// verifyParsed.
+func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string, bound bool) (*Claims, error) {
 	if v.intro == nil {
 		return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
 	}
@@ -292,6 +303,9 @@ func (v *AccessTokenVerifier) opaque(ctx context.Context, raw string) (*Claims, 
 	}
 	cl, err := v.intro.introspect(ctx, raw)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBinding(cl, bound); err != nil {
 		return nil, err
 	}
 	if err := v.checkRevoked(ctx, cl); err != nil {

@@ -50,17 +50,23 @@ func NewMultiIssuerVerifier(verifiers ...*AccessTokenVerifier) (*MultiIssuerVeri
 // AccessTokenVerifier.Verify. A JWT whose iss is not one of them fails
 // with CodeIssuer.
 func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	h := tokenHash(raw)
+	return m.verify(ctx, raw, raw, false)
+}
+
+// verify validates raw, cached under key; bound: see
+// AccessTokenVerifier.verifyParsed.
+func (m *MultiIssuerVerifier) verify(ctx context.Context, raw, key string, bound bool) (*Claims, error) {
+	h := tokenHash(key)
 	for _, v := range m.cached {
-		if cl, ok := v.cache.Get(h, raw, v.p.now().Unix()); ok {
-			return v.hit(ctx, h, raw, cl)
+		if cl, ok := v.cache.Get(h, key, v.p.now().Unix()); ok {
+			return v.hit(ctx, h, key, cl)
 		}
 	}
 	if !looksLikeJWT(raw) {
 		if m.opaque == nil {
 			return nil, invalid(whatAccessToken, CodeMalformed, "not a JWT, and introspection of opaque tokens is not configured")
 		}
-		return m.opaque.opaque(ctx, raw)
+		return m.opaque.opaque(ctx, raw, bound)
 	}
 	var tok jws.Token
 	cl, flags, err := parseAccessToken(raw, &tok, &m.headers)
@@ -71,5 +77,5 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 	if v == nil {
 		return nil, invalid(whatAccessToken, CodeIssuer, "iss %q is not one of the trusted issuers", cl.Issuer)
 	}
-	return v.verifyParsed(ctx, h, raw, &tok, cl, flags)
+	return v.verifyParsed(ctx, h, key, &tok, cl, flags, bound)
 }

@@ -31,6 +31,13 @@ type Metadata struct {
 	ScopesSupported          []string `json:"scopes_supported"`
 	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	// TokenEndpointAuthSigningAlgs are the algorithms the OP accepts for
+	// private_key_jwt assertions.
+	TokenEndpointAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	// PushedAuthorizationRequestEndpoint and
+	// RequirePushedAuthorizationRequests: RFC 9126 §5.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
 	// RevocationEndpointAuthMethods and IntrospectionEndpointAuthMethods
 	// are the client authentication methods of those endpoints (RFC 8414
 	// §2); empty when the OP does not say.
@@ -43,6 +50,10 @@ type Metadata struct {
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported                 bool `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool `json:"backchannel_logout_session_supported"`
+
+	// DPoPSigningAlgs are the DPoP proof algorithms the OP accepts (RFC
+	// 9449 §5.1); empty when it does not support DPoP.
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // ProviderOptions tune a Provider. nil, like the zero value, is the safe

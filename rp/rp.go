@@ -43,6 +43,14 @@ type Client struct {
 	cfg   Config
 	oauth oauth2.Config
 	auth  *clientAuth
+	// par: authorization requests are pushed (RFC 9126).
+	par bool
+	// algs narrows the Provider's algorithm allow-list for this client's
+	// tokens (a profile's); nil: the Provider's.
+	algs []string
+	// requireIss: the authorization response must carry iss (RFC 9207),
+	// whatever the OP advertises.
+	requireIss bool
 }
 
 // Client returns the Client of the app cfg describes at this OP. It checks
@@ -61,17 +69,45 @@ func (p *Provider) Client(cfg Config) (*Client, error) {
 		return nil, configError("the OP advertises PKCE methods %v without S256; multiapp never sends plain: enable S256 at the OP", m.CodeChallengeMethods)
 	}
 	c := &Client{p: p, cfg: cfg}
+	var err error
+	if c.algs, err = cfg.profileAlgs(p.algs); err != nil {
+		return nil, err
+	}
+	var keyAlgs []string
+	if cfg.Profile == FAPI2 {
+		keyAlgs = fapiAlgs
+		cfg.PAR, c.requireIss = true, true
+	}
+	var key *signingKey
+	if cfg.Key != nil {
+		if key, err = cfg.Key.prepare(keyAlgs, m.TokenEndpointAuthSigningAlgs); err != nil {
+			return nil, err
+		}
+		cfg.AuthMethod = AuthPrivateKeyJWT
+	}
+	c.cfg = cfg
 	c.auth = newClientAuth(p, authSetup{
-		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod,
+		id: cfg.ClientID, secret: cfg.ClientSecret, method: cfg.AuthMethod, key: key,
 		listed: m.TokenEndpointAuthMethods, endpoint: "token", checkURL: m.TokenEndpoint,
 		checkForm: c.madeUpExchange, observe: clientAuthHook(cfg.OnClientAuth, p.obs, cfg.ClientID, m.Issuer),
 	})
+	if err := c.useDPoP(); err != nil {
+		return nil, err
+	}
 	method := c.auth.current().Method
 	if len(m.TokenEndpointAuthMethods) > 0 && !slices.Contains(m.TokenEndpointAuthMethods, method) {
 		return nil, configError("the OP does not accept token endpoint auth method %q (it supports %v)", method, m.TokenEndpointAuthMethods)
 	}
 	if err := checkTransport("token_endpoint", m.TokenEndpoint, method); err != nil {
 		return nil, err
+	}
+	if c.par = cfg.PAR || m.RequirePushedAuthorizationRequests; c.par {
+		if m.PushedAuthorizationRequestEndpoint == "" {
+			return nil, configError("Config.PAR is set (or the FAPI 2.0 profile, which requires it) but the OP advertises no pushed_authorization_request_endpoint: enable pushed authorization requests (RFC 9126) at the OP")
+		}
+		if err := checkTransport("pushed_authorization_request_endpoint", m.PushedAuthorizationRequestEndpoint, method); err != nil {
+			return nil, err
+		}
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {

@@ -74,7 +74,8 @@ func TestConfigErrors(t *testing.T) {
 		{"redirect with fragment", func(c *setup) { c.RedirectURL = redirect + "#x" }, nil, "fragment"},
 		{"http redirect outside localhost", func(c *setup) { c.RedirectURL = "http://app.example.com/cb" }, nil, "plain http"},
 		{"relative post-logout", func(c *setup) { c.PostLogoutRedirectURL = "/" }, nil, "PostLogoutRedirectURL"},
-		{"unknown auth method", func(c *setup) { c.AuthMethod = "private_key_jwt" }, nil, "not supported"},
+		{"unknown auth method", func(c *setup) { c.AuthMethod = "client_secret_jwt" }, nil, "not supported"},
+		{"private_key_jwt without key", func(c *setup) { c.AuthMethod = rp.AuthPrivateKeyJWT }, nil, "Key is empty"},
 		{"public with secret", func(c *setup) { c.AuthMethod = rp.AuthNone }, nil, "public client has no secret"},
 		{"basic without secret", func(c *setup) { c.AuthMethod = rp.AuthClientSecretBasic; c.ClientSecret = "" }, nil, "ClientSecret is empty"},
 		{"hmac alg", func(c *setup) { c.SigningAlgs = []string{"HS256"} }, nil, "asymmetric"},
@@ -140,7 +141,7 @@ func TestAuthCodeURL(t *testing.T) {
 			}
 		})
 		tx := pkce.NewTransaction(c.Issuer(), "/after")
-		raw, err := c.AuthCodeURL(tx, url.Values{"prompt": {"login"}, "login_hint": {"a@b.c"}, "organization_id": {"org_1"}, "connection_id": {"conn_1"}, "max_age": {"60"}})
+		raw, err := c.AuthCodeURL(context.Background(), tx, url.Values{"prompt": {"login"}, "login_hint": {"a@b.c"}, "organization_id": {"org_1"}, "connection_id": {"conn_1"}, "max_age": {"60"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,15 +168,15 @@ func TestAuthCodeURL(t *testing.T) {
 	c := newClient(t, op, nil)
 	tx := pkce.NewTransaction(c.Issuer(), "/")
 	for _, k := range []string{"state", "nonce", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
-		if _, err := c.AuthCodeURL(tx, url.Values{k: {"x"}}); err == nil {
+		if _, err := c.AuthCodeURL(context.Background(), tx, url.Values{k: {"x"}}); err == nil {
 			t.Errorf("overriding %s was accepted", k)
 		}
 	}
-	if _, err := c.AuthCodeURL(&pkce.Transaction{State: "s", Nonce: "n", Verifier: "short", Issuer: c.Issuer()}, nil); err == nil {
+	if _, err := c.AuthCodeURL(context.Background(), &pkce.Transaction{State: "s", Nonce: "n", Verifier: "short", Issuer: c.Issuer()}, nil); err == nil {
 		t.Error("a transaction with an invalid verifier was accepted")
 	}
 	other := pkce.NewTransaction("https://other.example.com", "/")
-	if _, err := c.AuthCodeURL(other, nil); err == nil {
+	if _, err := c.AuthCodeURL(context.Background(), other, nil); err == nil {
 		t.Error("a transaction of another issuer was accepted")
 	}
 }
@@ -241,7 +242,7 @@ func TestClientsOfOneProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := pkce.NewTransaction(c.Issuer(), "/")
-	raw, err := loop.AuthCodeURL(tx, nil)
+	raw, err := loop.AuthCodeURL(context.Background(), tx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

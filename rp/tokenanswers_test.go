@@ -94,7 +94,7 @@ func TestMaxAge(t *testing.T) {
 	c := newClient(t, op, nil)
 	now := time.Now().Unix()
 	for _, bad := range []string{"-1", "abc", "1.5", ""} {
-		if _, err := c.AuthCodeURL(newTx(c), url.Values{"max_age": {bad}}); err == nil {
+		if _, err := c.AuthCodeURL(context.Background(), newTx(c), url.Values{"max_age": {bad}}); err == nil {
 			t.Errorf("max_age %q accepted", bad)
 		}
 	}
@@ -111,6 +111,11 @@ func TestMaxAge(t *testing.T) {
 		"in the future":             {"300", now + 3600, rp.CodeAuthTime},
 		"not a number":              {"300", "yesterday", rp.CodeMalformed},
 		"old but max_age not asked": {"", now - 100_000, ""},
+		// A max_age of centuries (an API's challenge, a typo) is "any
+		// age", not an overflow that refuses a fresh sign-in.
+		"huge max_age":            {"9223372036854775807", now - 200, ""},
+		"huge max_age, in future": {"9223372036854775807", now + 3600, rp.CodeAuthTime},
+		"10 billion seconds":      {"10000000000", 1, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tx := newTx(c)
@@ -118,7 +123,7 @@ func TestMaxAge(t *testing.T) {
 			if c2.maxAge != "" {
 				extra.Set("max_age", c2.maxAge)
 			}
-			u, err := c.AuthCodeURL(tx, extra)
+			u, err := c.AuthCodeURL(context.Background(), tx, extra)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,6 +138,72 @@ func TestMaxAge(t *testing.T) {
 			op.AddGrant(code, oidctest.Grant{Claims: claims, Challenge: tx.Challenge()})
 			_, err = c.Exchange(context.Background(), tx, &rp.AuthResponse{Code: code, State: tx.State})
 			wantCode(t, err, c2.want)
+		})
+	}
+}
+
+// TestACRValues (OpenID Connect Core §3.1.2.1 acr_values, RFC 9470 §4-5):
+// acr_values sent in the authorization request are recorded in the
+// transaction, and the ID token's acr must then be one of them: a step-up
+// that the OP could not do (it answers with the session's weaker acr, as
+// Core §5.5.1.1 allows) is refused, never taken as the stronger sign-in.
+func TestACRValues(t *testing.T) {
+	op := oidctest.New(t)
+	c := newClient(t, op, nil)
+	for _, bad := range []string{"", "  "} {
+		if _, err := c.AuthCodeURL(context.Background(), newTx(c), url.Values{"acr_values": {bad}}); !errors.Is(err, rp.ErrConfig) {
+			t.Errorf("acr_values %q: %v", bad, err)
+		}
+	}
+	for name, c2 := range map[string]struct {
+		acrValues string
+		acr       any // nil: absent
+		want      rp.Code
+	}{
+		"none asked, none given": {"", nil, ""},
+		"none asked, any given":  {"", "urn:example:low", ""},
+		"the one asked":          {"urn:example:high", "urn:example:high", ""},
+		"second of two":          {"urn:example:mfa urn:example:high", "urn:example:high", ""},
+		"weaker":                 {"urn:example:high", "urn:example:low", rp.CodeACR},
+		"missing":                {"urn:example:high", nil, rp.CodeACR},
+		"null":                   {"urn:example:high", "null", rp.CodeACR},
+		"empty":                  {"urn:example:high", "", rp.CodeACR},
+		"case differs":           {"urn:example:high", "URN:EXAMPLE:HIGH", rp.CodeACR},
+		"the list as one string": {"a b", "a b", rp.CodeACR},
+		"a number":               {"2", 2, rp.CodeMalformed},
+		"an array":               {"urn:example:high", []string{"urn:example:high"}, rp.CodeMalformed},
+		"an object":              {"urn:example:high", map[string]any{"value": "urn:example:high"}, rp.CodeMalformed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tx := newTx(c)
+			extra := url.Values{}
+			if c2.acrValues != "" {
+				extra.Set("acr_values", c2.acrValues)
+			}
+			u, err := c.AuthCodeURL(context.Background(), tx, extra)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := url.Parse(u); got.Query().Get("acr_values") != c2.acrValues {
+				t.Fatalf("acr_values not sent: %s", u)
+			}
+			claims := op.IDClaims(clientID, "usr_1", tx.Nonce)
+			switch c2.acr {
+			case nil:
+			case "null":
+				claims["acr"] = nil
+			default:
+				claims["acr"] = c2.acr
+			}
+			code := "code-" + strings.ReplaceAll(name, " ", "-")
+			op.AddGrant(code, oidctest.Grant{Claims: claims, Challenge: tx.Challenge()})
+			tokens, err := c.Exchange(context.Background(), tx, &rp.AuthResponse{Code: code, State: tx.State})
+			wantCode(t, err, c2.want)
+			if err == nil {
+				if s, _ := c2.acr.(string); tokens.Claims.ACR != s {
+					t.Fatalf("Claims.ACR = %q, want %q", tokens.Claims.ACR, s)
+				}
+			}
 		})
 	}
 }

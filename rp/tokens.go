@@ -8,7 +8,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +19,8 @@ import (
 // Tokens is the token set of one login, as validated by this package.
 type Tokens struct {
 	AccessToken string
-	// TokenType is normally "Bearer".
+	// TokenType is "Bearer", or "DPoP" for a token bound to Config.DPoP's
+	// key (send it with the DPoP scheme and a proof: dpop.Transport).
 	TokenType string
 	// Expiry of the access token; zero when the OP did not say.
 	Expiry       time.Time
@@ -44,10 +44,11 @@ func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, pre
 	if ot.TokenType == "" { // RFC 6749 §5.1: REQUIRED
 		return nil, temporary(errors.New("the token endpoint's answer has no token_type (RFC 6749 §5.1 requires it): a malformed answer"))
 	}
-	if tt := ot.TokenType; !strings.EqualFold(tt, "bearer") {
-		return nil, invalid(whatAccessToken, CodeType, "token_type %q is not Bearer", tt)
+	tokenType, err := c.tokenType(ot.TokenType)
+	if err != nil {
+		return nil, err
 	}
-	t := &Tokens{AccessToken: ot.AccessToken, TokenType: "Bearer", Expiry: ot.Expiry, RefreshToken: ot.RefreshToken}
+	t := &Tokens{AccessToken: ot.AccessToken, TokenType: tokenType, Expiry: ot.Expiry, RefreshToken: ot.RefreshToken}
 	rawID, _ := ot.Extra("id_token").(string)
 	if rawID == "" {
 		if prev == nil {

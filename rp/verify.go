@@ -29,6 +29,9 @@ func (c *Client) verifyJWT(ctx context.Context, what, raw string) (*jws.Token, *
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.algs != nil && !slices.Contains(c.algs, tok.Header.Alg) {
+		return nil, nil, invalid(what, CodeAlgorithm, "alg %s is not allowed by the client's profile (%s accepts %v)", tok.Header.Alg, c.cfg.Profile, c.algs)
+	}
 	if err := c.checkAudience(what, claims.Audience); err != nil {
 		return nil, nil, err
 	}

@@ -57,8 +57,9 @@ type Session struct {
 
 	// Tokens is the token set of the login or of the last refresh.
 	Tokens
-	// RefreshedAt is when the current tokens were obtained (the login or
-	// the last refresh); with Tokens.Expiry it gives their lifetime.
+	// RefreshedAt is when the current tokens were requested (the login's
+	// code exchange or the last refresh); with Tokens.Expiry it gives their
+	// lifetime.
 	RefreshedAt time.Time
 
 	// IssuedAt is when the OP issued the ID token the session was signed

@@ -28,6 +28,9 @@ Environment (flags override):
   MULTIAPP_ISSUER                   the OP's issuer URL (for Scalekit, the environment URL)
   MULTIAPP_CLIENT_ID                the app's client id
   MULTIAPP_CLIENT_SECRET            its secret; empty for a public client (SPA, mobile, CLI)
+  MULTIAPP_CLIENT_KEY               its private key for private_key_jwt instead of a secret: PEM, a
+                                    private JWK, or the path of a file holding one (never printed)
+  MULTIAPP_PROFILE                  fapi2: check the app as a FAPI 2.0 client (rp.FAPI2)
   MULTIAPP_AUTH_METHOD              how it sends the secret: client_secret_basic, client_secret_post
                                     (or none); empty: the library's default (basic when the OP lists it,
                                     the other secret method when the OP refuses it)
@@ -110,7 +113,7 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 	c.register(fs)
 	fs.StringVar(&app.Issuer, "issuer", getenv("MULTIAPP_ISSUER"), "the OP's issuer URL (MULTIAPP_ISSUER)")
 	fs.StringVar(&app.ClientID, "client-id", getenv("MULTIAPP_CLIENT_ID"), "the app's client id (MULTIAPP_CLIENT_ID)")
-	fs.StringVar(&app.AuthMethod, "auth-method", getenv("MULTIAPP_AUTH_METHOD"), "the token endpoint auth method the app uses: client_secret_basic, client_secret_post or none (MULTIAPP_AUTH_METHOD; empty: the library's default)")
+	fs.StringVar(&app.AuthMethod, "auth-method", getenv("MULTIAPP_AUTH_METHOD"), "the token endpoint auth method the app uses: client_secret_basic, client_secret_post, private_key_jwt (with MULTIAPP_CLIENT_KEY) or none (MULTIAPP_AUTH_METHOD; empty: the library's default)")
 	fs.StringVar(&secretEnv, "client-secret-env", "MULTIAPP_CLIENT_SECRET", "the environment variable holding the client secret (never a flag: flags show in ps and shell history)")
 	fs.StringVar(&app.RedirectURL, "redirect-url", getenv("MULTIAPP_REDIRECT_URL"), "the redirect URL (MULTIAPP_REDIRECT_URL)")
 	fs.StringVar(&app.PostLogoutRedirectURL, "post-logout-redirect-url", getenv("MULTIAPP_POST_LOGOUT_REDIRECT_URL"), "the post-logout redirect URL (MULTIAPP_POST_LOGOUT_REDIRECT_URL)")
@@ -157,6 +160,8 @@ func doctorCmd(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	} else {
 		app.ClientSecret = getenv(secretEnv)
+		app.ClientKey = getenv("MULTIAPP_CLIENT_KEY")
+		app.Profile = rp.Profile(getenv("MULTIAPP_PROFILE"))
 		if secretEnv != "MULTIAPP_CLIENT_SECRET" {
 			app.SecretEnv = secretEnv
 		}

@@ -149,7 +149,7 @@ func TestDoctorCommand(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 		code, out, _ = cli(t, e, "", "doctor", "--auth-method", "private_key_jwt")
-		if code != 1 || !strings.Contains(out, `AuthMethod "private_key_jwt" is not supported`) {
+		if code != 1 || !strings.Contains(out, `AuthMethod is "private_key_jwt" but Key is empty`) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})

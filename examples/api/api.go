@@ -6,7 +6,10 @@
 //	                "dashboard:admin"); 403 insufficient_scope otherwise
 //
 // Without a token it answers 401 with `WWW-Authenticate: Bearer
-// realm="api"`, with an invalid one 401 error="invalid_token" (RFC 6750).
+// realm="api"` (and a DPoP challenge), with an invalid one 401
+// error="invalid_token" (RFC 6750). It also accepts DPoP-bound tokens
+// (RFC 9449: "Authorization: DPoP <token>" with a DPoP proof), and refuses
+// them as bearer tokens.
 // With Config.Revocations, a token of an OP session that has ended (a
 // sign-out in any app) is refused too, before it expires.
 // Browser apps on the allowed origins may call it cross-origin (CORS,
@@ -26,9 +29,11 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/bearer"
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/rp"
+	"github.com/multiapp-go/multiapp/tokenstore"
 )
 
 // DefaultAdminPermission is the permission GET /api/admin requires by
@@ -57,15 +62,26 @@ type Config struct {
 	// apps' shared Redis). Nil: a token stays valid until its exp (5 minutes
 	// at the development OP and at Scalekit).
 	Revocations rp.RevocationChecker
+	// DPoPReplay records the DPoP proofs the API accepted, so that each is
+	// used once (the apps' shared store when the API runs as several
+	// instances). Nil: an in-memory store of this process.
+	DPoPReplay dpop.ReplayStore
+	// PublicOrigin is the scheme://host[:port] clients call the API at,
+	// the origin of DPoP proofs' htu. Empty: taken from each request (right
+	// without a proxy in front).
+	PublicOrigin string
 	// HTTPClient fetches the OP's discovery document and keys. Nil: defaults.
 	HTTPClient *http.Client
 	// Logger receives refused requests. Nil: discarded.
 	Logger *slog.Logger
+	// Observer receives the library's events besides the log (e.g.
+	// metrics: github.com/multiapp-go/multiapp/otel). Nil: the log only.
+	Observer event.Observer
 }
 
 // ConfigFromEnv reads MULTIAPP_ISSUER, MULTIAPP_AUDIENCE,
-// MULTIAPP_ADMIN_PERMISSION and MULTIAPP_CORS_ORIGINS (comma-separated
-// origins), and returns the listen address MULTIAPP_ADDR (default
+// MULTIAPP_ADMIN_PERMISSION, MULTIAPP_CORS_ORIGINS (comma-separated
+// origins) and MULTIAPP_PUBLIC_ORIGIN (Config.PublicOrigin), and returns the listen address MULTIAPP_ADDR (default
 // DefaultAddr).
 func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 	cfg := Config{
@@ -73,6 +89,7 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		Audience:        env.Get(appenv.Audience, ""),
 		AdminPermission: env.Get(appenv.AdminPermission, ""),
 		AllowedOrigins:  env.List(appenv.CORSOrigins),
+		PublicOrigin:    env.Get("MULTIAPP_PUBLIC_ORIGIN", ""),
 	}
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return cfg, "", fmt.Errorf("api: set %s and %s", appenv.Issuer, appenv.Audience)
@@ -110,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	// multiapp.bearer.refused records with the reason (requests without a
 	// token, and each token check, are debug records); JWKS fetches are
 	// multiapp.jwks.fetch.
-	obs := event.Log(cfg.Logger)
+	obs := event.Join(event.Log(cfg.Logger), cfg.Observer)
 	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: obs})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -122,7 +139,16 @@ func New(ctx context.Context, cfg Config) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "api", Observer: obs})
+	replay := cfg.DPoPReplay
+	if replay == nil {
+		replay = tokenstore.NewMemory(tokenstore.MemoryOptions{})
+	}
+	proofs, err := dpop.NewVerifier(dpop.VerifierConfig{Replay: replay})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	api, err := bearer.New(bearer.Config{Verifier: verifier, Realm: "api", Observer: obs,
+		DPoP: &bearer.DPoPConfig{Proofs: proofs, PublicOrigin: cfg.PublicOrigin}})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -143,10 +169,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No Access-Control-Allow-Credentials: the token travels in the
 		// Authorization header, never in cookies.
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Accept")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Accept, DPoP")
 			h.Set("Access-Control-Max-Age", strconv.Itoa(int((10 * time.Minute).Seconds())))
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -10,7 +10,10 @@
 //   - it refreshes the access token with the refresh token before it expires;
 //   - it logs out by revoking the refresh token and deleting the file, and,
 //     with --everywhere, by ending the OP session in the browser, which
-//     signs the user out of every app.
+//     signs the user out of every app;
+//   - with --dpop, it holds a DPoP key (RFC 9449, kept in the token file):
+//     the OP binds the tokens to it, so a copied token or refresh token is
+//     useless elsewhere, and it calls APIs with proofs (see docs/dpop.md).
 //
 // The commands are in [Main]; [Tool] is the same as a Go API.
 package cli
@@ -34,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
@@ -64,6 +68,10 @@ type Config struct {
 	OpenBrowser func(url string) error
 	// LoginTimeout bounds the wait for the browser. Zero: DefaultLoginTimeout.
 	LoginTimeout time.Duration
+	// DPoP makes Login create a DPoP key, kept in the token file with the
+	// tokens: the OP (which must support DPoP) binds the tokens to it, and
+	// Call sends the access token with the DPoP scheme and a proof.
+	DPoP bool
 	// HTTPClient calls the OP and APIs. Nil: a client with a timeout.
 	HTTPClient *http.Client
 	// Out receives the messages for the user (the URL to open, ...). Nil:
@@ -126,6 +134,22 @@ func (t *Tool) rpConfig() rp.Config {
 	return rp.Config{ClientID: t.cfg.ClientID, Scopes: t.cfg.Scopes}
 }
 
+// clientFor returns the client for the saved tokens: the shared one, or,
+// for DPoP-bound tokens, one that proves possession of their key.
+func (t *Tool) clientFor(ctx context.Context, s *Saved) (*rp.Client, error) {
+	base, err := t.rpClient(ctx)
+	if err != nil || len(s.DPoPKey) == 0 {
+		return base, err
+	}
+	key, err := s.signer()
+	if err != nil {
+		return nil, err
+	}
+	cfg := t.rpConfig()
+	cfg.DPoP = key
+	return base.Provider().Client(cfg)
+}
+
 // rpClient returns the client used for everything but the login.
 func (t *Tool) rpClient(ctx context.Context) (*rp.Client, error) {
 	t.mu.Lock()
@@ -174,6 +198,16 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 	// This login's client, with its redirect: discovery and keys are reused.
 	cfg := t.rpConfig()
 	cfg.RedirectURL = redirect
+	var keyJWK []byte
+	if t.cfg.DPoP {
+		// A new key for every login: it lives as long as these tokens.
+		if cfg.DPoP, err = dpop.GenerateSigner(""); err != nil {
+			return nil, err
+		}
+		if keyJWK, err = cfg.DPoP.MarshalPrivateJWK(); err != nil {
+			return nil, err
+		}
+	}
 	client, err := base.Provider().Client(cfg)
 	if err != nil {
 		return nil, err
@@ -186,7 +220,7 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 	if opts.LoginHint != "" {
 		extra.Set("login_hint", opts.LoginHint)
 	}
-	authURL, err := client.AuthCodeURL(tx, extra)
+	authURL, err := client.AuthCodeURL(ctx, tx, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +269,7 @@ func (t *Tool) Login(ctx context.Context, opts LoginOptions) (*Saved, error) {
 			return nil, fmt.Errorf("cli: sign-in failed: %w", res.err)
 		}
 		s := t.saved(res.tokens)
+		s.DPoPKey = keyJWK
 		if err := t.save(s); err != nil {
 			return nil, err
 		}
@@ -265,6 +300,18 @@ type Saved struct {
 	RefreshToken string          `json:"refresh_token,omitempty"`
 	IDToken      string          `json:"id_token,omitempty"`
 	Claims       json.RawMessage `json:"id_token_claims,omitempty"`
+	// DPoPKey is the private JWK of the key the tokens are bound to
+	// (token_type DPoP), when there is one.
+	DPoPKey json.RawMessage `json:"dpop_key,omitempty"`
+}
+
+// signer returns the DPoP key of the saved tokens.
+func (s *Saved) signer() (*dpop.Signer, error) {
+	key, err := dpop.ParseSigner(s.DPoPKey)
+	if err != nil {
+		return nil, fmt.Errorf("cli: the DPoP key in the token file: %w", err)
+	}
+	return key, nil
 }
 
 func (t *Tool) saved(tok *rp.Tokens) *Saved {
@@ -370,7 +417,7 @@ func (t *Tool) refresh(ctx context.Context, s *Saved) (*Saved, error) {
 	if s.RefreshToken == "" {
 		return nil, fmt.Errorf("cli: no refresh token (the OP did not grant offline_access): log in again: %w", ErrNotSignedIn)
 	}
-	client, err := t.rpClient(ctx)
+	client, err := t.clientFor(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -389,6 +436,7 @@ func (t *Tool) refresh(ctx context.Context, s *Saved) (*Saved, error) {
 		return nil, fmt.Errorf("cli: refresh: %w", err)
 	}
 	next := t.saved(tok)
+	next.DPoPKey = s.DPoPKey
 	if err := t.save(next); err != nil {
 		return nil, err
 	}
@@ -414,7 +462,7 @@ func (t *Tool) Logout(ctx context.Context, opts LogoutOptions) error {
 		return err
 	}
 	var errs []error
-	client, err := t.rpClient(ctx)
+	client, err := t.clientFor(ctx, s)
 	if err != nil {
 		errs = append(errs, err)
 	} else if s.RefreshToken != "" {
@@ -442,14 +490,16 @@ func (t *Tool) Logout(ctx context.Context, opts LogoutOptions) error {
 	return nil
 }
 
-// Call sends a GET to url with the access token as a Bearer token,
-// refreshing it first when needed, and once more after a 401.
+// Call sends a GET to url with the access token, refreshing it first when
+// needed, and once more after a 401: as a Bearer token, or for DPoP-bound
+// tokens with the DPoP scheme and a proof (dpop.Transport, which also
+// answers the API's use_dpop_nonce).
 func (t *Tool) Call(ctx context.Context, target string) (*http.Response, error) {
 	s, err := t.Token(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.get(ctx, target, s.AccessToken)
+	resp, err := t.get(ctx, target, s)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || s.RefreshToken == "" {
 		return resp, err
 	}
@@ -457,17 +507,27 @@ func (t *Tool) Call(ctx context.Context, target string) (*http.Response, error) 
 	if s, err = t.refresh(ctx, s); err != nil {
 		return nil, err
 	}
-	return t.get(ctx, target, s.AccessToken)
+	return t.get(ctx, target, s)
 }
 
-func (t *Tool) get(ctx context.Context, target, token string) (*http.Response, error) {
+func (t *Tool) get(ctx context.Context, target string, s *Saved) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
-	return t.cfg.HTTPClient.Do(req)
+	if len(s.DPoPKey) == 0 {
+		req.Header.Set("Authorization", "Bearer "+s.AccessToken)
+		return t.cfg.HTTPClient.Do(req)
+	}
+	key, err := s.signer()
+	if err != nil {
+		return nil, err
+	}
+	hc := *t.cfg.HTTPClient
+	hc.Transport = &dpop.Transport{Signer: key, Base: t.cfg.HTTPClient.Transport,
+		AccessToken: func(*http.Request) (string, error) { return s.AccessToken, nil }}
+	return hc.Do(req)
 }
 
 // OpenSystemBrowser opens url in the user's browser: xdg-open on Linux and

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/examples/api"
 	"github.com/multiapp-go/multiapp/examples/devop"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
@@ -48,6 +49,9 @@ type Config struct {
 	Clients []devop.Client
 	// Logger receives the logs of the OP and the apps. Nil: discarded.
 	Logger *slog.Logger
+	// Observer receives the library's events of the web apps and the API
+	// besides the logs (multiapp-demo: OpenTelemetry metrics). Nil: none.
+	Observer event.Observer
 }
 
 // DefaultConfig returns the demo's addresses: the OP on 127.0.0.1:9000, the
@@ -74,6 +78,9 @@ type URLs struct {
 	API       string
 	// YourApp is the origin registered for the spare client "yourapp".
 	YourApp string
+	// Metrics is the metrics page, when the command serves one (Guide
+	// lists it); Start leaves it empty.
+	Metrics string
 }
 
 // Demo is the running demo.
@@ -209,6 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 			Store:                 store,
 			Links:                 links,
 			Logger:                log.With("app", w.id),
+			Observer:              cfg.Observer,
 		})
 		stop()
 		if err != nil {
@@ -243,6 +251,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 		AllowedOrigins: []string{u.SPA},
 		Revocations:    store,
 		Logger:         log.With("app", "api"),
+		Observer:       cfg.Observer,
 	})
 	stop()
 	if err != nil {

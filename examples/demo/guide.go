@@ -34,6 +34,9 @@ func (d *Demo) Guide() string {
 	row("SPA", u.SPA+"/", `browser app, public client "spa" (PKCE in JavaScript)`)
 	row("API", u.API+"/api/me", fmt.Sprintf("bearer tokens for audience %q; /api/admin needs %q", devop.DemoAPIAudience, api.DefaultAdminPermission))
 	p("  %-10s %s", "CLI", `native client "cli" (loopback redirect): go run ./examples/cli/cmd/cli login`)
+	if u.Metrics != "" {
+		row("metrics", u.Metrics, "Prometheus page: sign-ins, refreshes, logouts, token cache, OP and store latencies")
+	}
 	p("")
 	p("Clients registered at the OP. Unless shown: a secret is sent with client_secret_basic,")
 	p("post-logout redirect = origin + \"/\", back-channel logout = origin + \"/auth/backchannel-logout\".")

@@ -10,6 +10,11 @@
 // clients follow) and register more clients (-client id=...,secret=...,
 // origin=http://localhost:8086). When it cannot start (a port taken, ...) it prints why
 // and exits with status 1.
+//
+// The apps' metrics (sign-ins, refreshes, back-channel logouts, token-cache
+// hits, OP and store latencies: github.com/multiapp-go/multiapp/otel) are
+// on a Prometheus page, http://localhost:9464/metrics (-metrics moves it,
+// -metrics "" turns it off).
 package main
 
 import (
@@ -19,12 +24,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/multiapp-go/multiapp/examples/demo"
 	"github.com/multiapp-go/multiapp/examples/devop"
+	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 )
 
 func main() {
@@ -60,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var extra devop.ClientFlag
 	fs.Var(&extra, "client", devop.ClientFlagUsage)
 	quiet := fs.Bool("quiet", false, "log warnings only (default: every login, refresh and logout)")
+	metricsAddr := fs.String("metrics", defaultMetrics, `address of the Prometheus metrics page, /metrics ("": none)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,9 +79,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = log
 	cfg.Clients = extra
 
+	var m *metrics
+	if *metricsAddr != "" {
+		var err error
+		if m, err = newMetrics(); err != nil {
+			return err
+		}
+		cfg.Observer = m.observer
+	}
 	d, err := demo.Start(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if m != nil {
+		// Listen once the demo runs: a taken demo port is the first thing
+		// to report.
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			d.Close()
+			return fmt.Errorf("demo: the metrics page cannot listen on %s: %w\n(choose another address with -metrics, or -metrics \"\" for none)", *metricsAddr, err)
+		}
+		go appenv.Serve(ctx, ln, m.handler, log.With("app", "metrics"))
+		d.URLs.Metrics = "http://localhost:" + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port) + "/metrics"
 	}
 	fmt.Fprintln(stdout, d.Guide())
 	<-ctx.Done()

@@ -24,36 +24,15 @@ import (
 func TestCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-op", "127.0.0.1:0", "-dashboard", "127.0.0.1:0", "-docs", "127.0.0.1:0", "-spa", "127.0.0.1:0", "-api", "127.0.0.1:0", "-quiet",
-			"-client", "id=shop,secret=shop-secret,origin=http://localhost:8086"}, pw, io.Discard)
-		pw.Close()
-	}()
-	var guide strings.Builder
-	urls := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		guide.WriteString(line + "\n")
-		f := strings.Fields(line)
-		if len(f) >= 2 && strings.HasPrefix(f[1], "http://") {
-			urls[f[0]] = f[1]
-		}
-		if strings.Contains(line, "Ctrl-C") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	t.Logf("guide:\n%s", guide.String())
-	for _, name := range []string{"OP", "dashboard", "docs", "SPA", "API"} {
+	guide, urls, done := startCommand(t, ctx, "-client", "id=shop,secret=shop-secret,origin=http://localhost:8086")
+	t.Logf("guide:\n%s", guide)
+	for _, name := range []string{"OP", "dashboard", "docs", "SPA", "API", "metrics"} {
 		if urls[name] == "" {
 			t.Fatalf("no URL for %s in the guide", name)
 		}
 	}
 	for _, want := range []string{"Try this", "bob@example.com", "alice@example.com", "examples/cli/cmd/cli login"} {
-		if !strings.Contains(guide.String(), want) {
+		if !strings.Contains(guide, want) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}
@@ -61,7 +40,7 @@ func TestCommand(t *testing.T) {
 	// and the API's audience: what a newcomer needs to add their own app.
 	for _, cl := range devop.DefaultClients() {
 		found := false
-		_, clients, _ := strings.Cut(guide.String(), "Clients registered")
+		_, clients, _ := strings.Cut(guide, "Clients registered")
 		for _, line := range strings.Split(clients, "\n") {
 			if f := strings.Fields(line); len(f) >= 3 && f[0] == cl.ID {
 				found = true
@@ -78,17 +57,17 @@ func TestCommand(t *testing.T) {
 		}
 	}
 	// A client added with -client is registered and shown like the others.
-	if !strings.Contains(guide.String(), "shop-secret") || !strings.Contains(guide.String(), "http://localhost:8086/auth/callback") {
+	if !strings.Contains(guide, "shop-secret") || !strings.Contains(guide, "http://localhost:8086/auth/callback") {
 		t.Error("the guide does not show the client added with -client")
 	}
-	if !strings.Contains(guide.String(), "http://localhost:8085/auth/callback") {
+	if !strings.Contains(guide, "http://localhost:8085/auth/callback") {
 		t.Error("the guide does not show yourapp's redirect URI")
 	}
-	if !strings.Contains(guide.String(), `aud "`+devop.DemoAPIAudience+`"`) {
+	if !strings.Contains(guide, `aud "`+devop.DemoAPIAudience+`"`) {
 		t.Errorf("the guide does not name the API audience %q", devop.DemoAPIAudience)
 	}
 	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for name, want := range map[string]int{"OP": 200, "dashboard": 302, "docs": 302, "SPA": 200} {
+	for name, want := range map[string]int{"OP": 200, "dashboard": 302, "docs": 302, "SPA": 200, "metrics": 200} {
 		resp, err := c.Get(urls[name])
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -107,6 +86,36 @@ func TestCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the command did not stop")
 	}
+}
+
+// startCommand runs the command as `go run ./examples/multiapp-demo`
+// does, on free ports with extra args, until ctx ends: it returns the
+// guide it printed, the URLs listed there by name, and the command's end.
+func startCommand(t *testing.T, ctx context.Context, extra ...string) (guide string, urls map[string]string, done chan error) {
+	t.Helper()
+	free := "127.0.0.1:0"
+	args := append([]string{"-op", free, "-dashboard", free, "-docs", free, "-spa", free, "-api", free, "-metrics", free, "-quiet"}, extra...)
+	pr, pw := io.Pipe()
+	done = make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	var b strings.Builder
+	urls = map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		b.WriteString(line + "\n")
+		if f := strings.Fields(line); len(f) >= 2 && strings.HasPrefix(f[1], "http://") {
+			urls[f[0]] = f[1]
+		}
+		if strings.Contains(line, "Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	return b.String(), urls, done
 }
 
 // TestMain lets a test run the command itself, as a separate process: with

@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/middleware"
 	"github.com/multiapp-go/multiapp/rp"
@@ -56,8 +57,18 @@ type Config struct {
 	// Scopes requested at login. Empty: rp.DefaultScopes (with
 	// offline_access, for a refresh token).
 	Scopes []string
+	// ClientKey, instead of ClientSecret, authenticates the app with
+	// private_key_jwt (rp.ClientKey); the app then serves its public key at
+	// /jwks.json, a jwks_uri to register at the OP.
+	ClientKey *rp.ClientKey
+	// PAR pushes the authorization requests (rp.Config.PAR).
+	PAR bool
+	// Profile is rp.Config.Profile: rp.FAPI2 for the FAPI 2.0 Security
+	// Profile (needs ClientKey).
+	Profile rp.Profile
 	// AuthMethod is the client authentication registered at the OP
-	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost, rp.AuthNone).
+	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost,
+	// rp.AuthPrivateKeyJWT, rp.AuthNone).
 	// Empty: the library's choice (see rp.Config.AuthMethod).
 	AuthMethod string
 	// CookieKey seals the session and login cookies: at least 32 random
@@ -87,6 +98,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the app's and the middleware's logs. Nil: discarded.
 	Logger *slog.Logger
+	// Observer receives the library's events besides the log (e.g.
+	// metrics: github.com/multiapp-go/multiapp/otel). Nil: the log only.
+	Observer event.Observer
 }
 
 // Link is a link to another app in the page header.
@@ -99,8 +113,12 @@ type Link struct {
 // MULTIAPP_CLIENT_ID, MULTIAPP_CLIENT_SECRET (empty: public client with
 // PKCE), MULTIAPP_REDIRECT_URL, MULTIAPP_POST_LOGOUT_REDIRECT_URL,
 // MULTIAPP_COOKIE_KEY (hex or base64, 32 bytes or more; empty: a random
-// key), MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or
-// none; empty: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL and
+// key), MULTIAPP_CLIENT_KEY (a private key for private_key_jwt instead of
+// a secret: PEM, JWK or a file path), MULTIAPP_AUTH_METHOD
+// (client_secret_basic, client_secret_post, private_key_jwt or none; empty:
+// the library's choice), MULTIAPP_PAR (true: pushed authorization
+// requests), MULTIAPP_PROFILE (fapi2: the FAPI 2.0 Security Profile),
+// MULTIAPP_APP_NAME, MULTIAPP_API_URL and
 // MULTIAPP_SCOPES, MULTIAPP_REDIS_URL and MULTIAPP_STORE_KEY (with the
 // URL, the store key and the cookie key are required: every instance needs
 // the same). It also returns the listen address: MULTIAPP_ADDR, or the
@@ -126,6 +144,30 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 	}
 	if len(missing) > 0 {
 		return cfg, "", fmt.Errorf("webapp: set %s", strings.Join(sorted(missing), ", "))
+	}
+	switch v := strings.ToLower(env.Get(appenv.PAR, "")); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.PAR = true
+	default:
+		return cfg, "", fmt.Errorf("webapp: %s is %q: use true or false", appenv.PAR, v)
+	}
+	switch v := env.Get(appenv.Profile, ""); v {
+	case "":
+	case string(rp.FAPI2):
+		cfg.Profile = rp.FAPI2
+	default:
+		return cfg, "", fmt.Errorf("webapp: %s is %q: the only profile is %s", appenv.Profile, v, rp.FAPI2)
+	}
+	if k := env.Get(appenv.ClientKey, ""); k != "" {
+		if cfg.ClientSecret != "" {
+			return cfg, "", fmt.Errorf("webapp: both %s and %s are set: the app authenticates with one (the key: private_key_jwt)", appenv.ClientKey, appenv.ClientSecret)
+		}
+		key, err := rp.LoadClientKey(k)
+		if err != nil {
+			return cfg, "", fmt.Errorf("webapp: %s: %w", appenv.ClientKey, err)
+		}
+		cfg.ClientKey = key
 	}
 	if k := env.Get(appenv.CookieKey, ""); k != "" {
 		key, err := appenv.ParseCookieKey(k)
@@ -196,13 +238,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Accent == "" {
 		cfg.Accent = accentFor(cfg.Name)
 	}
-	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient})
+	provider, err := rp.Discover(ctx, cfg.Issuer, &rp.ProviderOptions{HTTPClient: cfg.HTTPClient, Observer: cfg.Observer})
 	if err != nil {
 		return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
 	}
 	client, err := provider.Client(rp.Config{
 		ClientID:              cfg.ClientID,
 		ClientSecret:          cfg.ClientSecret,
+		Key:                   cfg.ClientKey,
+		PAR:                   cfg.PAR,
+		Profile:               cfg.Profile,
 		RedirectURL:           cfg.RedirectURL,
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL,
 		Scopes:                cfg.Scopes,
@@ -235,6 +280,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		CookieKeys: [][]byte{key},
 		SilentSSO:  true,
 		Logger:     cfg.Logger,
+		Observer:   webObserver(cfg),
 	})
 	if err != nil {
 		a.Close()
@@ -244,8 +290,25 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle("/auth/", a.web.Routes())
 	a.mux.Handle("GET /me", a.web.Require(http.HandlerFunc(a.me)))
 	a.mux.Handle("GET /{$}", a.web.Optional(http.HandlerFunc(a.home)))
+	if cfg.ClientKey != nil {
+		jwks, err := rp.JWKSHandler(cfg.ClientKey)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("webapp %s: %w", cfg.ClientID, err)
+		}
+		a.mux.Handle("GET /jwks.json", jwks)
+	}
 	a.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return a, nil
+}
+
+// webObserver is the web layer's Observer: nil (the audit log to Logger)
+// or the audit log joined with cfg.Observer.
+func webObserver(cfg Config) event.Observer {
+	if cfg.Observer == nil {
+		return nil
+	}
+	return event.Join(event.Log(cfg.Logger), cfg.Observer)
 }
 
 // clientAuthLogger logs the outcome of each client authentication check:

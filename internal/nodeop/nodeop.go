@@ -61,12 +61,36 @@ type Config struct {
 	// ClockTolerance is the skew the OP accepts (e.g. for id_token_hint).
 	// Default 2 s; set a negative value for zero.
 	ClockTolerance time.Duration
+	// ACRValues are the acr values the OP advertises (acr_values_supported)
+	// and puts in tokens: with none, ID tokens carry no acr (stock
+	// behaviour). A login's acr is the first of the requested acr_values
+	// the user can reach (User.ACRs), else the user's first; acr_values
+	// that the session's acr is not among bring the login form up again
+	// (step-up). Access tokens carry acr and auth_time (RFC 9470 §6).
+	ACRValues []string
 	// AcceptAnySecretMethod restores stock node-oidc-provider behaviour: a
 	// client registered for client_secret_basic may also authenticate with
 	// client_secret_post and the reverse. By default the OP enforces each
 	// client's registered AuthMethod (invalid_client otherwise), as Ory Hydra
 	// does.
 	AcceptAnySecretMethod bool
+	// RequirePAR makes the OP require Pushed Authorization Requests (RFC
+	// 9126) from every client: discovery then says
+	// require_pushed_authorization_requests, and an authorization request
+	// without a request_uri from the PAR endpoint is refused. PAR is
+	// offered (not required) either way.
+	RequirePAR bool
+	// FAPI2 enables the OP's FAPI 2.0 Security Profile
+	// (features.fapi profile '2.0'): PKCE required, a private_key_jwt
+	// assertion's aud must be exactly the issuer, redirect_uri required.
+	// The OP then also holds an ES256 key, and signs ID tokens with ES256
+	// for clients that set no IDTokenSigningAlg (FAPI 2.0 allows PS256,
+	// ES256 and EdDSA only).
+	FAPI2 bool
+	// DPoPNonces makes the OP require a nonce of its own in every DPoP
+	// proof (RFC 9449 §8): the first token request of a client gets 400
+	// use_dpop_nonce with a DPoP-Nonce. DPoP itself is always on.
+	DPoPNonces bool
 }
 
 // Client is one registered client (relying party).
@@ -91,6 +115,15 @@ type Client struct {
 	// client allowed refresh_token gets a refresh token at code exchange,
 	// without offline_access.
 	GrantTypes []string
+	// JWKS is the client's public JSON Web Key Set (e.g. rp.JWKS), for
+	// AuthMethod "private_key_jwt".
+	JWKS json.RawMessage
+	// JWKSURI is where the OP fetches the client's public keys instead
+	// (jwks_uri; loopback URLs work, see the fetch override in op.mjs).
+	JWKSURI string
+	// IDTokenSigningAlg is id_token_signed_response_alg: "RS256" (the
+	// default), "PS256" or "ES256".
+	IDTokenSigningAlg string
 }
 
 // User is an account of the OP.
@@ -106,6 +139,10 @@ type User struct {
 	// introspection) as arrays when non-nil.
 	Roles       []string
 	Permissions []string
+	// ACRs are the authentication levels (acr values, from
+	// Config.ACRValues) this user can reach when signing in; the first is
+	// the everyday one. Empty: logins have no acr.
+	ACRs []string
 }
 
 // Resource is an API (RFC 8707 resource indicator) with JWT access tokens.
@@ -126,7 +163,8 @@ type Event struct {
 	Type string `json:"event"`
 	// Route (request): discovery, jwks, authorization, resume, token,
 	// userinfo, introspection, revocation, end_session,
-	// end_session_confirm, end_session_success.
+	// end_session_confirm, end_session_success,
+	// pushed_authorization_request.
 	Route  string `json:"route,omitempty"`
 	Method string `json:"method,omitempty"`
 	// Status is the HTTP status the OP answered (request).
@@ -141,6 +179,9 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 	// Login is what was typed into the login form (login).
 	Login string `json:"login,omitempty"`
+	// ACR is the authentication level the login reached (login; see
+	// Config.ACRValues).
+	ACR string `json:"acr,omitempty"`
 	// Sub and SID identify the user and the client's session id
 	// (backchannel_logout; Sub also for a successful login).
 	Sub string `json:"sub,omitempty"`
@@ -510,14 +551,17 @@ func (op *OP) serverErrors() []string {
 // wire formats: what op.mjs reads.
 
 type wireClient struct {
-	ClientID               string   `json:"client_id"`
-	ClientSecret           string   `json:"client_secret,omitempty"`
-	AuthMethod             string   `json:"token_endpoint_auth_method,omitempty"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
-	ApplicationType        string   `json:"application_type,omitempty"`
-	GrantTypes             []string `json:"grant_types,omitempty"`
+	ClientID               string          `json:"client_id"`
+	ClientSecret           string          `json:"client_secret,omitempty"`
+	AuthMethod             string          `json:"token_endpoint_auth_method,omitempty"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string          `json:"backchannel_logout_uri,omitempty"`
+	ApplicationType        string          `json:"application_type,omitempty"`
+	GrantTypes             []string        `json:"grant_types,omitempty"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
+	IDTokenSigningAlg      string          `json:"id_token_signed_response_alg,omitempty"`
 }
 
 func (c Client) wire() wireClient {
@@ -536,6 +580,9 @@ func (c Client) wire() wireClient {
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		ApplicationType:        c.ApplicationType,
 		GrantTypes:             c.GrantTypes,
+		JWKS:                   c.JWKS,
+		JWKSURI:                c.JWKSURI,
+		IDTokenSigningAlg:      c.IDTokenSigningAlg,
 	}
 }
 
@@ -546,6 +593,7 @@ type wireUser struct {
 	Name        string   `json:"name,omitempty"`
 	Roles       []string `json:"roles,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
+	ACRs        []string `json:"acrs,omitempty"`
 }
 
 type wireResource struct {
@@ -565,6 +613,10 @@ type wireConfig struct {
 	SessionTTL          int           `json:"session_ttl,omitempty"`
 	ClockTolerance      *int          `json:"clock_tolerance,omitempty"`
 	AcceptAnySecret     bool          `json:"accept_any_secret_method,omitempty"`
+	DPoPNonces          bool          `json:"dpop_nonces,omitempty"`
+	ACRValues           []string      `json:"acr_values,omitempty"`
+	RequirePAR          bool          `json:"require_par,omitempty"`
+	FAPI2               bool          `json:"fapi2,omitempty"`
 }
 
 func seconds(d time.Duration) int {
@@ -584,6 +636,10 @@ func (cfg Config) wire() ([]byte, error) {
 		RefreshTokenTTL:     seconds(cfg.RefreshTokenTTL),
 		SessionTTL:          seconds(cfg.SessionTTL),
 		AcceptAnySecret:     cfg.AcceptAnySecretMethod,
+		DPoPNonces:          cfg.DPoPNonces,
+		ACRValues:           cfg.ACRValues,
+		RequirePAR:          cfg.RequirePAR,
+		FAPI2:               cfg.FAPI2,
 	}
 	if cfg.ClockTolerance != 0 {
 		ct := seconds(cfg.ClockTolerance)

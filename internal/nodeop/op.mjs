@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as readline from 'node:readline';
 
-import Provider, { errors as oidcErrors } from 'oidc-provider';
+import Provider, { errors as oidcErrors, interactionPolicy } from 'oidc-provider';
 
 // The provider prints notices with console.info, which goes to stdout; stdout
 // is reserved for the JSON event stream.
@@ -62,6 +62,45 @@ function userFor(id) {
   return usersById.get(id);
 }
 
+// ---------------------------------------------------------------- step-up (acr)
+
+// The acr values the OP advertises (acr_values_supported). With none, the
+// provider drops acr from ID tokens altogether (stock behaviour).
+const acrValues = Array.isArray(cfg.acr_values) ? cfg.acr_values : [];
+
+// acrFor is the acr a login of user produces: the first of the requested
+// acr_values (in order of preference) the user can reach, else the user's
+// first (its everyday level). A user without acrs gets none.
+function acrFor(user, requested) {
+  const reachable = Array.isArray(user.acrs) ? user.acrs : [];
+  const wanted = String(requested || '').split(' ').filter(Boolean);
+  return wanted.find((v) => reachable.includes(v)) || reachable[0];
+}
+
+// The login prompt also comes up when acr_values name a level the session
+// does not have (step-up, as Keycloak does); stock node-oidc-provider only
+// does so for an essential acr in the claims parameter. Right after a login
+// it does not come up again: the login gave what it could, and the ID token
+// says which (OpenID Connect Core §5.5.1.1), so the RP decides.
+function interactionsPolicy() {
+  const policy = interactionPolicy.base();
+  policy.get('login').checks.push(new interactionPolicy.Check(
+    'acr_values',
+    'the requested authentication level could not be obtained',
+    (ctx) => {
+      const { oidc } = ctx;
+      const wanted = String(oidc.params.acr_values || '').split(' ').filter(Boolean);
+      if (!wanted.length || !oidc.session.accountId || oidc.result?.login) {
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      }
+      return wanted.includes(oidc.session.acr)
+        ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+        : interactionPolicy.Check.REQUEST_PROMPT;
+    },
+  ));
+  return policy;
+}
+
 async function findAccount(_ctx, id) {
   const user = userFor(id);
   if (!user) return undefined;
@@ -93,7 +132,11 @@ function clientMetadata(c) {
     response_types: ['code'],
     application_type: c.application_type || 'web',
   };
-  if (md.token_endpoint_auth_method !== 'none') md.client_secret = c.client_secret;
+  if (c.client_secret && md.token_endpoint_auth_method.startsWith('client_secret')) md.client_secret = c.client_secret;
+  if (c.jwks) md.jwks = c.jwks;
+  if (c.jwks_uri) md.jwks_uri = c.jwks_uri;
+  if (c.id_token_signed_response_alg) md.id_token_signed_response_alg = c.id_token_signed_response_alg;
+  else if (cfg.fapi2 === true) md.id_token_signed_response_alg = 'ES256';
   if (c.backchannel_logout_uri) {
     md.backchannel_logout_uri = c.backchannel_logout_uri;
     md.backchannel_logout_session_required = true;
@@ -241,9 +284,18 @@ function providerConfiguration() {
     alg: 'RS256',
   };
 
+  const keys = [jwk];
+  if (cfg.fapi2 === true) {
+    // FAPI 2.0 allows PS256, ES256 and EdDSA only: an ES256 key for ID tokens.
+    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    keys.push({
+      ...ec.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'ES256',
+    });
+  }
+
   return {
     adapter: MemoryStore,
-    jwks: { keys: [jwk] },
+    jwks: { keys },
     cookies: {
       keys: [crypto.randomBytes(32).toString('hex')],
       // Plain http on 127.0.0.1: the provider only sets Secure on https requests.
@@ -267,16 +319,31 @@ function providerConfiguration() {
     conformIdTokenClaims: false,
     pkce: { required: () => true },
     findAccount,
+    acrValues,
     interactions: {
+      policy: interactionsPolicy(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     features: {
       devInteractions: { enabled: false },
+      // PAR (RFC 9126) is always offered; require_par makes it mandatory.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: cfg.require_par === true },
+      // FAPI 2.0 Security Profile for every client when fapi2 is set.
+      fapi: { enabled: cfg.fapi2 === true, profile: '2.0' },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: { enabled: true, allowedPolicy: async () => true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       userinfo: { enabled: true },
+      // DPoP (RFC 9449; on by default in v9; the key is dPoP, not dpop): only
+      // clients that send a proof get bound tokens, so it changes nothing for
+      // the others. With dpop_nonces, every DPoP request must carry a nonce of
+      // the OP (§8).
+      dPoP: {
+        enabled: true,
+        nonceSecret: cfg.dpop_nonces ? crypto.randomBytes(32) : undefined,
+        requireNonce: () => cfg.dpop_nonces === true,
+      },
       resourceIndicators: {
         enabled: true,
         // The configured API is the default resource of the clients it applies to,
@@ -302,9 +369,16 @@ function providerConfiguration() {
         },
       },
     },
-    async extraTokenClaims(_ctx, token) {
+    async extraTokenClaims(ctx, token) {
       const extra = {};
       if (token.sid) extra.sid = token.sid;
+      // RFC 9470 §6.1 (RFC 9068 §2.2.1): access tokens say how and when the
+      // user authenticated, from the code or refresh token they come from.
+      const source = ctx?.oidc?.entities?.AuthorizationCode || ctx?.oidc?.entities?.RefreshToken;
+      if (token.kind === 'AccessToken' && source) {
+        if (source.acr) extra.acr = source.acr;
+        if (source.authTime) extra.auth_time = source.authTime;
+      }
       const user = token.accountId ? userFor(token.accountId) : undefined;
       if (user && Array.isArray(user.roles)) extra.roles = user.roles;
       if (user && Array.isArray(user.permissions)) extra.permissions = user.permissions;
@@ -396,6 +470,7 @@ provider.Client.prototype.compareClientSecret = function compareClientSecret(act
 const reported = new Set([
   'discovery', 'jwks', 'authorization', 'resume', 'token', 'userinfo', 'introspection',
   'revocation', 'end_session', 'end_session_confirm', 'end_session_success',
+  'pushed_authorization_request',
 ]);
 provider.use(async (ctx, next) => {
   await next();
@@ -420,7 +495,7 @@ provider.use(async (ctx, next) => {
 // The provider answers e.g. every invalid_grant with the same description;
 // its error events carry the reason ("refresh token already used", ...).
 for (const name of [
-  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error',
+  'authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'pushed_authorization_request.error',
   'revocation.error', 'end_session.error', 'end_session_confirm.error', 'jwks.error',
 ]) {
   provider.on(name, (ctx, err) => {
@@ -512,14 +587,15 @@ async function interaction(req, res, uid, action) {
   const password = form.get('password') || '';
   const user = login ? lookupLogin(login) : undefined;
   const ok = !!user && (!user.password || user.password === password);
+  const acr = ok ? acrFor(user, details.params.acr_values) : undefined;
   emit({
-    event: 'login', client_id: clientId, login, ok, ...(ok ? { sub: user.id } : {}),
+    event: 'login', client_id: clientId, login, ok, ...(ok ? { sub: user.id } : {}), ...(acr ? { acr } : {}),
   });
   if (!ok) {
     sendHTML(res, 200, loginPage(uid, { loginHint: login, error: 'Invalid login or password.' }));
     return;
   }
-  await provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+  await provider.interactionFinished(req, res, { login: { accountId: user.id, ...(acr ? { acr } : {}) } }, { mergeWithLastSubmission: false });
 }
 
 const callback = provider.callback();

@@ -22,9 +22,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // Key is a signing key of the test OP.
@@ -190,6 +194,9 @@ type OP struct {
 	introHook func(token string) (status int, body any)
 	grants    map[string]Grant
 	clients   map[string]Client
+	jtis      map[string]bool       // client assertion ids seen (replay)
+	pushed    map[string]url.Values // request_uri -> pushed request
+	parHook   func(form url.Values) (status int, body any)
 
 	// JWKSFetches counts JWKS requests; TokenRequests counts token
 	// endpoint requests, IntrospectionRequests and RevocationRequests those
@@ -198,6 +205,7 @@ type OP struct {
 	TokenRequests         atomic.Int64
 	IntrospectionRequests atomic.Int64
 	RevocationRequests    atomic.Int64
+	PARRequests           atomic.Int64
 	// JWKSDown makes the JWKS endpoint answer 503.
 	JWKSDown atomic.Bool
 }
@@ -218,20 +226,34 @@ type Grant struct {
 // invalid_request for two methods at once). A client id that was never
 // registered is not checked, so tests about other things need no
 // registration.
+//
+// A private_key_jwt client (RFC 7523 §2.2) is checked as strictly as
+// node-oidc-provider's FAPI 2.0 profile: client_assertion_type, a
+// signature by a key of JWKS with an alg of the OP's
+// token_endpoint_auth_signing_alg_values_supported, iss and sub the
+// client id, aud exactly the issuer (a string), exp present and not past,
+// iat not in the future, jti present and never seen before, and the
+// assertion no longer than 5 minutes.
 type Client struct {
 	ID     string
 	Secret string
-	// AuthMethod: "client_secret_basic", "client_secret_post" or "none".
-	// Empty: client_secret_basic with a Secret (the RFC 7591 default), none
-	// without.
+	// AuthMethod: "client_secret_basic", "client_secret_post",
+	// "private_key_jwt" or "none". Empty: client_secret_basic with a Secret
+	// (the RFC 7591 default), private_key_jwt with JWKS, none without.
 	AuthMethod string
+	// JWKS is the client's public JSON Web Key Set (private_key_jwt).
+	JWKS []byte
 }
 
 // AddClient registers c (replacing a client with the same id).
 func (op *OP) AddClient(c Client) {
 	if c.AuthMethod == "" {
-		c.AuthMethod = "client_secret_basic"
-		if c.Secret == "" {
+		switch {
+		case c.Secret != "":
+			c.AuthMethod = "client_secret_basic"
+		case c.JWKS != nil:
+			c.AuthMethod = "private_key_jwt"
+		default:
 			c.AuthMethod = "none"
 		}
 	}
@@ -272,27 +294,29 @@ func (c *cleanups) run() {
 // New starts a test OP with one RS256 key ("k1") and a discovery document
 // advertising the usual endpoints.
 func New(t TB) *OP {
-	op := &OP{grants: make(map[string]Grant), clients: make(map[string]Client)}
+	op := &OP{grants: make(map[string]Grant), clients: make(map[string]Client), jtis: map[string]bool{}, pushed: map[string]url.Values{}}
 	op.Server = httptest.NewServer(http.HandlerFunc(op.serve))
 	t.Cleanup(op.Server.Close)
 	op.Issuer = op.Server.URL
 	op.signer = NewKey("k1", "RS256")
 	op.keys = []*Key{op.signer}
 	op.meta = map[string]any{
-		"issuer":                                op.Issuer,
-		"authorization_endpoint":                op.Issuer + "/oauth/authorize",
-		"token_endpoint":                        op.Issuer + "/oauth/token",
-		"jwks_uri":                              op.Issuer + "/keys",
-		"userinfo_endpoint":                     op.Issuer + "/userinfo",
-		"end_session_endpoint":                  op.Issuer + "/oidc/logout",
-		"revocation_endpoint":                   op.Issuer + "/oauth/revoke",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA", "PS256"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "none"},
-		"backchannel_logout_supported":          true,
-		"backchannel_logout_session_supported":  true,
+		"issuer":                                           op.Issuer,
+		"authorization_endpoint":                           op.Issuer + "/oauth/authorize",
+		"token_endpoint":                                   op.Issuer + "/oauth/token",
+		"jwks_uri":                                         op.Issuer + "/keys",
+		"userinfo_endpoint":                                op.Issuer + "/userinfo",
+		"end_session_endpoint":                             op.Issuer + "/oidc/logout",
+		"revocation_endpoint":                              op.Issuer + "/oauth/revoke",
+		"response_types_supported":                         []string{"code"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"RS256", "ES256", "EdDSA", "PS256"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_post", "client_secret_basic", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "EdDSA"},
+		"pushed_authorization_request_endpoint":            op.Issuer + "/oauth/par",
+		"backchannel_logout_supported":                     true,
+		"backchannel_logout_session_supported":             true,
 	}
 	return op
 }
@@ -377,9 +401,11 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		op.IntrospectionRequests.Add(1)
 	case "/oauth/revoke":
 		op.RevocationRequests.Add(1)
+	case "/oauth/par":
+		op.PARRequests.Add(1)
 	}
 	switch r.URL.Path {
-	case "/oauth/token", "/oauth/introspect", "/oauth/revoke":
+	case "/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/par":
 		_ = r.ParseForm()
 		if status, body := op.authenticate(r); status != 0 {
 			if _, _, basic := r.BasicAuth(); basic && status == 401 {
@@ -394,7 +420,7 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	op.mu.Lock()
-	tokenHook, introHook := op.tokenHook, op.introHook
+	tokenHook, introHook, parHook := op.tokenHook, op.introHook, op.parHook
 	op.mu.Unlock()
 	// Hooks are called without the lock: a hook may change the OP.
 	var status int
@@ -408,6 +434,10 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		status, body = 200, map[string]any{"active": false}
 	case r.URL.Path == "/oauth/revoke":
 		status, body = 200, map[string]any{}
+	case r.URL.Path == "/oauth/par" && parHook != nil:
+		status, body = parHook(r.PostForm)
+	case r.URL.Path == "/oauth/par":
+		status, body = op.par(r)
 	}
 	if status != 0 {
 		if rep, ok := body.(Reply); ok {
@@ -456,10 +486,34 @@ func (op *OP) authenticate(r *http.Request) (int, any) {
 	}
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	_, hasPost := r.PostForm["client_secret"]
+	_, hasAssertion := r.PostForm["client_assertion"]
 	var used, id, secret string
+	n := 0
+	for _, has := range []bool{hasBasic, hasPost, hasAssertion} {
+		if has {
+			n++
+		}
+	}
+	for name, vs := range r.PostForm {
+		if len(vs) > 1 {
+			return fail(400, "invalid_request", "parameter %s appears more than once", name)
+		}
+	}
 	switch {
-	case hasBasic && hasPost:
+	case n > 1:
 		return fail(400, "invalid_request", "client authentication must use one method only (RFC 6749 section 2.3)")
+	case hasAssertion:
+		used = "private_key_jwt"
+		var claims struct {
+			Sub string `json:"sub"`
+		}
+		if msg, err := jws.Parse([]byte(r.PostForm.Get("client_assertion"))); err != nil || json.Unmarshal(msg.Payload(), &claims) != nil || claims.Sub == "" {
+			return fail(400, "invalid_request", "invalid client_assertion format")
+		}
+		id = claims.Sub
+		if fid := r.PostForm.Get("client_id"); fid != "" && fid != id {
+			return fail(400, "invalid_request", "client_id mismatch")
+		}
 	case hasBasic:
 		var err1, err2 error
 		used = "client_secret_basic"
@@ -484,10 +538,123 @@ func (op *OP) authenticate(r *http.Request) (int, any) {
 		return 0, nil
 	case used != c.AuthMethod:
 		return fail(401, "invalid_client", "client %q is registered for %s, the request used %s", id, c.AuthMethod, used)
+	case used == "private_key_jwt":
+		if err := op.checkAssertion(c, r.PostForm); err != nil {
+			return fail(401, "invalid_client", "%v", err)
+		}
 	case used != "none" && secret != c.Secret:
 		return fail(401, "invalid_client", "wrong secret for client %q", id)
 	}
 	return 0, nil
+}
+
+// checkAssertion verifies a private_key_jwt client assertion (see Client).
+func (op *OP) checkAssertion(c Client, form url.Values) error {
+	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return fmt.Errorf("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	}
+	set, err := jwk.Parse(c.JWKS)
+	if err != nil {
+		return fmt.Errorf("the client's JWKS does not parse: %v", err)
+	}
+	raw := []byte(form.Get("client_assertion"))
+	msg, err := jws.Parse(raw)
+	if err != nil || len(msg.Signatures()) != 1 {
+		return fmt.Errorf("the client assertion is not a compact JWS")
+	}
+	alg := msg.Signatures()[0].ProtectedHeaders().Algorithm().String()
+	op.mu.Lock()
+	allowed, _ := op.meta["token_endpoint_auth_signing_alg_values_supported"].([]string)
+	op.mu.Unlock()
+	if !slices.Contains(allowed, alg) {
+		return fmt.Errorf("alg %q is not allowed for client assertions", alg)
+	}
+	payload, err := jws.Verify(raw, jws.WithKeySet(set, jws.WithInferAlgorithmFromKey(true), jws.WithRequireKid(false)))
+	if err != nil {
+		return fmt.Errorf("the client assertion's signature does not verify with the client's keys")
+	}
+	var cl struct {
+		Iss, Sub, Jti string
+		Aud           any
+		Exp, Iat      *int64
+	}
+	if err := json.Unmarshal(payload, &cl); err != nil {
+		return fmt.Errorf("the client assertion's claims are not JSON")
+	}
+	now := time.Now().Unix()
+	switch {
+	case cl.Iss != c.ID || cl.Sub != c.ID:
+		return fmt.Errorf("iss and sub must be the client_id")
+	case cl.Aud != op.Issuer:
+		return fmt.Errorf("audience (aud) must equal the issuer identifier url")
+	case cl.Exp == nil:
+		return fmt.Errorf("expiration must be specified in the client_assertion JWT")
+	case *cl.Exp <= now:
+		return fmt.Errorf("the client assertion is expired")
+	case cl.Iat != nil && *cl.Iat > now+5:
+		return fmt.Errorf("the client assertion is issued in the future")
+	case *cl.Exp-now > 300:
+		return fmt.Errorf("the client assertion lives too long")
+	case cl.Jti == "":
+		return fmt.Errorf("unique jti (JWT ID) must be provided in the client_assertion JWT")
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if op.jtis[c.ID+" "+cl.Jti] {
+		return fmt.Errorf("client assertion tokens must only be used once")
+	}
+	op.jtis[c.ID+" "+cl.Jti] = true
+	return nil
+}
+
+// SetPARHook makes the pushed authorization request endpoint answer with
+// hook's result (as SetTokenHook), after client authentication. Nil (the
+// default): requests are checked and stored (see PushedRequest).
+func (op *OP) SetPARHook(hook func(form url.Values) (status int, body any)) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.parHook = hook
+}
+
+// PushedRequest returns the authorization request pushed as requestURI
+// (without client authentication parameters), nil when there is none.
+func (op *OP) PushedRequest(requestURI string) url.Values {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.pushed[requestURI]
+}
+
+// par is the RFC 9126 endpoint: a request with request_uri is refused
+// (§2.1), so is one without response_type, redirect_uri or an S256 code
+// challenge; a good one is stored and answered 201 with a request_uri
+// valid for 60 seconds.
+func (op *OP) par(r *http.Request) (int, any) {
+	form := url.Values{}
+	for k, v := range r.PostForm {
+		switch k {
+		case "client_secret", "client_assertion", "client_assertion_type", "basic_client_id", "basic_client_secret":
+		default:
+			form[k] = v
+		}
+	}
+	bad := func(format string, args ...any) (int, any) {
+		return 400, map[string]any{"error": "invalid_request", "error_description": fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case form.Has("request_uri"):
+		return bad("request_uri must not be used at the pushed authorization request endpoint")
+	case form.Get("response_type") != "code":
+		return bad("response_type must be code")
+	case form.Get("redirect_uri") == "":
+		return bad("redirect_uri is missing")
+	case form.Get("code_challenge") == "" || form.Get("code_challenge_method") != "S256":
+		return bad("PKCE S256 is required")
+	}
+	uri := "urn:ietf:params:oauth:request_uri:" + b64(randBytes(16))
+	op.mu.Lock()
+	op.pushed[uri] = form
+	op.mu.Unlock()
+	return 201, map[string]any{"request_uri": uri, "expires_in": 60}
 }
 
 func (op *OP) token(w http.ResponseWriter, form url.Values) {

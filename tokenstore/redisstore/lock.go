@@ -96,6 +96,12 @@ func (s *Store) acquire(ctx context.Context, id string) (*heldLock, error) {
 	for {
 		ok, err := l.try(ctx)
 		if err != nil {
+			// Redis may have applied the SET whose answer was lost (a read
+			// timeout on a loaded machine, retries used up): release what
+			// may be this holder's lock, or it would block every other
+			// instance until the lease or the holder's deadline ends. In
+			// the background: a request facing an outage answers at once.
+			go l.release()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}

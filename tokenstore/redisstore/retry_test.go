@@ -72,3 +72,45 @@ func TestLostRepliesAreRetriedSafely(t *testing.T) {
 		t.Fatalf("%d armed drops never happened: the test did not test", proxy.Pending())
 	}
 }
+
+// TestLockWhoseReplyIsLostIsReleased: when the lock's SET reaches Redis but
+// its answer never comes back and the client gives up (retries used up, a
+// read timeout on a loaded machine), Lock reports the store unavailable,
+// and the lock it may have taken must not stay behind until its lease (or
+// the holder's deadline, 10 s for a refresh) ends: every other instance's
+// refresh of that session would wait for it.
+func TestLockWhoseReplyIsLostIsReleased(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Client(t, 0)
+	proxy := redistest.NewProxy(t, srv.Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	st := newStore(t, redisstore.Options{Client: rdb, Keys: [][]byte{key1}, LockLease: 30 * time.Second})
+	ctx := context.Background()
+	id := tokenstore.NewID()
+	// Warm up: Redis caches the scripts.
+	unlock, err := st.Lock(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+
+	proxy.DropReplyOnce(st.Base() + "l:")
+	if _, err := st.Lock(ctx, id); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("Lock with its reply lost and no retry: %v, want ErrUnavailable", err)
+	}
+	if proxy.Pending() != 0 {
+		t.Fatal("the armed drop never happened: the test did not test")
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	unlock, err = st.Lock(lctx, id)
+	if err != nil {
+		t.Fatalf("Lock after a lost reply: %v (the lost lock was left behind)", err)
+	}
+	unlock()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Lock after a lost reply waited %v: the lost lock was left behind", d)
+	}
+}

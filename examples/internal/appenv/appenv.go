@@ -34,6 +34,16 @@ const (
 	// client_secret_basic, client_secret_post or none. Empty: the library's
 	// choice (see rp.Config.AuthMethod).
 	AuthMethod = "MULTIAPP_AUTH_METHOD"
+	// ClientKey is a web app's private key for private_key_jwt client
+	// authentication, instead of a secret: PEM, a private JWK, or the path
+	// of a file holding one (rp.LoadClientKey).
+	ClientKey = "MULTIAPP_CLIENT_KEY"
+	// PAR, "true" or "1", makes a web app push its authorization requests
+	// (rp.Config.PAR); an OP that requires PAR gets them anyway.
+	PAR = "MULTIAPP_PAR"
+	// Profile, "fapi2", makes a web app follow the FAPI 2.0 Security
+	// Profile (rp.Config.Profile).
+	Profile = "MULTIAPP_PROFILE"
 	// RedisURL, when set, keeps the sessions in Redis (redisstore.NewFromURL:
 	// redis://, rediss://, a cluster or Sentinel) so that several instances
 	// of an app share them. It needs StoreKey and CookieKey.

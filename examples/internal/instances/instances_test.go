@@ -32,8 +32,9 @@ const (
 	secret   = "shop-secret"
 	// tokenLife is the OP's access token lifetime. The middleware refreshes
 	// a token within its leeway before expiry, capped at half the token's
-	// lifetime: fresh for 3 s after sign-in, then due.
-	tokenLife = 6 * time.Second
+	// lifetime as the app sees it: the OP's expires_in is whole seconds,
+	// so between tokenLife-1s and tokenLife.
+	tokenLife = 8 * time.Second
 )
 
 var (
@@ -294,9 +295,12 @@ func TestThreeInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Due for a refresh (less than half its lifetime left), not expired:
-		// the expiry shown is truncated to the second.
-		time.Sleep(time.Until(exp.Add(-tokenLife/2 + 1200*time.Millisecond)))
+		// Due for a refresh (less than half its lifetime left, however the
+		// OP rounded expires_in), not expired: the expiry shown is truncated
+		// to the second, so the real one is within a second after exp. Due
+		// from at most (tokenLife-1s)/2 before the real expiry: sleep until
+		// 300 ms after that, which leaves the token about 2 s to live.
+		time.Sleep(time.Until(exp.Add(time.Second - (tokenLife-time.Second)/2 + 300*time.Millisecond)))
 		stats := f.op.Stats()
 		const requests = 90
 		answers := make([]answer, requests)

@@ -144,7 +144,7 @@ func (b *Browser) NativeLogin(ctx context.Context, issuer, clientID string) (*rp
 		return nil, err
 	}
 	tx := pkce.NewTransaction(issuer, "/")
-	authURL, err := client.AuthCodeURL(tx, nil)
+	authURL, err := client.AuthCodeURL(ctx, tx, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,9 @@ type AppEntry struct {
 	Issuer          string `json:"issuer,omitempty"`
 	ClientID        string `json:"client_id"`
 	ClientSecretEnv string `json:"client_secret_env,omitempty"`
+	// ClientKeyEnv names the environment variable holding the private key
+	// of a private_key_jwt client (PEM, JWK, or a file path).
+	ClientKeyEnv string `json:"client_key_env,omitempty"`
 	// AuthMethod is the token endpoint auth method the app uses
 	// (MULTIAPP_AUTH_METHOD); empty: the library's default.
 	AuthMethod            string `json:"auth_method,omitempty"`
@@ -107,6 +110,12 @@ func LoadApps(r io.Reader, getenv func(string) string, defaultIssuer string) ([]
 		if e.ClientSecretEnv != "" && getenv != nil {
 			a.ClientSecret = getenv(e.ClientSecretEnv)
 		}
+		if e.ClientKeyEnv != "" && getenv != nil {
+			a.ClientKey = getenv(e.ClientKeyEnv)
+			if a.ClientKey == "" {
+				return nil, fmt.Errorf("app %q: $%s, named by client_key_env, is empty", a.Name, e.ClientKeyEnv)
+			}
+		}
 		apps = append(apps, a)
 	}
 	return apps, nil
@@ -118,7 +127,7 @@ func appsFileError(err error) error {
 	case strings.Contains(msg, `"client_secret"`):
 		return errors.New(`the apps file has a "client_secret": keep secrets out of files, put it in an environment variable and name that variable in "client_secret_env"`)
 	case strings.Contains(msg, "unknown field"):
-		return fmt.Errorf("the apps file: %v (app fields: name, issuer, client_id, client_secret_env, auth_method, redirect_url, post_logout_redirect_url, backchannel_url, backchannel, addr, scopes)", err)
+		return fmt.Errorf("the apps file: %v (app fields: name, issuer, client_id, client_secret_env, client_key_env, auth_method, redirect_url, post_logout_redirect_url, backchannel_url, backchannel, addr, scopes)", err)
 	}
 	return fmt.Errorf("the apps file is not valid JSON: %v", err)
 }

@@ -34,7 +34,10 @@ func (r *appRun) authMethod() {
 	a := r.client.ClientAuth()
 	if a.Source == rp.AuthFromConfig {
 		from := r.app.AuthMethodFrom
-		if from == "" {
+		switch {
+		case from == "" && r.app.AuthMethod == "" && r.app.ClientKey != "":
+			from = "a client key (MULTIAPP_CLIENT_KEY)"
+		case from == "":
 			from = "MULTIAPP_AUTH_METHOD"
 		}
 		r.add("auth_method", OK, fmt.Sprintf("%s, chosen with %s", a.Method, from), "")
@@ -53,6 +56,12 @@ func (r *appRun) authMethod() {
 func (r *appRun) tokenProbe(ctx context.Context, clientID, secret, method string) error {
 	cfg := r.rpConfig()
 	cfg.ClientID, cfg.ClientSecret, cfg.AuthMethod = clientID, secret, method
+	return r.redeemMadeUp(ctx, cfg)
+}
+
+// redeemMadeUp redeems madeUpCode through the library as the client cfg
+// describes, and returns the library's error.
+func (r *appRun) redeemMadeUp(ctx context.Context, cfg rp.Config) error {
 	c, err := r.client.Provider().Client(cfg)
 	if err != nil {
 		return err
@@ -84,8 +93,12 @@ func (r *appRun) clientAuth(ctx context.Context) {
 		return
 	}
 	id, method := r.app.ClientID, r.client.ClientAuth().Method
-	if method == rp.AuthNone {
+	switch method {
+	case rp.AuthNone:
 		r.publicClientAuth(ctx)
+		return
+	case rp.AuthPrivateKeyJWT:
+		r.keyClientAuth(ctx)
 		return
 	}
 	err := r.tokenProbe(ctx, id, r.app.ClientSecret, method)

@@ -63,6 +63,12 @@ type App struct {
 	// report (default "MULTIAPP_AUTH_METHOD").
 	AuthMethod     string
 	AuthMethodFrom string
+	// Profile is the app's rp.Config.Profile (MULTIAPP_PROFILE: fapi2).
+	Profile rp.Profile
+	// ClientKey is the private key of a private_key_jwt client
+	// (MULTIAPP_CLIENT_KEY: PEM, JWK, or the path of a file holding one);
+	// never printed.
+	ClientKey string
 	// SecretEnv names the environment variable ClientSecret was read from
 	// when an apps file names one; an empty secret there is suspicious.
 	SecretEnv             string
@@ -214,6 +220,8 @@ type appRun struct {
 	issuer string
 	meta   *rp.Metadata
 	client *rp.Client
+	// key is App.ClientKey, loaded (nil when absent or unusable).
+	key *rp.ClientKey
 	// signingKey is a (kid, alg) of the OP's JWKS, for the back-channel
 	// probe's forged token.
 	kid, alg string
@@ -241,6 +249,7 @@ func (d *doctor) diagnose(ctx context.Context, app App) *appRun {
 	}
 	r.features()
 	r.jwks(ctx)
+	r.clientKey()
 	r.redirectURL()
 	r.library(ctx)
 	r.authMethod()

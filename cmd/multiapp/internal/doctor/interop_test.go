@@ -187,7 +187,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	t.Run("token decode of a real ID token", func(t *testing.T) {
 		b := nodeop.NewBrowser(t, "alice@example.test", "pw")
 		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(tx, nil)
+		authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,10 @@ func (r *appRun) config() bool {
 		return true
 	}
 	kind := "public client (no secret: PKCE protects the code)"
-	if a.ClientSecret != "" {
+	switch {
+	case a.ClientKey != "":
+		kind = "confidential client (private_key_jwt, key from MULTIAPP_CLIENT_KEY)"
+	case a.ClientSecret != "":
 		kind = "confidential client (with a secret)"
 	}
 	msg := fmt.Sprintf("issuer %s, client %s, %s", a.Issuer, a.ClientID, kind)

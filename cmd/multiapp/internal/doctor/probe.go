@@ -205,7 +205,7 @@ func withParam(u, name, value string) string {
 // come back with login_required.
 func (r *appRun) authorizeProbe(ctx context.Context, redirect string) (probeResult, *pkce.Transaction) {
 	tx := pkce.NewTransaction(r.client.Issuer(), "/")
-	u, err := r.client.AuthCodeURL(tx, url.Values{"prompt": {"none"}})
+	u, err := r.client.AuthCodeURL(ctx, tx, url.Values{"prompt": {"none"}})
 	if err != nil {
 		return probeResult{outcome: unreachable, err: err}, tx
 	}

@@ -111,6 +111,9 @@ func (r *appRun) library(ctx context.Context) {
 	}
 	r.client = c
 	kind := fmt.Sprintf("confidential client (%s)", c.ClientAuth().Method)
+	if c.ClientAuth().Method == rp.AuthPrivateKeyJWT {
+		kind = "confidential client (" + c.ClientAuth().Why + ")"
+	}
 	if c.ClientAuth().Method == rp.AuthNone {
 		kind = "public client (PKCE, no secret)"
 	}
@@ -133,7 +136,9 @@ func (r *appRun) rpConfig() rp.Config {
 	return rp.Config{
 		ClientID:              r.app.ClientID,
 		ClientSecret:          r.app.ClientSecret,
-		AuthMethod:            r.app.AuthMethod,
+		Key:                   r.key,
+		Profile:               r.app.Profile,
+		AuthMethod:            r.authMethodSetting(),
 		RedirectURL:           r.app.RedirectURL,
 		PostLogoutRedirectURL: r.app.PostLogoutRedirectURL,
 		Scopes:                r.app.Scopes,

@@ -9,8 +9,14 @@
 //	go run ./webapp/cmd/webapp
 //
 // Also read: MULTIAPP_ADDR (default: the redirect URL's host and port),
-// MULTIAPP_AUTH_METHOD (client_secret_basic, client_secret_post or none;
-// default: the library's choice), MULTIAPP_APP_NAME, MULTIAPP_API_URL,
+// MULTIAPP_CLIENT_KEY (instead of MULTIAPP_CLIENT_SECRET: a private key for
+// private_key_jwt, PEM, JWK or a file path; the app serves its public key at
+// /jwks.json), MULTIAPP_AUTH_METHOD (client_secret_basic,
+// client_secret_post, private_key_jwt or none; default: the library's
+// choice), MULTIAPP_PAR (true: pushed authorization requests, RFC 9126),
+// MULTIAPP_PROFILE (fapi2: the FAPI 2.0 Security Profile, with
+// MULTIAPP_CLIENT_KEY),
+// MULTIAPP_APP_NAME, MULTIAPP_API_URL,
 // MULTIAPP_SCOPES. At start it checks the client's credentials at the OP and
 // warns when the OP rejects them.
 //
