@@ -341,7 +341,8 @@ func (b *browser) login(a *auth, email string) string {
 }
 
 type tokenResponse struct {
-	Status           int    `json:"-"`
+	Status           int         `json:"-"`
+	Header           http.Header `json:"-"`
 	AccessToken      string `json:"access_token"`
 	IDToken          string `json:"id_token"`
 	RefreshToken     string `json:"refresh_token"`
@@ -363,6 +364,12 @@ const (
 
 func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, form url.Values) tokenResponse {
 	t.Helper()
+	return tokenRequestWith(t, o, c, how, form, nil)
+}
+
+// tokenRequestWith is tokenRequest with extra request headers (DPoP).
+func tokenRequestWith(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, form url.Values, header http.Header) tokenResponse {
+	t.Helper()
 	form = cloneValues(form)
 	switch how {
 	case authPost:
@@ -372,6 +379,9 @@ func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, for
 		form.Set("client_id", c.ID)
 	}
 	req, _ := http.NewRequest(http.MethodPost, o.Issuer()+devop.TokenPath, strings.NewReader(form.Encode()))
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if how == authBasic {
 		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
@@ -386,6 +396,7 @@ func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, for
 		t.Fatalf("token response (status %d): %v", resp.StatusCode, err)
 	}
 	tr.Status = resp.StatusCode
+	tr.Header = resp.Header
 	return tr
 }
 

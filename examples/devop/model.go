@@ -105,6 +105,7 @@ type accessToken struct {
 	issued    time.Time
 	expires   time.Time
 	jwt       string
+	jkt       string // thumbprint of the DPoP key the token is bound to (cnf.jkt), if any
 }
 
 // refreshToken is one opaque refresh token. Rotation marks it used and issues
@@ -121,6 +122,7 @@ type refreshToken struct {
 	issued    time.Time
 	expires   time.Time
 	used      bool
+	jkt       string // DPoP key the token is bound to (public clients only, RFC 9449 §5)
 }
 
 // refreshRequest is what a refresh token grant works on (op.RefreshTokenRequest).
