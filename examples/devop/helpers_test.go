@@ -343,14 +343,14 @@ func (b *browser) login(a *auth, email string) string {
 type tokenResponse struct {
 	Status           int         `json:"-"`
 	Header           http.Header `json:"-"`
-	AccessToken      string `json:"access_token"`
-	IDToken          string `json:"id_token"`
-	RefreshToken     string `json:"refresh_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int    `json:"expires_in"`
-	Scope            string `json:"scope"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
+	AccessToken      string      `json:"access_token"`
+	IDToken          string      `json:"id_token"`
+	RefreshToken     string      `json:"refresh_token"`
+	TokenType        string      `json:"token_type"`
+	ExpiresIn        int         `json:"expires_in"`
+	Scope            string      `json:"scope"`
+	Error            string      `json:"error"`
+	ErrorDescription string      `json:"error_description"`
 }
 
 // clientAuth says how a token request authenticates the client.
