@@ -98,7 +98,7 @@ type Config struct {
 	// issue within the last 5 minutes, is refused with use_dpop_nonce and a
 	// DPoP-Nonce header carrying a fresh one, as node-oidc-provider can be
 	// configured to do. Without it, proofs need no nonce. DPoP itself is
-	// always on: see [OP] for what the token endpoint does with a proof.
+	// always on: see the package documentation.
 	DPoPNonces bool `json:"-"`
 
 	// SigningKey is the RSA key that signs every token (RS256). Nil means a new

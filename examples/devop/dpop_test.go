@@ -157,21 +157,6 @@ func TestDPoPPublicClient(t *testing.T) {
 	}
 }
 
-func introspect(t *testing.T, o *devop.OP, token string) map[string]any {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, o.Issuer()+devop.IntrospectionPath, strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("docs", "docs-secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
-	return m
-}
-
 // A confidential client's access token is bound, its refresh token is not
 // (RFC 9449 §5: it is bound to the client's credentials already). Without a
 // proof, everything is as before: Bearer.

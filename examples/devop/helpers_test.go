@@ -521,3 +521,19 @@ func readAll(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// introspect asks the OP about token, as the docs client.
+func introspect(t *testing.T, o *devop.OP, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, o.Issuer()+devop.IntrospectionPath, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("docs", "docs-secret") // introspection takes Basic whatever the token endpoint method
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
