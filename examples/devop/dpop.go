@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/tokenstore"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // DPoP (RFC 9449) at the development OP. DPoP is always on, as at
@@ -32,6 +35,8 @@ import (
 //     without a proof by that key is refused invalid_grant; a confidential
 //     client's refresh token is bound to its credentials already and is not
 //     bound to the key;
+//   - an authorization request with dpop_jkt (§10) binds its code to that
+//     key: the code exchange needs a proof by it (invalid_grant otherwise);
 //   - the userinfo endpoint accepts a bound token with the DPoP scheme and a
 //     proof (with ath, by the bound key), and refuses it as a Bearer token
 //     (§7.2); introspection reports token_type DPoP and cnf.jkt.
@@ -48,6 +53,19 @@ func newProofVerifier(nonces bool) (*dpop.Verifier, error) {
 	}
 	return dpop.NewVerifier(cfg)
 }
+
+// checkDPoPJKT checks the dpop_jkt authorization request parameter (RFC 9449
+// §10): a JWK SHA-256 thumbprint, base64url.
+func checkDPoPJKT(jkt string) error {
+	if b, err := base64.RawURLEncoding.DecodeString(jkt); err != nil || len(b) != sha256.Size {
+		return oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP key")
+	}
+	return nil
+}
+
+// dpopJKTContext carries the dpop_jkt parameter of an authorization request
+// from handleAuthorize to CreateAuthRequest (zitadel/oidc does not parse it).
+type dpopJKTContext struct{}
 
 // proofKeyContext carries the thumbprint of a token request's verified
 // proof from handleToken to the storage that records the tokens.
@@ -67,8 +85,8 @@ func proofKey(ctx context.Context) string {
 // checkTokenProof checks the DPoP proof of a token request from client c
 // (already authenticated; the form is parsed) and returns its key's
 // thumbprint ("" without a proof) and the DPoP-Nonce to send with a
-// successful answer, if any. A refresh token bound to a key is refused
-// unless the proof is by that key.
+// successful answer, if any. A grant bound to a key (a refresh token, a code
+// requested with dpop_jkt) is refused unless the proof is by that key.
 func (o *OP) checkTokenProof(r *http.Request, c *Client) (jkt, nonce string, fail *clientAuthError) {
 	proofs := r.Header.Values("DPoP")
 	if len(proofs) > 1 {
@@ -81,21 +99,26 @@ func (o *OP) checkTokenProof(r *http.Request, c *Client) (jkt, nonce string, fai
 		}
 		jkt, nonce = p.Thumbprint, p.NextNonce
 	}
-	if r.PostForm.Get("grant_type") == "refresh_token" {
-		o.mu.Lock()
-		var bound string
+	// The grant may be bound to a key: a public client's refresh token
+	// (§5), a code whose authorization request had dpop_jkt (§10).
+	var bound, grant string
+	o.mu.Lock()
+	switch r.PostForm.Get("grant_type") {
+	case "refresh_token":
 		if rt := o.refresh[r.PostForm.Get("refresh_token")]; rt != nil && rt.clientID == c.ID {
-			bound = rt.jkt
+			bound, grant = rt.jkt, "the refresh token is bound to a DPoP key (RFC 9449 section 5)"
 		}
-		o.mu.Unlock()
-		switch {
-		case bound != "" && jkt == "":
-			return "", "", &clientAuthError{status: http.StatusBadRequest, code: "invalid_grant",
-				description: "the refresh token is bound to a DPoP key: send a DPoP proof signed by that key (RFC 9449 section 5)"}
-		case bound != "" && bound != jkt:
-			return "", "", &clientAuthError{status: http.StatusBadRequest, code: "invalid_grant",
-				description: "the DPoP proof's key is not the key the refresh token is bound to (RFC 9449 section 5)"}
+	case "authorization_code":
+		if ar := o.authReqs[o.codes[r.PostForm.Get("code")]]; ar != nil && ar.clientID == c.ID {
+			bound, grant = ar.dpopJKT, "the code is bound to a DPoP key by dpop_jkt (RFC 9449 section 10)"
 		}
+	}
+	o.mu.Unlock()
+	switch {
+	case bound != "" && jkt == "":
+		return "", "", &clientAuthError{status: http.StatusBadRequest, code: "invalid_grant", description: grant + ": send a DPoP proof signed by that key"}
+	case bound != "" && bound != jkt:
+		return "", "", &clientAuthError{status: http.StatusBadRequest, code: "invalid_grant", description: grant + ", and the proof is signed by another key"}
 	}
 	return jkt, nonce, nil
 }

@@ -337,3 +337,33 @@ func signES256(t *testing.T, k *ecdsa.PrivateKey, header, claims map[string]any)
 }
 
 func fillBytes(n *big.Int) []byte { return n.FillBytes(make([]byte, 32)) }
+
+// dpop_jkt on the authorization request binds the code to the key (RFC
+// 9449 §10): the exchange needs a proof by that key.
+func TestDPoPAuthorizationCodeBinding(t *testing.T) {
+	e := newEnv(t)
+	key, other := newSigner(t), newSigner(t)
+	login := func() (*auth, url.Values) {
+		a := &auth{client: e.cli, state: "s", verifier: "verifier-0123456789-0123456789-0123456789-abc", extra: url.Values{"dpop_jkt": {key.Thumbprint()}}}
+		code := newBrowser(t, e.op).login(a, "alice@example.com")
+		return a, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {a.redirectURI()}, "code_verifier": {a.verifier}}
+	}
+	_, form := login()
+	if r := tokenRequestWith(t, e.op, e.cli, authNone, form, nil); r.Status != http.StatusBadRequest || r.Error != "invalid_grant" {
+		t.Errorf("no proof: %d %s", r.Status, r.Error)
+	}
+	if r := tokenRequestWith(t, e.op, e.cli, authNone, form, proofHeader(t, e.op, other, "")); r.Status != http.StatusBadRequest || r.Error != "invalid_grant" {
+		t.Errorf("another key: %d %s", r.Status, r.Error)
+	}
+	tr := mustTokens(t, tokenRequestWith(t, e.op, e.cli, authNone, form, proofHeader(t, e.op, key, "")))
+	if tr.TokenType != "DPoP" || jkt(t, e.op, tr.AccessToken) != key.Thumbprint() {
+		t.Errorf("with the key: token_type %q", tr.TokenType)
+	}
+
+	b := newBrowser(t, e.op)
+	a := &auth{client: e.cli, state: "s", verifier: "verifier-0123456789-0123456789-0123456789-abc", extra: url.Values{"dpop_jkt": {"not-a-thumbprint"}}}
+	p := b.visit(http.MethodGet, a.url(e.op), nil)
+	if p.left == nil || p.left.Query().Get("error") != "invalid_request" || p.left.Query().Get("code") != "" {
+		t.Errorf("a malformed dpop_jkt: %d %v", p.status, p.left)
+	}
+}

@@ -1,6 +1,7 @@
 package devop
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -103,6 +104,9 @@ func (o *OP) handleAuthorize(w http.ResponseWriter, r *http.Request, next http.H
 		o.cfg.Logger.Warn("authorize: redirect_uri not registered", "client_id", c.ID, "redirect_uri", redirect)
 		o.renderMessage(w, http.StatusBadRequest, "Redirect URI not registered", detail)
 		return
+	}
+	if jkt := r.Form.Get("dpop_jkt"); jkt != "" {
+		r = r.WithContext(context.WithValue(r.Context(), dpopJKTContext{}, jkt))
 	}
 	next.ServeHTTP(w, r)
 }

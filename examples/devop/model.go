@@ -41,6 +41,7 @@ type authRequest struct {
 	maxAge       *uint
 	loginHint    string
 	hintSubject  string // sub of a valid id_token_hint
+	dpopJKT      string // dpop_jkt: the DPoP key the code is bound to (RFC 9449 §10)
 	created      time.Time
 
 	// Set when the user is authenticated.

@@ -109,7 +109,14 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, u
 	case client.Public():
 		return nil, oidc.ErrInvalidRequest().WithDescription("a public client must use PKCE: send code_challenge with code_challenge_method=S256")
 	}
+	jkt, _ := ctx.Value(dpopJKTContext{}).(string)
+	if jkt != "" {
+		if err := checkDPoPJKT(jkt); err != nil {
+			return nil, err
+		}
+	}
 	ar := &authRequest{
+		dpopJKT:      jkt,
 		id:           newID(authRequestIDPrefix),
 		clientID:     client.ID,
 		redirectURI:  req.RedirectURI,
