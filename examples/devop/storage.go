@@ -116,7 +116,6 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, u
 		}
 	}
 	ar := &authRequest{
-		dpopJKT:      jkt,
 		id:           newID(authRequestIDPrefix),
 		clientID:     client.ID,
 		redirectURI:  req.RedirectURI,
@@ -130,6 +129,7 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, u
 		maxAge:       req.MaxAge,
 		loginHint:    req.LoginHint,
 		hintSubject:  userID,
+		dpopJKT:      jkt,
 		created:      time.Now(),
 	}
 	o.mu.Lock()
