@@ -116,13 +116,15 @@ func (su StepUp) query(q url.Values) {
 //
 // RequireStepUp panics when su is invalid (an acr value that is empty or
 // has a space, quote or control character; more than 128 bytes of them; a
-// negative MaxAge): a route set up wrong fails at start-up.
+// negative MaxAge) or asks for acr values that WebConfig.AuthParams'
+// acr_values do not list (the login route only lets a sign-in narrow
+// them): a route set up wrong fails at start-up.
 //
 //	mux.Handle("GET /settings/security", web.RequireStepUp(middleware.StepUp{
 //		ACR: []string{"urn:example:mfa"}, MaxAge: 10 * time.Minute,
 //	})(securitySettings))
 func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
-	if err := su.validate(); err != nil {
+	if err := w.checkStepUp(su); err != nil {
 		panic("middleware: RequireStepUp: " + err.Error())
 	}
 	su.ACR = slices.Clone(su.ACR)
@@ -162,7 +164,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 //	Cookie realm="<client id>", error="insufficient_user_authentication", acr_values="...", max_age=N
 //
 // A zero su (a challenge that names neither) asks the OP for a fresh
-// authentication (prompt=login). An invalid su (see RequireStepUp) is
+// authentication (prompt=login). An su that RequireStepUp would refuse is
 // answered 502: the API's challenge cannot be followed.
 //
 //	resp, err := sess.Client(ctx).Get(ordersAPI + "/payments")
@@ -171,7 +173,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 //		return
 //	}
 func (w *Web) StartStepUp(rw http.ResponseWriter, r *http.Request, su StepUp) {
-	if err := su.validate(); err != nil {
+	if err := w.checkStepUp(su); err != nil {
 		w.emit(r.Context(), event.Event{Name: event.StepUp, Level: slog.LevelWarn, Reason: "invalid", Err: err})
 		w.page(rw, http.StatusBadGateway, "Stronger sign-in not possible",
 			"A service this page uses asked for a stronger sign-in in a way this site cannot follow; see its logs.")
@@ -228,24 +230,81 @@ func (w *Web) stepUpURL(returnTo string, su StepUp) string {
 // stepUpParams moves a step-up's acr_values and max_age from the login
 // route's query q into the authorization request's params (rp's
 // AuthCodeURL records them in the transaction, and Exchange checks the new
-// ID token against them). It returns a message for the user when they are
-// malformed.
+// ID token against them). params hold the app's AuthParams, which anyone
+// can try to loosen by starting the login route with a query of their own:
+// the query may only tighten them. Its acr values must all be among
+// AuthParams' acr_values (when there are some), and the smaller max_age
+// wins. It returns a message for the user when the query is malformed or
+// asks for less.
 func stepUpParams(q, params url.Values) string {
 	if _, ok := q["acr_values"]; ok {
 		v := q.Get("acr_values")
 		if len(q["acr_values"]) != 1 || !validACRValues(v) {
 			return "acr_values must be a short list of authentication levels separated by spaces."
 		}
-		params.Set("acr_values", strings.Join(strings.Fields(v), " "))
+		asked := strings.Fields(v)
+		if !allowedACR(params, asked) {
+			return "This sign-in asks for authentication levels (acr_values) this site does not accept; it accepts only " + params.Get("acr_values") + "."
+		}
+		params.Set("acr_values", strings.Join(asked, " "))
 	}
 	if _, ok := q["max_age"]; ok {
 		v := q.Get("max_age")
-		if n, err := strconv.ParseInt(v, 10, 64); len(q["max_age"]) != 1 || err != nil || n < 0 || v[0] == '+' {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if len(q["max_age"]) != 1 || err != nil || n < 0 || v[0] == '+' {
 			return "max_age must be a number of seconds."
+		}
+		// A configured max_age that does not parse is left for
+		// AuthCodeURL to refuse as the configuration error it is.
+		if cur, err := strconv.ParseInt(params.Get("max_age"), 10, 64); params.Has("max_age") && (err != nil || cur <= n) {
+			return ""
 		}
 		params.Set("max_age", v)
 	}
 	return ""
+}
+
+// allowedACR: every one of asked is among params' acr_values, or params
+// have none (any acr is allowed).
+func allowedACR(params url.Values, asked []string) bool {
+	allowed := strings.Fields(params.Get("acr_values"))
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, v := range asked {
+		if !slices.Contains(allowed, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// addPrompt adds a prompt value asked in the login route's query to
+// params' prompt (the app's AuthParams may have set one, e.g. "login" to
+// make every sign-in interactive): the query cannot take a configured
+// value away.
+func addPrompt(params url.Values, p string) {
+	have := strings.Fields(params.Get("prompt"))
+	if !slices.Contains(have, p) {
+		have = append(have, p)
+	}
+	params.Set("prompt", strings.Join(have, " "))
+}
+
+// errSilentNotAllowed: a silent sign-in (prompt=none) asked of an app whose
+// AuthParams set a prompt: every sign-in there must be as configured.
+var errSilentNotAllowed = fmt.Errorf("%w: WebConfig.AuthParams sets prompt, so no sign-in can be silent (prompt=none); turn SilentSSO off or remove the prompt", rp.ErrConfig)
+
+// checkStepUp reports why su cannot be carried through this app's login
+// route: invalid, or acr values its AuthParams do not allow.
+func (w *Web) checkStepUp(su StepUp) error {
+	if err := su.validate(); err != nil {
+		return err
+	}
+	if !allowedACR(w.cfg.AuthParams, su.ACR) {
+		return fmt.Errorf("acr values %q are not among WebConfig.AuthParams' acr_values %q, which every sign-in must meet", su.ACR, w.cfg.AuthParams.Get("acr_values"))
+	}
+	return nil
 }
 
 // stepUpFailure tells a failed step-up login apart (the new ID token does
