@@ -165,7 +165,11 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 //
 // A zero su (a challenge that names neither) asks the OP for a fresh
 // authentication (prompt=login). An su that RequireStepUp would refuse is
-// answered 502: the API's challenge cannot be followed.
+// answered 502: the API's challenge cannot be followed. So is an su the
+// session's ID token already meets (for a zero su: a sign-in within the
+// clock skew), with an event.StepUp of Reason already_met: the API does
+// not see what the OP said at sign-in (its access tokens lack acr or
+// auth_time), and signing in again would loop.
 //
 //	resp, err := sess.Client(ctx).Get(ordersAPI + "/payments")
 //	if su, ok := middleware.StepUpFromResponse(resp); ok {
@@ -182,8 +186,29 @@ func (w *Web) StartStepUp(rw http.ResponseWriter, r *http.Request, su StepUp) {
 	var rec *tokenstore.Session
 	if s, ok := SessionFrom(r.Context()); ok {
 		rec = s.record()
+		// The sign-in already has what the API asks (a fresh one, for a
+		// challenge that names nothing): signing in again would bring the
+		// same answer back, page → OP → page, forever.
+		guard := su
+		if len(su.ACR) == 0 && su.MaxAge <= 0 {
+			guard.MaxAge = time.Second // "right now", as max_age=0 is read
+		}
+		if guard.unmet(s.Claims(), w.now()) == "" {
+			w.audit(r.Context(), rec, event.Event{Name: event.StepUp, Level: slog.LevelWarn, Reason: "already_met",
+				Err: fmt.Errorf("an API asked for a sign-in (%s) that the session's ID token already meets: the API does not see it in its tokens (does the OP put acr and auth_time in access tokens?)", guard.describe())})
+			w.page(rw, http.StatusBadGateway, "Stronger sign-in not possible",
+				"A service this page uses asks for a stronger or more recent sign-in than you already have; signing in again would not change its answer. Try again later, or contact the site's support.")
+			return
+		}
 	}
 	w.stepUp(rw, r, su, "api", rec)
+}
+
+// describe is su for a developer: its acr_values and max_age.
+func (su StepUp) describe() string {
+	q := url.Values{}
+	su.query(q)
+	return q.Encode()
 }
 
 // stepUp sends the user to sign in again as su asks (why: what the
