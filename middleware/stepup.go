@@ -29,8 +29,9 @@ type StepUp struct {
 	// acr_values_supported), e.g. "urn:example:mfa". Nil: any acr.
 	ACR []string
 	// MaxAge is how long ago the user may have authenticated at most: the
-	// ID token's "auth_time" must be present and that recent (with
-	// rp.DefaultClockSkew tolerated). It is sent as max_age in whole
+	// ID token's "auth_time" must be present and that recent (with the
+	// Provider's clock skew tolerated, ProviderOptions.ClockSkew, as the
+	// callback does). It is sent as max_age in whole
 	// seconds (rounded down), and the OP then makes the user authenticate
 	// anew. Zero: any age.
 	MaxAge time.Duration
@@ -76,12 +77,13 @@ func validACRValues(s string) bool {
 }
 
 // unmet returns what the claims lack ("acr" or "max_age"), or "" when they
-// meet su at now.
-func (su StepUp) unmet(cl *rp.Claims, now time.Time) string {
+// meet su at now, with skew tolerated on auth_time (the Provider's, so a
+// sign-in the callback accepted is not sent back to the OP).
+func (su StepUp) unmet(cl *rp.Claims, now time.Time, skew time.Duration) string {
 	if len(su.ACR) > 0 && (cl.ACR == "" || !slices.Contains(su.ACR, cl.ACR)) {
 		return "acr"
 	}
-	if su.MaxAge > 0 && !cl.AuthenticatedWithin(su.MaxAge/time.Second*time.Second, now, rp.DefaultClockSkew) {
+	if su.MaxAge > 0 && !cl.AuthenticatedWithin(su.MaxAge/time.Second*time.Second, now, skew) {
 		return "max_age"
 	}
 	return ""
@@ -142,7 +144,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 			case s == nil:
 				w.signInRequired(rw, r, "")
 			default:
-				if why := su.unmet(s.Claims(), w.now()); why != "" {
+				if why := su.unmet(s.Claims(), w.now(), w.client.Provider().ClockSkew()); why != "" {
 					w.stepUp(rw, r, su, why, s.record())
 					return
 				}
@@ -167,7 +169,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 // authentication (prompt=login). An su that RequireStepUp would refuse is
 // answered 502: the API's challenge cannot be followed. So is an su the
 // session's ID token already meets (for a zero su: a sign-in within the
-// clock skew), with an event.StepUp of Reason already_met: the API does
+// Provider's clock skew), with an event.StepUp of Reason already_met: the API does
 // not see what the OP said at sign-in (its access tokens lack acr or
 // auth_time), and signing in again would loop.
 //
@@ -193,7 +195,7 @@ func (w *Web) StartStepUp(rw http.ResponseWriter, r *http.Request, su StepUp) {
 		if len(su.ACR) == 0 && su.MaxAge <= 0 {
 			guard.MaxAge = time.Second // "right now", as max_age=0 is read
 		}
-		if guard.unmet(s.Claims(), w.now()) == "" {
+		if guard.unmet(s.Claims(), w.now(), w.client.Provider().ClockSkew()) == "" {
 			w.audit(r.Context(), rec, event.Event{Name: event.StepUp, Level: slog.LevelWarn, Reason: "already_met",
 				Err: fmt.Errorf("an API asked for a sign-in (%s) that the session's ID token already meets: the API does not see it in its tokens (does the OP put acr and auth_time in access tokens?)", guard.describe())})
 			w.page(rw, http.StatusBadGateway, "Stronger sign-in not possible",
