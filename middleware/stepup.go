@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/event"
+	"github.com/multiapp-go/multiapp/internal/acr"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -37,43 +38,19 @@ type StepUp struct {
 	MaxAge time.Duration
 }
 
-// Bounds of what a step-up carries through the login route and the login
-// transaction cookie.
-const (
-	maxACRValues = 128 // bytes of acr_values, spaces included
-)
-
-// validate reports what is wrong with su, for a developer.
+// validate reports what is wrong with su, for a developer: its acr values
+// follow the one rule of package acr, which bearer.AnyACR follows too, so
+// a web app can follow every challenge an API of this library sends.
 func (su StepUp) validate() error {
-	n := len(su.ACR) - 1
-	for _, v := range su.ACR {
-		if !validACRValues(v) || strings.Contains(v, " ") {
-			return fmt.Errorf("acr value %q is empty or has a space, a quote or a control character", v)
+	if len(su.ACR) > 0 {
+		if err := acr.Check(su.ACR); err != nil {
+			return err
 		}
-		n += len(v)
 	}
-	switch {
-	case n > maxACRValues:
-		return fmt.Errorf("the acr values take %d bytes; a sign-in can carry at most %d", n, maxACRValues)
-	case su.MaxAge < 0:
+	if su.MaxAge < 0 {
 		return fmt.Errorf("MaxAge %v is negative", su.MaxAge)
 	}
 	return nil
-}
-
-// validACRValues: a space-separated list of acr values of printable ASCII
-// without quotes or backslashes (what an OP's acr values are: URIs and
-// short names), at most maxACRValues bytes.
-func validACRValues(s string) bool {
-	if len(strings.Fields(s)) == 0 || len(s) > maxACRValues {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // unmet returns what the claims lack ("acr" or "max_age"), or "" when they
@@ -265,11 +242,10 @@ func (w *Web) stepUpURL(returnTo string, su StepUp) string {
 // asks for less.
 func stepUpParams(q, params url.Values) string {
 	if _, ok := q["acr_values"]; ok {
-		v := q.Get("acr_values")
-		if len(q["acr_values"]) != 1 || !validACRValues(v) {
+		asked, err := acr.ParseList(q.Get("acr_values"))
+		if len(q["acr_values"]) != 1 || err != nil {
 			return "acr_values must be a short list of authentication levels separated by spaces."
 		}
-		asked := strings.Fields(v)
 		if !allowedACR(params, asked) {
 			return "This sign-in asks for authentication levels (acr_values) this site does not accept; it accepts only " + params.Get("acr_values") + "."
 		}

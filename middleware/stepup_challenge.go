@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"github.com/multiapp-go/multiapp/internal/acr"
 	"iter"
 	"math"
 	"net/http"
@@ -74,10 +75,11 @@ func (ch *challenge) read() (StepUp, bool) {
 	}
 	var su StepUp
 	if ch.seen&seenACRValues != 0 {
-		if !validACRValues(ch.acrValues) {
+		values, err := acr.ParseList(ch.acrValues)
+		if err != nil {
 			return StepUp{}, false
 		}
-		su.ACR = strings.Fields(ch.acrValues)
+		su.ACR = values
 	}
 	if ch.seen&seenMaxAge != 0 {
 		n, ok := maxAgeParam(ch.maxAge)
