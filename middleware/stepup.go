@@ -257,12 +257,11 @@ func stepUpParams(q, params url.Values) string {
 		if len(q["max_age"]) != 1 || err != nil || n < 0 || v[0] == '+' {
 			return "max_age must be a number of seconds."
 		}
-		// A configured max_age that does not parse is left for
-		// AuthCodeURL to refuse as the configuration error it is.
-		if cur, err := strconv.ParseInt(params.Get("max_age"), 10, 64); params.Has("max_age") && (err != nil || cur <= n) {
-			return ""
+		// The smaller one. A configured max_age that does not parse stays,
+		// for AuthCodeURL to refuse as the configuration error it is.
+		if cur, err := strconv.ParseInt(params.Get("max_age"), 10, 64); !params.Has("max_age") || err == nil && n < cur {
+			params.Set("max_age", v)
 		}
-		params.Set("max_age", v)
 	}
 	return ""
 }
