@@ -73,7 +73,7 @@ func dpopInterop(t *testing.T, nonces bool) {
 		t.Fatal(err)
 	}
 	browser := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	signIn := func(c *rp.Client, path string) *rp.Tokens { return signInAt(t, browser, c, path) }
+	signIn := func(c *rp.Client, path string) *rp.Tokens { return browser.SignIn(t, c, path) }
 	tokens := signIn(cli, "/cb")
 	if tokens.TokenType != "DPoP" || tokens.RefreshToken == "" {
 		t.Fatalf("token_type %q, refresh token %v", tokens.TokenType, tokens.RefreshToken != "")

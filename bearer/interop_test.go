@@ -19,7 +19,6 @@ import (
 	"github.com/multiapp-go/multiapp/backchannel"
 	"github.com/multiapp-go/multiapp/bearer"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
-	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
 )
@@ -84,7 +83,7 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	signIn := func(c *rp.Client, path string) *rp.Tokens { return signInAt(t, browser, c, path) }
+	signIn := func(c *rp.Client, path string) *rp.Tokens { return browser.SignIn(t, c, path) }
 	tokens := signIn(web, "/cb")
 	opaque := signIn(legacy, "/cb2")
 	if strings.Count(tokens.AccessToken, ".") != 2 || strings.Count(opaque.AccessToken, ".") != 0 {
@@ -196,30 +195,6 @@ func TestBearerInteropNodeOIDCProvider(t *testing.T) {
 			t.Fatalf("after logout: %v", err)
 		}
 	})
-}
-
-// signInAt signs in with c in browser (a user of the node-oidc-provider)
-// and returns the tokens of the code exchange; path is c's callback path.
-func signInAt(t *testing.T, browser *nodeop.Browser, c *rp.Client, path string) *rp.Tokens {
-	t.Helper()
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _, err := browser.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := rp.ParseAuthResponse(cb.RawQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := c.Exchange(context.Background(), tx, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tokens
 }
 
 // countingTransport calls see with every request before sending it.

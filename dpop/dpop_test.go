@@ -75,6 +75,8 @@ func forge(t *testing.T, key any, header, claims map[string]any) string {
 		m := hmac.New(sha256.New, k)
 		m.Write([]byte(in))
 		sig = m.Sum(nil)
+	case string: // a signature of these bytes, valid or not
+		sig = []byte(k)
 	case nil:
 	}
 	return in + "." + b64(sig)
@@ -343,6 +345,13 @@ func TestNonces(t *testing.T) {
 	if _, err := verify(n + "A"); code(err) != dpop.CodeUseNonce {
 		t.Fatalf("tampered nonce: %v", err)
 	}
+	// Nonces of any length are refused, never decoded past a buffer (a
+	// 36+ character nonce once panicked the verifier).
+	for _, l := range []int{1, 31, 33, 35, 36, 40, 41, 64, 1000} {
+		if _, err := verify(strings.Repeat("A", l)); code(err) != dpop.CodeUseNonce {
+			t.Fatalf("nonce of %d characters: %v", l, err)
+		}
+	}
 	if _, err := dpop.NewVerifier(dpop.VerifierConfig{InsecureSkipReplayCheck: true, NonceSecret: []byte("short")}); !errors.Is(err, rp.ErrConfig) {
 		t.Fatalf("short secret: %v", err)
 	}
@@ -417,5 +426,47 @@ func TestPrivateJWKRoundTrip(t *testing.T) {
 		if _, err := dpop.ParseSigner(pub); !errors.Is(err, rp.ErrConfig) {
 			t.Fatalf("%s public JWK: %v", alg, err)
 		}
+	}
+}
+
+// TestHugeProofKeysRefusedCheaply: a proof's jwk is the sender's choice. An
+// RSA key far larger than any client needs (or with a huge exponent) makes
+// each signature check cost tens of milliseconds, so it is refused before
+// any check; and the binding to the token's key is compared before the
+// signature, so a proof by a key other than the token's costs no
+// signature check at all.
+func TestHugeProofKeysRefusedCheaply(t *testing.T) {
+	v := newVerifier(t, nil)
+	code := func(err error) dpop.Code {
+		var e *dpop.Error
+		if errors.As(err, &e) {
+			return e.Code
+		}
+		return ""
+	}
+	huge, err := rsa.GenerateKey(rand.Reader, 4096+64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaJWK := func(k *rsa.PublicKey, e int) map[string]any {
+		return map[string]any{"kty": "RSA", "n": b64(k.N.Bytes()), "e": b64(new(big.Int).SetInt64(int64(e)).Bytes())}
+	}
+	ok, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for name, jwk := range map[string]map[string]any{
+		"4160-bit modulus":  rsaJWK(&huge.PublicKey, 65537),
+		"exponent 2^31 - 1": rsaJWK(&ok.PublicKey, 1<<31-1),
+	} {
+		proof := forge(t, strings.Repeat("s", 256), map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}, goodClaims())
+		if _, err := v.Verify(context.Background(), proof, dpop.Request{Method: "GET", URI: api, AccessToken: token}); code(err) != dpop.CodeKey {
+			t.Errorf("%s: %v, want %s", name, err, dpop.CodeKey)
+		}
+	}
+	// Bound to another key, with a signature that does not verify: the
+	// binding answers first.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	proof := forge(t, signer, map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": ecJWK(&key.PublicKey)}, goodClaims())
+	if _, err := v.Verify(context.Background(), proof, dpop.Request{Method: "GET", URI: api, AccessToken: token, Thumbprint: "another-key"}); code(err) != dpop.CodeBinding {
+		t.Errorf("proof by another key: %v, want %s before any signature check", err, dpop.CodeBinding)
 	}
 }

@@ -60,3 +60,31 @@ func FuzzNormalizeURI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNonce: a server that issues nonces gets proofs, validly signed, with
+// any nonce at all: never a panic (a long nonce once overran a buffer),
+// and only nonces it issued are accepted.
+func FuzzNonce(f *testing.F) {
+	v, err := dpop.NewVerifier(dpop.VerifierConfig{InsecureSkipReplayCheck: true, NonceSecret: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := dpop.GenerateSigner("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	issued := v.Nonce()
+	for _, n := range []string{"", issued, issued + "A", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "====", "\x00"} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, nonce string) {
+		proof, err := s.Proof("GET", api, token, nonce)
+		if err != nil {
+			return
+		}
+		_, err = v.Verify(context.Background(), proof, dpop.Request{Method: "GET", URI: api, AccessToken: token})
+		if err == nil && nonce != issued {
+			t.Fatalf("nonce %q accepted; only %q was issued", nonce, issued)
+		}
+	})
+}

@@ -14,8 +14,9 @@ import (
 // <token>" and a DPoP header with a fresh proof (htm, htu, ath, and the
 // server's latest nonce) on every request, and when the server answers 401
 // use_dpop_nonce with a DPoP-Nonce, sends the request once more with a
-// proof carrying it. Nonces are kept per origin. It is safe for concurrent
-// use.
+// proof carrying it. Nonces are kept per origin. A redirect to another
+// origin than the first request's is followed without the token or a
+// proof. It is safe for concurrent use.
 //
 //	client := &http.Client{Transport: &dpop.Transport{Signer: key, AccessToken: func(*http.Request) (string, error) { return tokens.AccessToken, nil }}}
 type Transport struct {
@@ -35,15 +36,20 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.Signer == nil || t.AccessToken == nil {
 		return nil, errors.New("dpop: Transport needs a Signer and an AccessToken function")
 	}
-	token, err := t.AccessToken(r)
-	if err != nil {
-		return nil, err
-	}
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	origin := r.URL.Scheme + "://" + strings.ToLower(r.URL.Host)
+	origin := originOf(r.URL)
+	if first := firstRequest(r); first != r && originOf(first.URL) != origin {
+		// A redirect to another origin: no token, no proof (as net/http
+		// drops the first request's Authorization header there).
+		return base.RoundTrip(r)
+	}
+	token, err := t.AccessToken(r)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		req, err := t.prepare(r, token, origin, attempt)
 		if err != nil {
@@ -64,6 +70,17 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}
+}
+
+func originOf(u *url.URL) string { return u.Scheme + "://" + strings.ToLower(u.Host) }
+
+// firstRequest follows a redirected request (http.Client sets Response to
+// the answer that redirected it) back to the one the caller sent.
+func firstRequest(r *http.Request) *http.Request {
+	for r.Response != nil && r.Response.Request != nil {
+		r = r.Response.Request
+	}
+	return r
 }
 
 // prepare clones r with the token and a new proof (and, for a retry, a

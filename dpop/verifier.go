@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -224,6 +225,11 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	if err != nil {
 		return nil, err
 	}
+	// The binding before the signature: a proof by a key other than the
+	// token's costs no signature check.
+	if req.Thumbprint != "" && subtle.ConstantTimeCompare([]byte(req.Thumbprint), []byte(key.thumbprint)) != 1 {
+		return nil, refuse(CodeBinding, "the proof's key is not the key the access token is bound to")
+	}
 	if jws.Verify(key.alg, key.pub, tok.SigningInput, tok.Signature) != nil {
 		return nil, refuse(CodeSignature, "the signature does not verify with the jwk header")
 	}
@@ -259,9 +265,6 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 			return nil, refuse(CodeTokenHash, "ath is not the hash of the access token")
 		}
 	}
-	if req.Thumbprint != "" && subtle.ConstantTimeCompare([]byte(req.Thumbprint), []byte(key.thumbprint)) != 1 {
-		return nil, refuse(CodeBinding, "the proof's key is not the key the access token is bound to")
-	}
 	if v.nonceKey != nil {
 		issued, ok := v.checkNonce(c.nonce)
 		switch {
@@ -289,6 +292,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 // key returns the checked alg and key of a proof header (h: its base64url
 // form, hd: its alg, typ and crit as package jws decoded them). Headers
 // that pass are cached: a client sends the same header with every proof.
+// maxRSABits bounds the RSA keys of proofs.
+const maxRSABits = 4096
+
 func (v *Verifier) key(h string, hd *jws.Header) (*proofKey, error) {
 	if k, ok := v.keys.Load(h); ok {
 		return k.(*proofKey), nil
@@ -330,6 +336,12 @@ func (v *Verifier) key(h string, hd *jws.Header) (*proofKey, error) {
 	var pub any
 	if k.Raw(&pub) != nil || !jws.Fits(hd.Alg, pub) {
 		return nil, refuse(CodeKey, "the jwk header's key does not fit alg (or is an RSA key under 2048 bits)")
+	}
+	// The sender chooses this key: one far larger than any client needs,
+	// or with a huge exponent, would make every check of its proofs cost
+	// tens of milliseconds.
+	if rk, ok := pub.(*rsa.PublicKey); ok && (rk.N.BitLen() > maxRSABits || rk.E > 65537) {
+		return nil, refuse(CodeKey, "the jwk header's RSA key is over 4096 bits or has an exponent over 65537")
 	}
 	tp, err := k.Thumbprint(crypto.SHA256)
 	if err != nil {
@@ -437,9 +449,13 @@ func (v *Verifier) Nonce() string {
 // checkNonce returns when nonce was issued, and whether this server
 // issued it.
 func (v *Verifier) checkNonce(nonce string) (time.Time, bool) {
-	var b [8 + 16 + 1]byte // one spare byte: a longer nonce does not fit
-	n, err := base64.RawURLEncoding.Decode(b[:], []byte(nonce))
-	if len(nonce) > 40 || err != nil || n != 24 {
+	// 24 bytes are always 32 characters: check before decoding into the
+	// fixed buffer (a longer nonce would not fit).
+	var b [8 + 16]byte
+	if len(nonce) != base64.RawURLEncoding.EncodedLen(len(b)) {
+		return time.Time{}, false
+	}
+	if n, err := base64.RawURLEncoding.Decode(b[:], []byte(nonce)); err != nil || n != len(b) {
 		return time.Time{}, false
 	}
 	m := hmac.New(sha256.New, v.nonceKey)

@@ -21,6 +21,8 @@ import (
 type Session struct {
 	web *Web
 
+	ctx *sessionContext // the request context holding this session
+
 	mu     sync.Mutex
 	rec    *tokenstore.Session
 	claims *rp.Claims // rec's, replaced with it
@@ -32,6 +34,29 @@ type sessionKey struct{}
 func SessionFrom(ctx context.Context) (*Session, bool) {
 	s, ok := ctx.Value(sessionKey{}).(*Session)
 	return s, ok
+}
+
+// sessionContext is a request's context with its session: the session and
+// the context value holding it are one allocation (context.WithValue would
+// be a second one on every request). Everything but the session is the
+// request context's: Done, Err and Deadline are its own, and so are the
+// values, including the one through which context.WithCancel and friends
+// find their parent's cancellation (no goroutine per derived context).
+type sessionContext struct {
+	context.Context
+	s Session
+}
+
+func (c *sessionContext) Value(key any) any {
+	if _, ok := key.(sessionKey); ok {
+		return &c.s
+	}
+	return c.Context.Value(key)
+}
+
+// withSession returns r with s in its context. s must come from load.
+func withSession(r *http.Request, s *Session) *http.Request {
+	return r.WithContext(s.ctx)
 }
 
 // Claims returns the validated ID token's claims (sub, sid, email, oid,
@@ -121,7 +146,7 @@ func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	s.rec, s.claims = rec, claims
 	s.mu.Unlock()
-	if !s.web.usable(rec) {
+	if !s.web.usable(rec, s.web.now()) {
 		if err == nil {
 			err = ErrSignedOut // expired, and no refresh token to renew it
 		}
@@ -182,17 +207,23 @@ func (w *Web) load(r *http.Request) (*Session, error) {
 	case err != nil:
 		return nil, storeError(err)
 	}
-	rec, err = w.fresh(ctx, rec)
+	now := w.now() // one reading for the checks of a warm session
+	if rec.RefreshToken != "" && w.needsRefresh(rec, now) {
+		rec, err = w.fresh(ctx, rec)
+		now = w.now() // a renewal ran, or was waited for
+	}
 	switch {
 	case rp.ClassOf(err) == rp.ClassRevoked:
 		return nil, nil
-	case rec != nil && w.usable(rec):
+	case rec != nil && w.usable(rec, now):
 		claims, ok := w.claimsOf(ctx, rec)
 		if !ok {
 			return nil, nil
 		}
-		w.touch(ctx, rec)
-		return &Session{web: w, rec: rec, claims: claims}, nil
+		w.touch(ctx, rec, now)
+		sc := &sessionContext{Context: ctx, s: Session{web: w, rec: rec, claims: claims}}
+		sc.s.ctx = sc
+		return &sc.s, nil
 	case err != nil:
 		return nil, err
 	default: // no refresh token and the access token expired: sign in again
@@ -219,7 +250,7 @@ func (w *Web) expired(ctx context.Context, err error) {
 // request. Concurrent requests of this process share one touch. A failure
 // is not the request's: the session lives until its idle timeout, and the
 // next request tries again.
-func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
+func (w *Web) touch(ctx context.Context, rec *tokenstore.Session, now time.Time) {
 	if rec.IdleTimeout <= 0 {
 		return
 	}
@@ -227,7 +258,6 @@ func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
 	if every == 0 || every >= rec.IdleTimeout {
 		every = min(DefaultActivityInterval, rec.IdleTimeout/10)
 	}
-	now := w.now()
 	if now.Sub(rec.LastSeen) < every {
 		return
 	}
@@ -236,15 +266,15 @@ func (w *Web) touch(ctx context.Context, rec *tokenstore.Session) {
 	})
 }
 
-// usable: the access token is not expired (refresh leeway aside).
-func (w *Web) usable(s *tokenstore.Session) bool {
-	return s.AccessToken != "" && (s.Tokens.Expiry.IsZero() || w.now().Before(s.Tokens.Expiry))
+// usable: the access token is not expired at now (refresh leeway aside).
+func (w *Web) usable(s *tokenstore.Session, now time.Time) bool {
+	return s.AccessToken != "" && (s.Tokens.Expiry.IsZero() || now.Before(s.Tokens.Expiry))
 }
 
-// needsRefresh: the access token expires within the leeway. The leeway
+// needsRefresh: at now, the access token expires within the leeway. The leeway
 // is capped at half the token's lifetime, so an OP issuing tokens shorter
 // than the leeway does not cause a refresh on every request.
-func (w *Web) needsRefresh(s *tokenstore.Session) bool {
+func (w *Web) needsRefresh(s *tokenstore.Session, now time.Time) bool {
 	exp := s.Tokens.Expiry
 	if exp.IsZero() {
 		return false
@@ -255,7 +285,7 @@ func (w *Web) needsRefresh(s *tokenstore.Session) bool {
 			leeway = half
 		}
 	}
-	return !w.now().Add(leeway).Before(exp)
+	return !now.Add(leeway).Before(exp)
 }
 
 // fresh returns s with an access token that is not about to expire, or s
@@ -278,7 +308,7 @@ func (w *Web) needsRefresh(s *tokenstore.Session) bool {
 // it gave none, DefaultRefreshBackoff; meanwhile fresh returns that
 // failure with the time left.
 func (w *Web) fresh(ctx context.Context, s *tokenstore.Session) (*tokenstore.Session, error) {
-	if s.RefreshToken == "" || !w.needsRefresh(s) {
+	if s.RefreshToken == "" || !w.needsRefresh(s, w.now()) {
 		return s, nil
 	}
 	if err, wait := w.backoff.get(s.ID, w.now()); wait > 0 {
@@ -325,7 +355,7 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	case err != nil:
 		return nil, storeError(err)
 	}
-	if cur.RefreshToken == "" || !w.needsRefresh(cur) {
+	if cur.RefreshToken == "" || !w.needsRefresh(cur, w.now()) {
 		return cur, nil // another request or instance refreshed it meanwhile
 	}
 	claims, ok := w.claimsOf(ctx, cur)
@@ -467,7 +497,7 @@ func (w *Web) Require(next http.Handler) http.Handler {
 			w.signInRequired(rw, r, "")
 			return
 		}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+		next.ServeHTTP(rw, withSession(r, s))
 	})
 }
 
@@ -483,7 +513,7 @@ func (w *Web) Optional(next http.Handler) http.Handler {
 			return
 		}
 		if s != nil {
-			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+			r = withSession(r, s)
 		} else if w.cfg.SilentSSO && isNavigation(r) {
 			if m := w.marker(r); !m.signedOut && !m.triedRecently {
 				w.signInRequired(rw, r, "none")

@@ -125,7 +125,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 					w.stepUp(rw, r, su, why, s.record())
 					return
 				}
-				next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+				next.ServeHTTP(rw, withSession(r, s))
 			}
 		})
 	}

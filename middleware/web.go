@@ -142,6 +142,7 @@ type Web struct {
 	client   *rp.Client
 	store    tokenstore.Store
 	codecs   []securecookie.Codec
+	opened   openedCookies // session cookies already opened: value -> session id
 	policy   cookie.Policy
 	name     string // session cookie name
 	anon     string // "tried silent SSO" marker cookie name
@@ -218,6 +219,7 @@ func NewWeb(cfg WebConfig) (*Web, error) {
 		return nil, configError("WebConfig.CookieKeys: %v", err)
 	}
 	w.codecs = codecs
+	w.opened = newOpenedCookies(w.cfg.SessionLifetime)
 	redirect, err := url.Parse(cfg.Client.RedirectURL())
 	if err != nil || redirect.Host == "" {
 		return nil, configError("the rp.Client has no absolute RedirectURL; set it to this app's %s/callback", w.prefix)
@@ -656,17 +658,22 @@ func (w *Web) revokeRefreshToken(ctx context.Context, s *tokenstore.Session) {
 	}
 }
 
-// sessionID reads and opens the session cookie. A missing, tampered,
-// truncated or foreign cookie is simply "no session".
+// sessionID reads and opens the session cookie (once per cookie value:
+// see openedCookies). A missing, tampered, truncated or foreign cookie is
+// simply "no session".
 func (w *Web) sessionID(r *http.Request) (string, bool) {
-	c, err := r.Cookie(w.name)
-	if err != nil || c.Value == "" {
+	value, ok := cookieValue(r.Header, w.name)
+	if !ok || value == "" {
 		return "", false
+	}
+	if id, ok := w.opened.get(value); ok {
+		return id, true
 	}
 	var id string
-	if securecookie.DecodeMulti(w.name, c.Value, &id, w.codecs...) != nil || len(id) != 43 {
+	if securecookie.DecodeMulti(w.name, value, &id, w.codecs...) != nil || len(id) != 43 {
 		return "", false
 	}
+	w.opened.put(value, id)
 	return id, true
 }
 

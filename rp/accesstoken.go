@@ -152,7 +152,8 @@ func (v *AccessTokenVerifier) cached(raw string) (uint64, *Claims) {
 		return 0, nil
 	}
 	h := tokenHash(raw)
-	return h, v.cache.get(h, raw, v.p.now().Unix())
+	cl, _ := v.cache.Get(h, raw, v.p.now().Unix())
+	return h, cl
 }
 
 // verifyUncached verifies raw, which the cache does not have under key
@@ -176,7 +177,7 @@ func (v *AccessTokenVerifier) hit(ctx context.Context, h uint64, raw string, cl 
 	}
 	if err := v.checkRevoked(ctx, cl); err != nil {
 		if errors.Is(err, ErrInvalidToken) {
-			v.cache.remove(h, raw)
+			v.cache.Remove(h, raw)
 		}
 		return nil, err
 	}
@@ -233,7 +234,7 @@ func (v *AccessTokenVerifier) verifyParsed(ctx context.Context, h uint64, raw st
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(h, raw, cl, int64(cl.Expiry), now.Unix())
+		v.cache.Put(h, raw, cl, int64(cl.Expiry), now.Unix())
 	}
 	return cl, nil
 }

@@ -123,6 +123,9 @@ func (c *Client) push(ctx context.Context, authURL string) (string, error) {
 	if err := json.Unmarshal(body, &answer); err != nil || answer.RequestURI == "" || answer.ExpiresIn <= 0 {
 		return "", temporaryAnswer(resp, fmt.Errorf("the pushed authorization request endpoint answered HTTP %d without a request_uri and a positive expires_in (RFC 9126 §2.2)", resp.StatusCode))
 	}
+	if !validRequestURI(answer.RequestURI) {
+		return "", temporaryAnswer(resp, fmt.Errorf("the pushed authorization request endpoint answered a request_uri that is not an absolute URI of at most %d bytes (RFC 9126 §2.2)", maxRequestURI))
+	}
 	// RFC 9126 §4: client_id and request_uri only; the authorization
 	// endpoint's own query (some OPs put a tenant there) stays.
 	base, err := url.Parse(c.p.meta.AuthorizationEndpoint)
@@ -134,6 +137,25 @@ func (c *Client) push(ctx context.Context, authURL string) (string, error) {
 	q.Set("request_uri", answer.RequestURI)
 	base.RawQuery = q.Encode()
 	return base.String(), nil
+}
+
+// maxRequestURI bounds the request_uri a PAR endpoint hands back (OPs send
+// a urn:ietf:params:oauth:request_uri: of a few dozen bytes): it goes into
+// the browser's Location header.
+const maxRequestURI = 2048
+
+// validRequestURI: an absolute URI (scheme:rest), printable ASCII, bounded.
+func validRequestURI(s string) bool {
+	if len(s) > maxRequestURI {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Opaque+u.Host+u.Path != ""
 }
 
 // AuthResponse is the authorization response the OP sent to the redirect

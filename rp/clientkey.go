@@ -14,10 +14,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -241,11 +241,11 @@ func ParseClientKey(data []byte) (*ClientKey, error) {
 	if bytes.HasPrefix(data, []byte("{")) {
 		j, err := jwk.ParseKey(data)
 		if err != nil {
-			return nil, configError("the client key is not a valid JWK: %v", jwkError(err))
+			return nil, errBadJWK
 		}
 		var raw any
 		if err := j.Raw(&raw); err != nil {
-			return nil, configError("the client key JWK cannot be used: %v", jwkError(err))
+			return nil, errBadJWK
 		}
 		signer, ok := raw.(crypto.Signer)
 		if !ok {
@@ -285,19 +285,12 @@ func ParseClientKey(data []byte) (*ClientKey, error) {
 	return &ClientKey{Signer: signer}, nil
 }
 
-// longValue is what could be key material in a message: a long run of
-// base64 characters.
-var longValue = regexp.MustCompile(`[A-Za-z0-9+/_=-]{16,}`)
+// errBadJWK says nothing of the parser's reason: jwx quotes some of the
+// values it refuses, and a JWK's values are key material.
+var errBadJWK = configError("the client key is not a valid private JWK: check kty, crv (P-256 or Ed25519), d and, for RSA, n, e, p and q")
 
-// jwkError keeps a JWK parse error short and free of key material: jwx
-// quotes some of the values it refuses.
-func jwkError(err error) string {
-	msg := longValue.ReplaceAllString(err.Error(), "[redacted]")
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
-	return msg
-}
+// maxKeyFile bounds a client key file: a PEM or JWK private key is a few KB.
+const maxKeyFile = 64 << 10
 
 // LoadClientKey reads a client key from the value of an environment
 // variable or a flag: the PEM or JWK text itself, or the path of a file
@@ -310,7 +303,7 @@ func LoadClientKey(value string) (*ClientKey, error) {
 	if strings.HasPrefix(v, "-----BEGIN") || strings.HasPrefix(v, "{") {
 		return ParseClientKey([]byte(v))
 	}
-	data, err := os.ReadFile(v)
+	data, err := readKeyFile(v)
 	if err != nil {
 		// The value is not shown: it may be key material in a format this
 		// function does not read.
@@ -321,4 +314,31 @@ func LoadClientKey(value string) (*ClientKey, error) {
 		return nil, configError("the client key is neither PEM, nor a JWK, nor a readable file (%v)", err)
 	}
 	return ParseClientKey(data)
+}
+
+// readKeyFile reads a regular file of at most maxKeyFile bytes: never a
+// device, a pipe or a directory (a start-up that hangs or fills memory).
+func readKeyFile(path string) ([]byte, error) {
+	// Stat before opening: opening a named pipe blocks until a writer comes.
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if st.Size() > maxKeyFile {
+		return nil, fmt.Errorf("a file of %d bytes, more than a key's %d", st.Size(), maxKeyFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 }

@@ -19,7 +19,7 @@ func (v *AccessTokenVerifier) VerifyBound(ctx context.Context, raw string) (*Cla
 	var h uint64
 	if v.cache != nil {
 		h = tokenHash(key)
-		if cl := v.cache.get(h, key, v.p.now().Unix()); cl != nil {
+		if cl, ok := v.cache.Get(h, key, v.p.now().Unix()); ok {
 			return v.hit(ctx, h, key, cl)
 		}
 	}

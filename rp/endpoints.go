@@ -117,6 +117,11 @@ func answerError(endpoint string, resp *http.Response, body []byte) error {
 		ErrorDescription string `json:"error_description"`
 	}
 	if resp.StatusCode == http.StatusUnauthorized && len(body) == 0 {
+		if endpoint != "userinfo" {
+			// The client authenticated to this endpoint (RFC 6749 §5.2:
+			// a 401 is invalid_client), not with a token.
+			return &OPError{Endpoint: endpoint, Code: "invalid_client", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
+		}
 		// RFC 6750 §3: the error is in WWW-Authenticate, the token is bad.
 		return &OPError{Endpoint: endpoint, Code: "invalid_token", Status: resp.StatusCode, Description: resp.Header.Get("WWW-Authenticate")}
 	}

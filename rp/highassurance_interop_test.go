@@ -26,30 +26,6 @@ import (
 	"github.com/multiapp-go/multiapp/rp"
 )
 
-// haSignIn runs one login of c through the browser b and returns the
-// tokens.
-func haSignIn(t *testing.T, b *nodeop.Browser, c *rp.Client, path string) *rp.Tokens {
-	t.Helper()
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == path })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := rp.ParseAuthResponse(cb.RawQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := c.Exchange(context.Background(), tx, resp)
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	return tokens
-}
-
 // TestInteropPrivateKeyJWT: against node-oidc-provider, clients
 // registered for private_key_jwt with an RSA (PS256) and an EC (ES256) key
 // sign in, refresh (rotating: every request a fresh assertion), introspect
@@ -93,7 +69,7 @@ func TestInteropPrivateKeyJWT(t *testing.T) {
 			if err := c.CheckClientAuth(ctx); err != nil {
 				t.Fatalf("check: %v", err)
 			}
-			tokens := haSignIn(t, b, c, "/"+id+"/callback")
+			tokens := b.SignIn(t, c, "/"+id+"/callback")
 			if tokens.Claims.Subject != "usr_alice" || tokens.RefreshToken == "" {
 				t.Fatalf("claims %+v", tokens.Claims)
 			}
@@ -177,11 +153,11 @@ func TestInteropPAR(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	tokens := haSignIn(t, b, secret, "/secret/callback")
+	tokens := b.SignIn(t, secret, "/secret/callback")
 	if tokens.Claims.Subject != "usr_alice" {
 		t.Fatalf("claims %+v", tokens.Claims)
 	}
-	tokens = haSignIn(t, b, keyed, "/key/callback")
+	tokens = b.SignIn(t, keyed, "/key/callback")
 	if tokens.Claims.Subject != "usr_alice" || b.LoginForms() != 1 {
 		t.Fatalf("second app: claims %+v, %d login forms", tokens.Claims, b.LoginForms())
 	}
@@ -287,7 +263,7 @@ func TestInteropFAPI2(t *testing.T) {
 	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
 	tokens := map[string]*rp.Tokens{}
 	for _, path := range []string{"/a", "/b"} {
-		tokens[path] = haSignIn(t, b, apps[path], path+"/callback")
+		tokens[path] = b.SignIn(t, apps[path], path+"/callback")
 		if tokens[path].Claims.Subject != "usr_alice" {
 			t.Fatalf("%s: %+v", path, tokens[path].Claims)
 		}

@@ -69,10 +69,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 	}
 
 	b := nodeop.NewBrowser(t, "alice@example.test", "pw")
-	signIn := func(c *rp.Client, path string) *rp.Tokens {
-		t.Helper()
-		return haSignIn(t, b, c, path)
-	}
+	signIn := func(c *rp.Client, path string) *rp.Tokens { return b.SignIn(t, c, path) }
 
 	webTokens := signIn(web, "/web/callback")
 	if b.LoginForms() != 1 || webTokens.Claims.Subject != "usr_alice" || webTokens.Claims.SessionID == "" || webTokens.RefreshToken == "" {
@@ -215,18 +212,7 @@ func TestInteropRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := nodeop.NewBrowser(t, "erin", "any")
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(context.Background(), tx, nil)
-	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/cb" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, _ := rp.ParseAuthResponse(cb.RawQuery)
-	tokens, err := c.Exchange(ctx, tx, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := nodeop.NewBrowser(t, "erin", "any").SignIn(t, c, "/cb")
 	if err := c.Revoke(ctx, tokens.RefreshToken, "refresh_token"); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}

@@ -140,7 +140,7 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*Claims, er
 	h := binary.LittleEndian.Uint64(sum[:8])
 	if in.cache != nil {
 		now := in.p.now()
-		if cl := in.cache.get(h, key, now.Unix()); cl != nil {
+		if cl, ok := in.cache.Get(h, key, now.Unix()); ok {
 			return cl, nil
 		}
 		if err := in.refused.get(key, now); err != nil {
@@ -193,7 +193,7 @@ func (in *introspector) call(ctx context.Context, raw string, h uint64, key stri
 		return nil, err
 	}
 	if in.cache != nil && cl.Expiry != 0 {
-		in.cache.put(h, key, cl, min(int64(cl.Expiry), now.Add(in.ttl).Unix()), now.Unix())
+		in.cache.Put(h, key, cl, min(int64(cl.Expiry), now.Add(in.ttl).Unix()), now.Unix())
 	}
 	return cl, nil
 }

@@ -58,7 +58,7 @@ func (m *MultiIssuerVerifier) Verify(ctx context.Context, raw string) (*Claims, 
 func (m *MultiIssuerVerifier) verify(ctx context.Context, raw, key string, bound bool) (*Claims, error) {
 	h := tokenHash(key)
 	for _, v := range m.cached {
-		if cl := v.cache.get(h, key, v.p.now().Unix()); cl != nil {
+		if cl, ok := v.cache.Get(h, key, v.p.now().Unix()); ok {
 			return v.hit(ctx, h, key, cl)
 		}
 	}

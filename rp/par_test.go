@@ -119,6 +119,10 @@ func TestPARErrors(t *testing.T) {
 		{"unavailable", 503, oidctest.Reply{Header: http.Header{"Retry-After": {"7"}}, Body: "<html>down</html>"}, ClassTemporary, "", ""},
 		{"no request_uri", 201, map[string]any{"expires_in": 60}, ClassTemporary, "", ""},
 		{"no expiry", 201, map[string]any{"request_uri": "urn:x"}, ClassTemporary, "", ""},
+		{"huge request_uri", 201, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:" + strings.Repeat("a", 900<<10), "expires_in": 60}, ClassTemporary, "", ""},
+		{"relative request_uri", 201, map[string]any{"request_uri": "abc", "expires_in": 60}, ClassTemporary, "", ""},
+		{"request_uri with CRLF", 201, map[string]any{"request_uri": "urn:x\r\nSet-Cookie: a=b", "expires_in": 60}, ClassTemporary, "", ""},
+		{"bodyless 401", 401, "", ClassMisconfigured, "invalid_client", ""},
 		{"HTML 200", 200, "<html>proxy login</html>", ClassTemporary, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,6 +306,11 @@ func TestLoadClientKey(t *testing.T) {
 		{"missing file", filepath.Join(t.TempDir(), "nope"), "", "readable file"},
 		{"DER without PEM armour", "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg", "", "readable file"},
 		{"empty", " ", "", "no client key"},
+		{"jwk with a short secret", `{"kty":"hunter2!pw"}`, "", "not a valid private JWK"},
+		{"jwk with a bad curve", `{"kty":"EC","crv":"s3cr3t-pass","d":"x"}`, "", "not a valid private JWK"},
+		{"device", "/dev/zero", "", "not a regular file"},
+		{"named pipe", fifo(t), "", "not a regular file"},
+		{"directory", t.TempDir(), "", "not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := LoadClientKey(tc.value)
@@ -312,7 +318,7 @@ func TestLoadClientKey(t *testing.T) {
 				if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.errMatch) {
 					t.Fatalf("want error with %q, got %v", tc.errMatch, err)
 				}
-				if strings.Contains(err.Error(), "MII") || (len(tc.value) > 16 && strings.Contains(err.Error(), strings.TrimSpace(tc.value))) {
+				if strings.Contains(err.Error(), "MII") || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cr3t") || (len(tc.value) > 16 && strings.Contains(err.Error(), strings.TrimSpace(tc.value))) {
 					t.Fatalf("error carries key material: %v", err)
 				}
 				return
@@ -398,4 +404,14 @@ func TestKeyConfigErrors(t *testing.T) {
 	if _, err := p.Client(Config{ClientID: "web", Key: key}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "private_key_jwt") {
 		t.Fatalf("OP without private_key_jwt: %v", err)
 	}
+}
+
+// fifo makes a named pipe: opening one for reading blocks until a writer
+// comes, so LoadClientKey must not open it.
+func fifo(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	return p
 }

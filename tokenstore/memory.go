@@ -194,7 +194,13 @@ func (m *Memory) Lock(ctx context.Context, id string) (func(), error) { return m
 // HashID encodes, kept as an array so lookups need no allocation.
 type idKey [sha256.Size]byte
 
-func keyOf(id string) idKey { return sha256.Sum256([]byte(id)) }
+func keyOf(id string) idKey {
+	var buf [64]byte // on the stack: a session id is 43 bytes, too long for []byte(id)'s own 32-byte buffer
+	if len(id) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], id...))
+	}
+	return sha256.Sum256([]byte(id))
+}
 
 // pairKey names a record by issuer and one value (sid or subject), and
 // onceKey a one-time key. A struct key cannot collide the way a

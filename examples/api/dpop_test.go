@@ -6,13 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
 	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/examples/api"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
-	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -45,19 +43,9 @@ func TestDPoPAgainstNodeOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	authURL, _ := c.AuthCodeURL(context.Background(), tx, nil)
-	back, _, err := nodeop.NewBrowser(t, "alice@example.com", "pw").Navigate(authURL, func(u *url.URL) bool { return u.Path == "/callback" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := rp.ParseAuthResponse(back.RawQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := c.Exchange(ctx, tx, resp)
-	if err != nil || tokens.TokenType != "DPoP" {
-		t.Fatalf("exchange: %v %+v", err, tokens)
+	tokens := nodeop.NewBrowser(t, "alice@example.com", "pw").SignIn(t, c, "/callback")
+	if tokens.TokenType != "DPoP" {
+		t.Fatalf("exchange: %+v", tokens)
 	}
 
 	hc := &http.Client{Transport: &dpop.Transport{Signer: key, AccessToken: func(*http.Request) (string, error) { return tokens.AccessToken, nil }}}

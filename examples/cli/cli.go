@@ -12,8 +12,10 @@
 //     with --everywhere, by ending the OP session in the browser, which
 //     signs the user out of every app;
 //   - with --dpop, it holds a DPoP key (RFC 9449, kept in the token file):
-//     the OP binds the tokens to it, so a copied token or refresh token is
-//     useless elsewhere, and it calls APIs with proofs (see docs/dpop.md).
+//     the OP binds the tokens to it, so a token seen in a log, a proxy or
+//     an API that leaks it is useless without the key, and it calls APIs
+//     with proofs (see docs/dpop.md). The key sits in the same 0600 file as
+//     the tokens: whoever copies the file has both.
 //
 // The commands are in [Main]; [Tool] is the same as a Go API.
 package cli

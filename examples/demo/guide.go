@@ -90,6 +90,8 @@ func (d *Demo) Guide() string {
 	}
 	p("  6. %sgo run ./examples/cli/cmd/cli login  (then: whoami, call %s/api/me,", env, u.API)
 	p("     logout --everywhere): the native client signs in through your browser.")
+	p("  7. The same with %sgo run ./examples/cli/cmd/cli --dpop login: DPoP-bound tokens", env)
+	p("     (RFC 9449); call still works (with proofs), the token alone as Bearer gets 401.")
 	p("")
 	p("Ctrl-C stops everything.")
 	return b.String()

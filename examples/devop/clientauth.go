@@ -29,13 +29,15 @@ func (c *Client) registeredAuthMethod() string {
 	return AuthMethodBasic
 }
 
-// clientAuthError is an RFC 6749 §5.2 error answer about the client's
-// credentials.
+// clientAuthError is an RFC 6749 §5.2 error answer of the checks that run
+// before the grant: the client's credentials, and the DPoP proof (RFC 9449
+// §5).
 type clientAuthError struct {
 	status      int
 	code        string
 	description string
-	basic       bool // the client tried HTTP Basic: answer with a Basic challenge
+	basic       bool   // the client tried HTTP Basic: answer with a Basic challenge
+	dpopNonce   string // a DPoP-Nonce header to send (RFC 9449 §8)
 }
 
 // authenticateClient checks the client authentication of a token or
@@ -110,6 +112,9 @@ func (e *clientAuthError) write(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 	if e.basic && e.status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Basic realm="devop"`)
+	}
+	if e.dpopNonce != "" {
+		h.Set("DPoP-Nonce", e.dpopNonce)
 	}
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": e.code, "error_description": e.description})

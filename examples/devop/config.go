@@ -93,6 +93,14 @@ type Config struct {
 	// Scalekit.
 	RevokeRefreshFamilyOnReuse bool `json:"-"`
 
+	// DPoPNonces makes the token endpoint require a server nonce in DPoP
+	// proofs (RFC 9449 §8): a proof without one, or with one this OP did not
+	// issue within the last 5 minutes, is refused with use_dpop_nonce and a
+	// DPoP-Nonce header carrying a fresh one, as node-oidc-provider can be
+	// configured to do. Without it, proofs need no nonce. DPoP itself is
+	// always on: see the package documentation.
+	DPoPNonces bool `json:"-"`
+
 	// SigningKey is the RSA key that signs every token (RS256). Nil means a new
 	// 2048-bit key is generated; tests that start many OPs may share one key to
 	// save the generation time.

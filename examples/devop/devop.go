@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
@@ -55,6 +56,7 @@ type OP struct {
 	secureCookie bool
 	transport    *http.Transport
 	httpClient   *http.Client
+	proofs       *dpop.Verifier // DPoP proofs at the token and userinfo endpoints
 
 	mu          sync.Mutex
 	authReqs    map[string]*authRequest
@@ -143,6 +145,10 @@ func New(cfg Config) (*OP, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
+	}
+
+	if o.proofs, err = newProofVerifier(cfg.DPoPNonces); err != nil {
+		return nil, fmt.Errorf("devop: %w", err)
 	}
 
 	var cryptoKey [32]byte

@@ -910,20 +910,7 @@ func TestUserinfoIntrospectionRevocation(t *testing.T) {
 		t.Fatalf("userinfo %d %v", st, m)
 	}
 
-	introspect := func() map[string]any {
-		req, _ := http.NewRequest(http.MethodPost, e.op.Issuer()+devop.IntrospectionPath, strings.NewReader(url.Values{"token": {tr.AccessToken}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("docs", "docs-secret") // introspection takes Basic whatever the token endpoint method
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return m
-	}
-	if m := introspect(); m["active"] != true || m["client_id"] != "dashboard" || m["sid"] == nil {
+	if m := introspect(t, e.op, tr.AccessToken); m["active"] != true || m["client_id"] != "dashboard" || m["sid"] == nil {
 		t.Fatalf("introspection %v", m)
 	}
 
@@ -941,7 +928,7 @@ func TestUserinfoIntrospectionRevocation(t *testing.T) {
 	if r := refresh(t, e.op, e.dashboard, authPost, tr.RefreshToken); r.Error != "invalid_grant" {
 		t.Errorf("refresh after revocation: %s", r.Error)
 	}
-	if m := introspect(); m["active"] != false {
+	if m := introspect(t, e.op, tr.AccessToken); m["active"] != false {
 		t.Errorf("revoked access token is active: %v", m)
 	}
 	if st, _ := userinfo(); st == http.StatusOK {

@@ -10,6 +10,15 @@
 // (a cookie at the OP) is shared by all clients, so the second app signs in
 // without a login page.
 //
+// DPoP (RFC 9449) is always on, used by a client that sends a DPoP proof to
+// the token endpoint: the proof is checked with multiapp's dpop.Verifier
+// after client authentication and before the grant (a bad one answers 400
+// invalid_dpop_proof), the access token is bound to the proof's key
+// (cnf.jkt, token_type DPoP), and so is a public client's refresh token,
+// which then cannot be refreshed without a proof by that key
+// (invalid_grant). [Config.DPoPNonces] requires server nonces. Without a
+// proof, tokens are Bearer tokens as before.
+//
 // In a test:
 //
 //	o := devop.Start(t, devop.Config{Clients: []devop.Client{{

@@ -1,6 +1,7 @@
 package devop
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -28,6 +30,8 @@ func (o *OP) intercept(next http.Handler) http.Handler {
 			o.handleAuthorize(w, r, next)
 		case TokenPath:
 			o.handleToken(w, r, next)
+		case UserinfoPath:
+			o.handleUserinfo(w, r, next)
 		case RevocationPath:
 			o.handleRevocation(w, r, next)
 		case EndSessionPath:
@@ -65,7 +69,11 @@ func (o *OP) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
 	w.Header().Set("Cache-Control", "no-store")
-	op.Discover(w, d)
+	httphelper.MarshalJSON(w, struct {
+		*oidc.DiscoveryConfiguration
+		// zitadel/oidc has no field for it (RFC 9449 §5.1).
+		DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	}{d, o.proofs.Algorithms()})
 }
 
 // handleAuthorize refuses an unknown client or unregistered redirect URI with
@@ -97,6 +105,9 @@ func (o *OP) handleAuthorize(w http.ResponseWriter, r *http.Request, next http.H
 		o.renderMessage(w, http.StatusBadRequest, "Redirect URI not registered", detail)
 		return
 	}
+	if jkt := r.Form.Get("dpop_jkt"); jkt != "" {
+		r = r.WithContext(context.WithValue(r.Context(), dpopJKTContext{}, jkt))
+	}
 	next.ServeHTTP(w, r)
 }
 
@@ -109,9 +120,11 @@ func (o *OP) clientIDs() []string {
 	return ids
 }
 
-// handleToken authenticates the client first (see authenticateClient) and
+// handleToken authenticates the client first (see authenticateClient), then
+// checks the DPoP proof if there is one (see checkTokenProof, dpop.go), and
 // counts token requests. The answer is buffered so the event is recorded
-// before the client can read the answer.
+// before the client can read the answer, and so that the token_type of
+// DPoP-bound tokens can be set.
 func (o *OP) handleToken(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	_ = r.ParseForm() // zitadel/oidc parses again (a no-op) and answers errors
 	grantType := r.Form.Get("grant_type")
@@ -124,11 +137,31 @@ func (o *OP) handleToken(w http.ResponseWriter, r *http.Request, next http.Handl
 	rec := httptest.NewRecorder()
 	if r.Method != http.MethodPost {
 		next.ServeHTTP(rec, r)
-	} else if _, failed := o.authenticateClient(r); failed != nil {
+	} else if c, failed := o.authenticateClient(r); failed != nil {
 		o.cfg.Logger.Warn("token request: client authentication failed", "client_id", clientID, "error", failed.code, "reason", failed.description)
 		failed.write(rec)
-	} else {
+	} else if jkt, nonce, failed := o.checkTokenProof(r, c); failed != nil {
+		o.cfg.Logger.Warn("token request: DPoP refused", "client_id", clientID, "error", failed.code, "reason", failed.description)
+		failed.write(rec)
+	} else if jkt == "" {
 		next.ServeHTTP(rec, r)
+	} else {
+		next.ServeHTTP(rec, r.WithContext(withProofKey(r.Context(), jkt)))
+		if nonce != "" {
+			rec.Header().Set("DPoP-Nonce", nonce)
+		}
+		if rec.Code == http.StatusOK {
+			body, err := boundTokenResponse(rec.Body.Bytes())
+			if err != nil {
+				o.cfg.Logger.Error("token request: the answer is not JSON", "client_id", clientID, "error", err)
+				rec = httptest.NewRecorder()
+				(&clientAuthError{status: http.StatusInternalServerError, code: "server_error", description: "the token answer could not be made"}).write(rec)
+			} else {
+				rec.Body.Reset()
+				rec.Body.Write(body)
+				rec.Header().Del("Content-Length")
+			}
+		}
 	}
 	o.cfg.Logger.Info("token request", "grant_type", grantType, "client_id", clientID, "status", rec.Code)
 	o.emit(Event{Kind: EventToken, GrantType: grantType, ClientID: clientID, Status: rec.Code})

@@ -341,15 +341,16 @@ func (b *browser) login(a *auth, email string) string {
 }
 
 type tokenResponse struct {
-	Status           int    `json:"-"`
-	AccessToken      string `json:"access_token"`
-	IDToken          string `json:"id_token"`
-	RefreshToken     string `json:"refresh_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int    `json:"expires_in"`
-	Scope            string `json:"scope"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
+	Status           int         `json:"-"`
+	Header           http.Header `json:"-"`
+	AccessToken      string      `json:"access_token"`
+	IDToken          string      `json:"id_token"`
+	RefreshToken     string      `json:"refresh_token"`
+	TokenType        string      `json:"token_type"`
+	ExpiresIn        int         `json:"expires_in"`
+	Scope            string      `json:"scope"`
+	Error            string      `json:"error"`
+	ErrorDescription string      `json:"error_description"`
 }
 
 // clientAuth says how a token request authenticates the client.
@@ -363,6 +364,12 @@ const (
 
 func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, form url.Values) tokenResponse {
 	t.Helper()
+	return tokenRequestWith(t, o, c, how, form, nil)
+}
+
+// tokenRequestWith is tokenRequest with extra request headers (DPoP).
+func tokenRequestWith(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, form url.Values, header http.Header) tokenResponse {
+	t.Helper()
 	form = cloneValues(form)
 	switch how {
 	case authPost:
@@ -372,6 +379,9 @@ func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, for
 		form.Set("client_id", c.ID)
 	}
 	req, _ := http.NewRequest(http.MethodPost, o.Issuer()+devop.TokenPath, strings.NewReader(form.Encode()))
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if how == authBasic {
 		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
@@ -386,6 +396,7 @@ func tokenRequest(t *testing.T, o *devop.OP, c devop.Client, how clientAuth, for
 		t.Fatalf("token response (status %d): %v", resp.StatusCode, err)
 	}
 	tr.Status = resp.StatusCode
+	tr.Header = resp.Header
 	return tr
 }
 
@@ -509,4 +520,20 @@ func readAll(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// introspect asks the OP about token, as the docs client.
+func introspect(t *testing.T, o *devop.OP, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, o.Issuer()+devop.IntrospectionPath, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("docs", "docs-secret") // introspection takes Basic whatever the token endpoint method
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m
 }

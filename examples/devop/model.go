@@ -41,6 +41,7 @@ type authRequest struct {
 	maxAge       *uint
 	loginHint    string
 	hintSubject  string // sub of a valid id_token_hint
+	dpopJKT      string // dpop_jkt: the DPoP key the code is bound to (RFC 9449 §10)
 	created      time.Time
 
 	// Set when the user is authenticated.
@@ -105,6 +106,7 @@ type accessToken struct {
 	issued    time.Time
 	expires   time.Time
 	jwt       string
+	jkt       string // thumbprint of the DPoP key the token is bound to (cnf.jkt), if any
 }
 
 // refreshToken is one opaque refresh token. Rotation marks it used and issues
@@ -121,6 +123,7 @@ type refreshToken struct {
 	issued    time.Time
 	expires   time.Time
 	used      bool
+	jkt       string // DPoP key the token is bound to (public clients only, RFC 9449 §5)
 }
 
 // refreshRequest is what a refresh token grant works on (op.RefreshTokenRequest).

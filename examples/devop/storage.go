@@ -109,6 +109,12 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, u
 	case client.Public():
 		return nil, oidc.ErrInvalidRequest().WithDescription("a public client must use PKCE: send code_challenge with code_challenge_method=S256")
 	}
+	jkt, _ := ctx.Value(dpopJKTContext{}).(string)
+	if jkt != "" {
+		if err := checkDPoPJKT(jkt); err != nil {
+			return nil, err
+		}
+	}
 	ar := &authRequest{
 		id:           newID(authRequestIDPrefix),
 		clientID:     client.ID,
@@ -123,6 +129,7 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, u
 		maxAge:       req.MaxAge,
 		loginHint:    req.LoginHint,
 		hintSubject:  userID,
+		dpopJKT:      jkt,
 		created:      time.Now(),
 	}
 	o.mu.Lock()
@@ -208,7 +215,8 @@ func (o *OP) liveSessionLocked(id string) *session {
 
 // newAccessTokenLocked records an access token; its JWT is signed later by
 // tokenCrypto.Encrypt.
-func (o *OP) newAccessTokenLocked(clientID, userID, sessionID, family string, scopes []string) *accessToken {
+// jkt is the DPoP key the token is bound to ("" for a Bearer token).
+func (o *OP) newAccessTokenLocked(clientID, userID, sessionID, family, jkt string, scopes []string) *accessToken {
 	now := time.Now()
 	at := &accessToken{
 		id:        newID(accessTokenIDPrefix),
@@ -220,12 +228,15 @@ func (o *OP) newAccessTokenLocked(clientID, userID, sessionID, family string, sc
 		scopes:    slices.Clone(scopes),
 		issued:    now,
 		expires:   now.Add(o.cfg.AccessTokenLifetime),
+		jkt:       jkt,
 	}
 	o.access[at.id] = at
 	return at
 }
 
-func (o *OP) newRefreshTokenLocked(family, clientID, userID, sessionID string, scopes []string, authTime time.Time) *refreshToken {
+// newRefreshTokenLocked records a refresh token; jkt is the DPoP key it is
+// bound to ("" for none).
+func (o *OP) newRefreshTokenLocked(family, clientID, userID, sessionID, jkt string, scopes []string, authTime time.Time) *refreshToken {
 	now := time.Now()
 	rt := &refreshToken{
 		id:        newID(refreshTokenIDPrefix),
@@ -238,6 +249,7 @@ func (o *OP) newRefreshTokenLocked(family, clientID, userID, sessionID string, s
 		authTime:  authTime,
 		issued:    now,
 		expires:   now.Add(o.cfg.RefreshTokenLifetime),
+		jkt:       jkt,
 	}
 	o.refresh[rt.token] = rt
 	return rt
@@ -252,7 +264,7 @@ func (s storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (st
 		if o.liveSessionLocked(r.sessionID) == nil {
 			return "", time.Time{}, invalidGrant("the OP session of this code has ended")
 		}
-		at := o.newAccessTokenLocked(r.clientID, r.userID, r.sessionID, "", r.scopes)
+		at := o.newAccessTokenLocked(r.clientID, r.userID, r.sessionID, "", proofKey(ctx), r.scopes)
 		return at.id, at.expires, nil
 	}
 	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -268,8 +280,8 @@ func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenR
 			return "", "", time.Time{}, invalidGrant("the OP session of this code has ended")
 		}
 		family := newID("fam_")
-		rt := o.newRefreshTokenLocked(family, r.clientID, r.userID, r.sessionID, r.scopes, r.authTime)
-		at := o.newAccessTokenLocked(r.clientID, r.userID, r.sessionID, family, r.scopes)
+		rt := o.newRefreshTokenLocked(family, r.clientID, r.userID, r.sessionID, o.refreshBinding(r.clientID, "", proofKey(ctx)), r.scopes, r.authTime)
+		at := o.newAccessTokenLocked(r.clientID, r.userID, r.sessionID, family, proofKey(ctx), r.scopes)
 		return at.id, rt.token, at.expires, nil
 	case *refreshRequest:
 		old := o.refresh[current]
@@ -284,11 +296,26 @@ func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenR
 		old.used = true
 		// The new refresh token keeps the grant's full scope (RFC 6749, section
 		// 6); only the access token gets a narrowed scope.
-		rt := o.newRefreshTokenLocked(old.family, old.clientID, old.userID, old.sessionID, old.scopes, old.authTime)
-		at := o.newAccessTokenLocked(old.clientID, old.userID, old.sessionID, old.family, r.scopes)
+		rt := o.newRefreshTokenLocked(old.family, old.clientID, old.userID, old.sessionID, o.refreshBinding(old.clientID, old.jkt, proofKey(ctx)), old.scopes, old.authTime)
+		at := o.newAccessTokenLocked(old.clientID, old.userID, old.sessionID, old.family, proofKey(ctx), r.scopes)
 		return at.id, rt.token, at.expires, nil
 	}
 	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
+}
+
+// refreshBinding is the DPoP key a new refresh token of client is bound to:
+// the key of the token it replaces (checked by checkTokenProof), else the
+// key of the request's proof for a public client (RFC 9449 §5). A
+// confidential client's refresh tokens are bound to its credentials, not to
+// a key.
+func (o *OP) refreshBinding(clientID, old, jkt string) string {
+	switch c := o.clients[clientID]; {
+	case old != "":
+		return old
+	case c != nil && c.Public():
+		return jkt
+	}
+	return ""
 }
 
 func (s storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
@@ -481,13 +508,17 @@ func (s storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intro
 	resp.Scope = at.scopes
 	resp.ClientID = at.clientID
 	resp.TokenType = oidc.BearerToken
+	resp.Claims = map[string]any{"sid": at.sessionID}
+	if at.jkt != "" {
+		resp.TokenType = "DPoP"
+		resp.Claims["cnf"] = cnf(at.jkt)
+	}
 	resp.Expiration = oidc.FromTime(at.expires)
 	resp.IssuedAt = oidc.FromTime(at.issued)
 	resp.NotBefore = oidc.FromTime(at.issued)
 	resp.Audience = at.audience
 	resp.Issuer = s.o.issuer
 	resp.JWTID = at.id
-	resp.Claims = map[string]any{"sid": at.sessionID}
 	return nil
 }
 
@@ -534,6 +565,9 @@ func (o *OP) signAccessToken(id string) (string, error) {
 		"scope":       strings.Join(rec.scopes, " "),
 		"roles":       nonNil(u.Roles),
 		"permissions": nonNil(u.Permissions),
+	}
+	if rec.jkt != "" {
+		claims["cnf"] = cnf(rec.jkt)
 	}
 	jwt, err := o.key.sign(claims, o.cfg.AccessTokenJWTType)
 	if err != nil {

@@ -2,6 +2,7 @@ package nodeop
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/multiapp-go/multiapp/pkce"
+	"github.com/multiapp-go/multiapp/rp"
 )
 
 // Browser is a scripted browser: an http.Client with a cookie jar that
@@ -543,4 +547,30 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// SignIn runs one login of c in this browser (the authorization request,
+// the OP's pages, the redirect to c's callback at callbackPath, the code
+// exchange) and returns the tokens; it fails the test on any error.
+func (b *Browser) SignIn(t testing.TB, c *rp.Client, callbackPath string) *rp.Tokens {
+	t.Helper()
+	ctx := context.Background()
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	authURL, err := c.AuthCodeURL(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == callbackPath })
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rp.ParseAuthResponse(cb.RawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := c.Exchange(ctx, tx, resp)
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	return tokens
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/internal/nodeop"
-	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -186,23 +185,7 @@ func TestInteropNodeOIDCProvider(t *testing.T) {
 
 	t.Run("token decode of a real ID token", func(t *testing.T) {
 		b := nodeop.NewBrowser(t, "alice@example.test", "pw")
-		tx := pkce.NewTransaction(c.Issuer(), "/")
-		authURL, err := c.AuthCodeURL(context.Background(), tx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb, _, err := b.Navigate(authURL, func(u *url.URL) bool { return u.Path == "/auth/callback" })
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := rp.ParseAuthResponse(cb.RawQuery)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := c.Exchange(context.Background(), tx, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tokens := b.SignIn(t, c, "/auth/callback")
 		opts := TokenOptions{Issuer: op.Issuer, ClientID: web.ClientID}
 		rep := decode(t, tokens.IDToken, opts)
 		if rep.Kind != KindID {
