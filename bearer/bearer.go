@@ -91,8 +91,8 @@ type Config struct {
 	// RetryAfter is announced with 503 answers. Zero: DefaultRetryAfter.
 	RetryAfter time.Duration
 	// ClockSkew is tolerated on auth_time by MaxAuthAge. Zero:
-	// rp.DefaultClockSkew (give it the ProviderOptions.ClockSkew of the
-	// verifier's Provider).
+	// rp.DefaultClockSkew (give it the verifier's Provider's,
+	// provider.ClockSkew()).
 	ClockSkew time.Duration
 	// DPoP, when set, also accepts DPoP-bound access tokens presented with
 	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
