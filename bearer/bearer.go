@@ -160,6 +160,7 @@ type claimsCtx struct {
 	context.Context
 	by     *Middleware
 	claims *rp.Claims
+	proof  *checkedProof // the DPoP proof this layer checked; nil: none
 }
 
 func (c *claimsCtx) Value(key any) any {
