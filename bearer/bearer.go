@@ -91,8 +91,8 @@ type Config struct {
 	// RetryAfter is announced with 503 answers. Zero: DefaultRetryAfter.
 	RetryAfter time.Duration
 	// ClockSkew is tolerated on auth_time by MaxAuthAge. Zero:
-	// rp.DefaultClockSkew (give it the ProviderOptions.ClockSkew of the
-	// verifier's Provider).
+	// rp.DefaultClockSkew (give it the verifier's Provider's,
+	// provider.ClockSkew()).
 	ClockSkew time.Duration
 	// DPoP, when set, also accepts DPoP-bound access tokens presented with
 	// a proof (RFC 9449); see DPoPConfig. Verifier must then be a
@@ -160,6 +160,7 @@ type claimsCtx struct {
 	context.Context
 	by     *Middleware
 	claims *rp.Claims
+	proof  *checkedProof // the DPoP proof this layer checked; nil: none
 }
 
 func (c *claimsCtx) Value(key any) any {

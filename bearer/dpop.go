@@ -133,15 +133,27 @@ func (m *Middleware) authenticateDPoP(w http.ResponseWriter, r *http.Request) (*
 		m.refuse(w, r, &dpop.Error{Code: dpop.CodeMalformed, Detail: "send exactly one DPoP header with the DPoP scheme"}, nil)
 		return r, nil
 	}
-	p, err := l.proofs.Verify(r.Context(), proofs[0], dpop.Request{Method: r.Method, URI: l.requestURI(r), AccessToken: raw, Thumbprint: jkt})
-	if err != nil {
-		m.refuse(w, r, err, nil)
-		return r, nil
+	checked := &checkedProof{proofs: l.proofs, proof: proofs[0], token: raw, htu: l.requestURI(r), jkt: jkt}
+	if outer, ok := r.Context().Value(claimsKey{}).(*claimsCtx); !ok || outer.proof == nil || *outer.proof != *checked {
+		p, err := l.proofs.Verify(r.Context(), checked.proof, dpop.Request{Method: r.Method, URI: checked.htu, AccessToken: raw, Thumbprint: jkt})
+		if err != nil {
+			m.refuse(w, r, err, nil)
+			return r, nil
+		}
+		if p.NextNonce != "" {
+			w.Header().Set("DPoP-Nonce", p.NextNonce)
+		}
 	}
-	if p.NextNonce != "" {
-		w.Header().Set("DPoP-Nonce", p.NextNonce)
-	}
-	return r.WithContext(&claimsCtx{Context: r.Context(), by: m, claims: cl}), cl
+	return r.WithContext(&claimsCtx{Context: r.Context(), by: m, claims: cl, proof: checked}), cl
+}
+
+// checkedProof is a DPoP proof a bearer layer accepted for a request. An
+// inner layer with the same proof verifier, for the same proof, token,
+// htu and binding, accepts it without a second check: the second check
+// would find its jti used (by the outer layer) and refuse every request.
+type checkedProof struct {
+	proofs                 *dpop.Verifier
+	proof, token, htu, jkt string
 }
 
 // dpopToken extracts the token of "Authorization: DPoP <token>" (RFC 9449

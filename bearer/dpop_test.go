@@ -329,3 +329,34 @@ func TestDPoPStepUpChallenge(t *testing.T) {
 		t.Fatalf("%d %q", w.Code, ch)
 	}
 }
+
+// TestDPoPNestedLayers: a handler may sit inside two bearer layers (an
+// outer Authenticate, an inner Require). With one proof verifier (one
+// replay store), the inner layer must not refuse the request's proof as
+// a replay of the outer layer's check; a layer with another verifier
+// still checks the proof itself.
+func TestDPoPNestedLayers(t *testing.T) {
+	f := newBearerFixture(t)
+	client := mustSigner(t, "")
+	bound := bearerToken(f.op, func(c map[string]any) { c["cnf"] = map[string]any{"jkt": client.Thumbprint()} })
+	proofs := proofVerifier(t, nil)
+	outer := mustNew(t, bearer.Config{Verifier: f.verifier, DPoP: &bearer.DPoPConfig{Proofs: proofs}})
+	inner := mustNew(t, bearer.Config{Verifier: f.verifier, DPoP: &bearer.DPoPConfig{Proofs: proofs}})
+	h := outer.Authenticate(inner.Require(bearer.AnyScope("orders:read"))(echo))
+	if w := (dpopCall{"DPoP", bound, []string{mustProof(t, client, "GET", orders, bound, "")}, ""}).do(h); w.Code != 200 {
+		t.Fatalf("two layers, one verifier: %d %s", w.Code, w.Header())
+	}
+	replayed := mustProof(t, client, "GET", orders, bound, "")
+	if w := (dpopCall{"DPoP", bound, []string{replayed}, ""}).do(h); w.Code != 200 {
+		t.Fatalf("first use: %d", w.Code)
+	}
+	if w := (dpopCall{"DPoP", bound, []string{replayed}, ""}).do(h); w.Code != 401 {
+		t.Fatalf("a replayed proof through two layers: %d, want 401", w.Code)
+	}
+	// Another verifier of its own (another replay store): it checks.
+	own := mustNew(t, bearer.Config{Verifier: f.verifier, DPoP: &bearer.DPoPConfig{Proofs: proofVerifier(t, nil)}})
+	h2 := outer.Authenticate(own.Authenticate(echo))
+	if w := (dpopCall{"DPoP", bound, []string{mustProof(t, client, "GET", orders, bound, "")}, ""}).do(h2); w.Code != 200 {
+		t.Fatalf("two verifiers, each with its store: %d", w.Code)
+	}
+}

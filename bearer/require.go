@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiapp-go/multiapp/internal/acr"
 	"github.com/multiapp-go/multiapp/rp"
 )
 
@@ -61,15 +62,18 @@ func AllRoles(roles ...string) Requirement { return newRequirement("role", true,
 // token.
 //
 // The values are the OP's (its discovery document lists them as
-// acr_values_supported). Each must be non-empty, without spaces or control
-// characters: AnyACR panics otherwise, as a route set up wrong should fail
-// at start-up.
+// acr_values_supported). Each must be non-empty printable ASCII without a
+// space, a quote or a backslash, and together at most 128 bytes (joined
+// with spaces): the rule a web app of this library
+// (middleware.StepUpFromResponse) follows a challenge by, since the values
+// go through its login route and login cookie. AnyACR panics otherwise, as
+// a route set up wrong should fail at start-up.
 //
 //	mux.Handle("POST /payments", api.Require(bearer.AnyACR("urn:example:mfa"))(pay))
 func AnyACR(values ...string) Requirement {
-	for _, v := range values {
-		if v == "" || strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			panic(fmt.Sprintf("bearer: AnyACR value %q is empty or has a space or control character", v))
+	if len(values) > 0 { // none: newRequirement says so
+		if err := acr.Check(values); err != nil {
+			panic("bearer: AnyACR: " + err.Error())
 		}
 	}
 	return newRequirement("acr", false, values)

@@ -202,11 +202,18 @@ func TestBearerStepUpIntrospection(t *testing.T) {
 // TestStepUpRequirementsAtSetUp: a route set up wrong fails at start-up.
 func TestStepUpRequirementsAtSetUp(t *testing.T) {
 	for name, f := range map[string]func(){
-		"no acr":           func() { bearer.AnyACR() },
-		"empty acr":        func() { bearer.AnyACR("") },
-		"acr with a space": func() { bearer.AnyACR("urn:a urn:b") },
-		"acr with a quote": func() { bearer.AnyACR("a\nb") },
-		"negative max age": func() { bearer.MaxAuthAge(-time.Second) },
+		"no acr":             func() { bearer.AnyACR() },
+		"empty acr":          func() { bearer.AnyACR("") },
+		"acr with a space":   func() { bearer.AnyACR("urn:a urn:b") },
+		"acr with a newline": func() { bearer.AnyACR("a\nb") },
+		// What a web app could not follow (middleware.StepUpFromResponse):
+		// the same rule, package internal/acr.
+		"acr with a quote":     func() { bearer.AnyACR(`a"b`) },
+		"acr with a backslash": func() { bearer.AnyACR(`a\b`) },
+		"acr not ASCII":        func() { bearer.AnyACR("urn:niveau:élevé") },
+		"acr over 128 bytes":   func() { bearer.AnyACR(strings.Repeat("a", 129)) },
+		"acrs over 128 bytes":  func() { bearer.AnyACR(strings.Repeat("a", 64), strings.Repeat("b", 64)) },
+		"negative max age":     func() { bearer.MaxAuthAge(-time.Second) },
 	} {
 		func() {
 			defer func() {

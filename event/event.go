@@ -60,7 +60,8 @@ const (
 	// authentication, RFC 9470; middleware.Web.RequireStepUp), or an API
 	// asked for one (StartStepUp). Reason: acr, max_age (what the session
 	// lacked) or api; attributes acr_values and max_age (what the OP is
-	// asked for). The sign-in that follows is a Login with attribute
+	// asked for). Reason already_met (Level warn): an API asked for what
+	// the session already has, and the user was not sent (a 502 page). The sign-in that follows is a Login with attribute
 	// step_up (and acr), or a LoginFailed with Reason acr_not_met or
 	// auth_time_not_met when the OP did not authenticate the user as asked.
 	StepUp Name = "multiapp.step_up"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/multiapp-go/multiapp/event"
+	"github.com/multiapp-go/multiapp/internal/acr"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 	"github.com/multiapp-go/multiapp/tokenstore"
@@ -29,59 +30,37 @@ type StepUp struct {
 	// acr_values_supported), e.g. "urn:example:mfa". Nil: any acr.
 	ACR []string
 	// MaxAge is how long ago the user may have authenticated at most: the
-	// ID token's "auth_time" must be present and that recent (with
-	// rp.DefaultClockSkew tolerated). It is sent as max_age in whole
+	// ID token's "auth_time" must be present and that recent (with the
+	// Provider's clock skew tolerated, ProviderOptions.ClockSkew, as the
+	// callback does). It is sent as max_age in whole
 	// seconds (rounded down), and the OP then makes the user authenticate
 	// anew. Zero: any age.
 	MaxAge time.Duration
 }
 
-// Bounds of what a step-up carries through the login route and the login
-// transaction cookie.
-const (
-	maxACRValues = 128 // bytes of acr_values, spaces included
-)
-
-// validate reports what is wrong with su, for a developer.
+// validate reports what is wrong with su, for a developer: its acr values
+// follow the one rule of package acr, which bearer.AnyACR follows too, so
+// a web app can follow every challenge an API of this library sends.
 func (su StepUp) validate() error {
-	n := len(su.ACR) - 1
-	for _, v := range su.ACR {
-		if !validACRValues(v) || strings.Contains(v, " ") {
-			return fmt.Errorf("acr value %q is empty or has a space, a quote or a control character", v)
+	if len(su.ACR) > 0 {
+		if err := acr.Check(su.ACR); err != nil {
+			return err
 		}
-		n += len(v)
 	}
-	switch {
-	case n > maxACRValues:
-		return fmt.Errorf("the acr values take %d bytes; a sign-in can carry at most %d", n, maxACRValues)
-	case su.MaxAge < 0:
+	if su.MaxAge < 0 {
 		return fmt.Errorf("MaxAge %v is negative", su.MaxAge)
 	}
 	return nil
 }
 
-// validACRValues: a space-separated list of acr values of printable ASCII
-// without quotes or backslashes (what an OP's acr values are: URIs and
-// short names), at most maxACRValues bytes.
-func validACRValues(s string) bool {
-	if len(strings.Fields(s)) == 0 || len(s) > maxACRValues {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
 // unmet returns what the claims lack ("acr" or "max_age"), or "" when they
-// meet su at now.
-func (su StepUp) unmet(cl *rp.Claims, now time.Time) string {
+// meet su at now, with skew tolerated on auth_time (the Provider's, so a
+// sign-in the callback accepted is not sent back to the OP).
+func (su StepUp) unmet(cl *rp.Claims, now time.Time, skew time.Duration) string {
 	if len(su.ACR) > 0 && (cl.ACR == "" || !slices.Contains(su.ACR, cl.ACR)) {
 		return "acr"
 	}
-	if su.MaxAge > 0 && !cl.AuthenticatedWithin(su.MaxAge/time.Second*time.Second, now, rp.DefaultClockSkew) {
+	if su.MaxAge > 0 && !cl.AuthenticatedWithin(su.MaxAge/time.Second*time.Second, now, skew) {
 		return "max_age"
 	}
 	return ""
@@ -116,13 +95,15 @@ func (su StepUp) query(q url.Values) {
 //
 // RequireStepUp panics when su is invalid (an acr value that is empty or
 // has a space, quote or control character; more than 128 bytes of them; a
-// negative MaxAge): a route set up wrong fails at start-up.
+// negative MaxAge) or asks for acr values that WebConfig.AuthParams'
+// acr_values do not list (the login route only lets a sign-in narrow
+// them): a route set up wrong fails at start-up.
 //
 //	mux.Handle("GET /settings/security", web.RequireStepUp(middleware.StepUp{
 //		ACR: []string{"urn:example:mfa"}, MaxAge: 10 * time.Minute,
 //	})(securitySettings))
 func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
-	if err := su.validate(); err != nil {
+	if err := w.checkStepUp(su); err != nil {
 		panic("middleware: RequireStepUp: " + err.Error())
 	}
 	su.ACR = slices.Clone(su.ACR)
@@ -140,7 +121,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 			case s == nil:
 				w.signInRequired(rw, r, "")
 			default:
-				if why := su.unmet(s.Claims(), w.now()); why != "" {
+				if why := su.unmet(s.Claims(), w.now(), w.client.Provider().ClockSkew()); why != "" {
 					w.stepUp(rw, r, su, why, s.record())
 					return
 				}
@@ -162,8 +143,12 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 //	Cookie realm="<client id>", error="insufficient_user_authentication", acr_values="...", max_age=N
 //
 // A zero su (a challenge that names neither) asks the OP for a fresh
-// authentication (prompt=login). An invalid su (see RequireStepUp) is
-// answered 502: the API's challenge cannot be followed.
+// authentication (prompt=login). An su that RequireStepUp would refuse is
+// answered 502: the API's challenge cannot be followed. So is an su the
+// session's ID token already meets (for a zero su: a sign-in within the
+// Provider's clock skew), with an event.StepUp of Reason already_met: the API does
+// not see what the OP said at sign-in (its access tokens lack acr or
+// auth_time), and signing in again would loop.
 //
 //	resp, err := sess.Client(ctx).Get(ordersAPI + "/payments")
 //	if su, ok := middleware.StepUpFromResponse(resp); ok {
@@ -171,7 +156,7 @@ func (w *Web) RequireStepUp(su StepUp) func(http.Handler) http.Handler {
 //		return
 //	}
 func (w *Web) StartStepUp(rw http.ResponseWriter, r *http.Request, su StepUp) {
-	if err := su.validate(); err != nil {
+	if err := w.checkStepUp(su); err != nil {
 		w.emit(r.Context(), event.Event{Name: event.StepUp, Level: slog.LevelWarn, Reason: "invalid", Err: err})
 		w.page(rw, http.StatusBadGateway, "Stronger sign-in not possible",
 			"A service this page uses asked for a stronger sign-in in a way this site cannot follow; see its logs.")
@@ -180,8 +165,29 @@ func (w *Web) StartStepUp(rw http.ResponseWriter, r *http.Request, su StepUp) {
 	var rec *tokenstore.Session
 	if s, ok := SessionFrom(r.Context()); ok {
 		rec = s.record()
+		// The sign-in already has what the API asks (a fresh one, for a
+		// challenge that names nothing): signing in again would bring the
+		// same answer back, page → OP → page, forever.
+		guard := su
+		if len(su.ACR) == 0 && su.MaxAge <= 0 {
+			guard.MaxAge = time.Second // "right now", as max_age=0 is read
+		}
+		if guard.unmet(s.Claims(), w.now(), w.client.Provider().ClockSkew()) == "" {
+			w.audit(r.Context(), rec, event.Event{Name: event.StepUp, Level: slog.LevelWarn, Reason: "already_met",
+				Err: fmt.Errorf("an API asked for a sign-in (%s) that the session's ID token already meets: the API does not see it in its tokens (does the OP put acr and auth_time in access tokens?)", guard.describe())})
+			w.page(rw, http.StatusBadGateway, "Stronger sign-in not possible",
+				"A service this page uses asks for a stronger or more recent sign-in than you already have; signing in again would not change its answer. Try again later, or contact the site's support.")
+			return
+		}
 	}
 	w.stepUp(rw, r, su, "api", rec)
+}
+
+// describe is su for a developer: its acr_values and max_age.
+func (su StepUp) describe() string {
+	q := url.Values{}
+	su.query(q)
+	return q.Encode()
 }
 
 // stepUp sends the user to sign in again as su asks (why: what the
@@ -228,24 +234,79 @@ func (w *Web) stepUpURL(returnTo string, su StepUp) string {
 // stepUpParams moves a step-up's acr_values and max_age from the login
 // route's query q into the authorization request's params (rp's
 // AuthCodeURL records them in the transaction, and Exchange checks the new
-// ID token against them). It returns a message for the user when they are
-// malformed.
+// ID token against them). params hold the app's AuthParams, which anyone
+// can try to loosen by starting the login route with a query of their own:
+// the query may only tighten them. Its acr values must all be among
+// AuthParams' acr_values (when there are some), and the smaller max_age
+// wins. It returns a message for the user when the query is malformed or
+// asks for less.
 func stepUpParams(q, params url.Values) string {
 	if _, ok := q["acr_values"]; ok {
-		v := q.Get("acr_values")
-		if len(q["acr_values"]) != 1 || !validACRValues(v) {
+		asked, err := acr.ParseList(q.Get("acr_values"))
+		if len(q["acr_values"]) != 1 || err != nil {
 			return "acr_values must be a short list of authentication levels separated by spaces."
 		}
-		params.Set("acr_values", strings.Join(strings.Fields(v), " "))
+		if !allowedACR(params, asked) {
+			return "This sign-in asks for authentication levels (acr_values) this site does not accept; it accepts only " + params.Get("acr_values") + "."
+		}
+		params.Set("acr_values", strings.Join(asked, " "))
 	}
 	if _, ok := q["max_age"]; ok {
 		v := q.Get("max_age")
-		if n, err := strconv.ParseInt(v, 10, 64); len(q["max_age"]) != 1 || err != nil || n < 0 || v[0] == '+' {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if len(q["max_age"]) != 1 || err != nil || n < 0 || v[0] == '+' {
 			return "max_age must be a number of seconds."
 		}
-		params.Set("max_age", v)
+		// The smaller one. A configured max_age that does not parse stays,
+		// for AuthCodeURL to refuse as the configuration error it is.
+		if cur, err := strconv.ParseInt(params.Get("max_age"), 10, 64); !params.Has("max_age") || err == nil && n < cur {
+			params.Set("max_age", v)
+		}
 	}
 	return ""
+}
+
+// allowedACR: every one of asked is among params' acr_values, or params
+// have none (any acr is allowed).
+func allowedACR(params url.Values, asked []string) bool {
+	allowed := strings.Fields(params.Get("acr_values"))
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, v := range asked {
+		if !slices.Contains(allowed, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// addPrompt adds a prompt value asked in the login route's query to
+// params' prompt (the app's AuthParams may have set one, e.g. "login" to
+// make every sign-in interactive): the query cannot take a configured
+// value away.
+func addPrompt(params url.Values, p string) {
+	have := strings.Fields(params.Get("prompt"))
+	if !slices.Contains(have, p) {
+		have = append(have, p)
+	}
+	params.Set("prompt", strings.Join(have, " "))
+}
+
+// errSilentNotAllowed: a silent sign-in (prompt=none) asked of an app whose
+// AuthParams set a prompt: every sign-in there must be as configured.
+var errSilentNotAllowed = fmt.Errorf("%w: WebConfig.AuthParams sets prompt, so no sign-in can be silent (prompt=none); turn SilentSSO off or remove the prompt", rp.ErrConfig)
+
+// checkStepUp reports why su cannot be carried through this app's login
+// route: invalid, or acr values its AuthParams do not allow.
+func (w *Web) checkStepUp(su StepUp) error {
+	if err := su.validate(); err != nil {
+		return err
+	}
+	if !allowedACR(w.cfg.AuthParams, su.ACR) {
+		return fmt.Errorf("acr values %q are not among WebConfig.AuthParams' acr_values %q, which every sign-in must meet", su.ACR, w.cfg.AuthParams.Get("acr_values"))
+	}
+	return nil
 }
 
 // stepUpFailure tells a failed step-up login apart (the new ID token does

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,9 +94,16 @@ func FuzzParseChallenges(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, ch := range parseChallenges(s) {
+		n := 0
+		for ch := range challenges(s) {
 			if ch.scheme == "" || !strings.Contains(s, ch.scheme) {
 				t.Fatalf("scheme %q from %q", ch.scheme, s)
+			}
+			if ch.seen&seenACRValues != 0 && !strings.Contains(s, `\`) && !strings.Contains(s, ch.acrValues) {
+				t.Fatalf("acr_values %q not from %q", ch.acrValues, s)
+			}
+			if n++; n > len(s) {
+				t.Fatalf("more challenges than bytes in %q", s)
 			}
 		}
 		if su, ok := parseStepUp([]string{s}); ok {
@@ -104,4 +112,70 @@ func FuzzParseChallenges(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseStepUpBounds: an API (or whatever answers in its place) that
+// sends a huge or endless WWW-Authenticate makes StepUpFromResponse read a
+// bounded part of it: a field over 8 KiB is skipped, the search stops after
+// a bounded number of challenges and fields, and it ends at the step-up
+// challenge.
+func TestParseStepUpBounds(t *testing.T) {
+	const stepUp = `Bearer error="insufficient_user_authentication", max_age=60`
+	big := `Basic realm="` + strings.Repeat("x", 8<<10) + `"`
+	cases := []struct {
+		name   string
+		fields []string
+		ok     bool
+	}{
+		{"field over 8 KiB skipped", []string{stepUp + `, ` + big}, false},
+		{"field over 8 KiB skipped, the next read", []string{big, stepUp}, true},
+		{"field of 8 KiB read", []string{stepUp + `, Basic realm="` + strings.Repeat("x", 8<<10-len(stepUp)-16) + `"`}, true},
+		{"after 31 other challenges", []string{strings.Repeat(`Basic realm="x", `, 31) + stepUp}, true},
+		{"after 32 other challenges: not searched", []string{strings.Repeat(`Basic realm="x", `, 32) + stepUp}, false},
+		{"challenges counted across fields", slices.Repeat([]string{`Basic realm="x", Digest realm="y"`}, 16), false},
+		{"after 16 fields: not searched", append(slices.Repeat([]string{`,`}, 16), stepUp), false},
+		{"ends at the step-up challenge: broken syntax after it ignored", []string{stepUp + `, Basic realm="x`}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, ok := parseStepUp(c.fields); ok != c.ok {
+				t.Fatalf("found %v, want %v", ok, c.ok)
+			}
+		})
+	}
+}
+
+// TestParseStepUpAllocs: reading challenges allocates nothing per
+// challenge, however many there are (up to the bound), and nothing for a
+// field over the bound.
+func TestParseStepUpAllocs(t *testing.T) {
+	const stepUp = `Bearer error="insufficient_user_authentication", acr_values="urn:a urn:b", max_age=60`
+	alone := []string{stepUp}
+	one := testing.AllocsPerRun(100, func() { parseStepUp(alone) })
+	fields := []string{strings.Repeat(`Basic realm="x", Negotiate abc==, `, 15) + stepUp}
+	many := testing.AllocsPerRun(100, func() { parseStepUp(fields) })
+	if many != one || one > 8 {
+		t.Fatalf("%v allocations after 30 challenges, %v alone", many, one)
+	}
+	huge := []string{strings.Repeat(`Basic realm="x", `, 1<<16)}
+	if n := testing.AllocsPerRun(10, func() { parseStepUp(huge) }); n > 0 {
+		t.Fatalf("%v allocations for a 1 MB field", n)
+	}
+}
+
+// BenchmarkStepUpFromResponseHuge: a 1 MB WWW-Authenticate, as one field
+// and as a thousand fields of 1 KB.
+func BenchmarkStepUpFromResponseHuge(b *testing.B) {
+	for name, fields := range map[string][]string{
+		"one field":   {strings.Repeat(`Basic realm="x", `, 1<<16)},
+		"1000 fields": slices.Repeat([]string{strings.Repeat(`Basic realm="x", `, 60)}, 1000),
+	} {
+		resp := &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": fields}}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				StepUpFromResponse(resp)
+			}
+		})
+	}
 }

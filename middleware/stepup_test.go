@@ -226,14 +226,14 @@ func TestStepUpForNonNavigation(t *testing.T) {
 // with 400, before anything reaches the OP.
 func TestLoginRouteStepUpParams(t *testing.T) {
 	a := newTestApp(t, oidctest.New(t), "webc_a", func(c *middleware.WebConfig) {
-		c.AuthParams = url.Values{"acr_values": {acrLow}}
+		c.AuthParams = url.Values{"acr_values": {acrLow + " " + acrHigh + " a b"}}
 	})
 	b := newBrowser(t)
 	for query, want := range map[string]string{
-		"":                                       "acr_values=" + acrLow,
+		"":                                       "acr_values=" + acrLow + " " + acrHigh + " a b",
 		"acr_values=" + acrHigh:                  "acr_values=" + acrHigh,
 		"acr_values=a++b&max_age=0":              "acr_values=a b&max_age=0",
-		"max_age=9223372036854775807":            "acr_values=" + acrLow + "&max_age=9223372036854775807",
+		"max_age=9223372036854775807":            "acr_values=" + acrLow + " " + acrHigh + " a b&max_age=9223372036854775807",
 		"max_age=9223372036854775808":            "400",
 		"max_age=-1":                             "400",
 		"max_age=%2B5":                           "400",

@@ -125,7 +125,9 @@ type WebConfig struct {
 	// key of its own (rp.Config.DPoP), whose tokens no session could send.
 	DPoP bool
 	// AuthParams are passed to every authorization request, e.g.
-	// organization_id or connection_id.
+	// organization_id or connection_id. The login route's query may
+	// tighten acr_values, max_age and prompt, never loosen them (see
+	// docs/step-up.md).
 	AuthParams url.Values
 	// AfterLogout is where the browser lands after a logout that does not
 	// go through the OP (default "/"): the OP has no end-session endpoint,
@@ -321,7 +323,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	switch p := q.Get("prompt"); p {
 	case "", "login", "select_account":
 		if p != "" {
-			params.Set("prompt", p)
+			addPrompt(params, p) // AuthParams' prompt stays
 			tx.Prompt = p
 		}
 		// The user asks to sign in: an explicit logout no longer holds
@@ -334,6 +336,10 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 			// Signed out on purpose: no silent sign-in until the user asks.
 			noStore(rw)
 			http.Redirect(rw, r, returnTo, http.StatusFound)
+			return
+		}
+		if params.Has("prompt") {
+			w.silentFailed(rw, r, tx, errSilentNotAllowed)
 			return
 		}
 		params.Set("prompt", p)

@@ -64,7 +64,7 @@ var reasons = func() map[string]struct{} {
 	add("no_token", "malformed_request", "error")
 	// Step-up authentication (RFC 9470, issue 15.4) and DPoP proofs (RFC
 	// 9449, issue 15.3), landing beside this module: the reasons they emit.
-	add("acr", "max_age", "api", "acr_not_met", "auth_time_not_met", "dpop_required")
+	add("acr", "max_age", "api", "already_met", "acr_not_met", "auth_time_not_met", "dpop_required")
 	for _, c := range []string{"alg", "binding", "jwk", "malformed", "htm", "htu", "replay", "signature", "iat", "ath", "typ", "use_dpop_nonce"} {
 		add("dpop_" + c)
 	}

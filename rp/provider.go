@@ -183,6 +183,11 @@ func (o *ProviderOptions) check(issuer string) error {
 // Metadata returns the OP's discovery metadata.
 func (p *Provider) Metadata() Metadata { return p.meta }
 
+// ClockSkew returns the tolerance on exp, nbf, iat and auth_time
+// (ProviderOptions.ClockSkew, or DefaultClockSkew): what a check of its
+// own on the same claims (a step-up's auth_time) should tolerate too.
+func (p *Provider) ClockSkew() time.Duration { return p.skew }
+
 // KeySet returns the OP's key set, shared by every Client and verifier of
 // this Provider. It also serves go-oidc's oidc.KeySet.
 func (p *Provider) KeySet() *KeySet { return p.keys }
