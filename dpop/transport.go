@@ -27,8 +27,30 @@ type Transport struct {
 	AccessToken func(r *http.Request) (string, error)
 	// Base sends the requests. Nil: http.DefaultTransport.
 	Base http.RoundTripper
+	// Nonces, when set, keeps the servers' nonces for this Transport and
+	// every other given the same Nonces, so that a short-lived Transport
+	// (one per user session and request, as a web app's Session.Client
+	// makes) starts with the nonces the others learnt instead of paying a
+	// use_dpop_nonce round trip. A server's nonce is the server's, not the
+	// key's: sharing it between keys is safe. Nil: the Transport keeps its
+	// own.
+	Nonces *Nonces
 
-	nonces sync.Map // origin -> the server's latest DPoP-Nonce
+	own Nonces
+}
+
+// Nonces holds the latest DPoP-Nonce of each server origin, for
+// Transports to share (Transport.Nonces). The zero value is ready to use;
+// it is safe for concurrent use.
+type Nonces struct {
+	m sync.Map // origin -> the server's latest DPoP-Nonce
+}
+
+func (t *Transport) nonces() *Nonces {
+	if t.Nonces != nil {
+		return t.Nonces
+	}
+	return &t.own
 }
 
 // RoundTrip implements http.RoundTripper. It does not modify r.
@@ -61,7 +83,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		nonce := resp.Header.Get("DPoP-Nonce")
 		if nonce != "" {
-			t.nonces.Store(origin, nonce)
+			t.nonces().m.Store(origin, nonce)
 		}
 		if attempt > 0 || nonce == "" || resp.StatusCode != http.StatusUnauthorized || !asksForNonce(resp.Header) ||
 			(r.Body != nil && r.GetBody == nil) {
@@ -95,7 +117,7 @@ func (t *Transport) prepare(r *http.Request, token, origin string, attempt int) 
 		req.Body = body
 	}
 	var nonce string
-	if n, ok := t.nonces.Load(origin); ok {
+	if n, ok := t.nonces().m.Load(origin); ok {
 		nonce = n.(string)
 	}
 	u := url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}

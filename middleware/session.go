@@ -126,7 +126,10 @@ func (s *Session) Token() (*oauth2.Token, error) {
 	return s.TokenContext(context.Background())
 }
 
-// TokenContext is Token with a context. Its errors have a class (see
+// TokenContext is Token with a context. The token's TokenType is "DPoP"
+// for a session bound to a DPoP key (WebConfig.DPoP): such a token is
+// refused without a proof, so send it through Client, not an
+// oauth2.Transport. Its errors have a class (see
 // rp.Class): ClassRevoked (ErrSignedOut) when the OP ended the shared
 // session; otherwise the session is kept and the error is one a refresh
 // met (ClassTemporary with a RetryAfter in *rp.TemporaryError,
@@ -152,7 +155,7 @@ func (s *Session) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: "Bearer", Expiry: rec.Tokens.Expiry}, nil
+	return &oauth2.Token{AccessToken: rec.AccessToken, TokenType: tokenType(rec), Expiry: rec.Tokens.Expiry}, nil
 }
 
 type ctxTokenSource struct {
@@ -162,9 +165,16 @@ type ctxTokenSource struct {
 
 func (t ctxTokenSource) Token() (*oauth2.Token, error) { return t.s.TokenContext(t.ctx) }
 
-// Client returns an HTTP client that calls APIs as the user, with a
-// Bearer access token refreshed as needed.
+// Client returns an HTTP client that calls APIs as the user, with the
+// access token refreshed as needed: a Bearer token, or for a session bound
+// to a DPoP key (WebConfig.DPoP) the DPoP scheme with a fresh proof by the
+// session's key on every request, retried once when the API asks for its
+// nonce (dpop.Transport). The transport of an *http.Client in ctx under
+// oauth2.HTTPClient sends the requests.
 func (s *Session) Client(ctx context.Context) *http.Client {
+	if rec := s.record(); len(rec.DPoPKey) > 0 {
+		return s.dpopClient(ctx, rec)
+	}
 	return oauth2.NewClient(ctx, ctxTokenSource{ctx: ctx, s: s})
 }
 
@@ -362,8 +372,16 @@ func (w *Web) refresh(ctx context.Context, id string) (*tokenstore.Session, erro
 	if !ok {
 		return nil, ErrSignedOut // not a session: never send its refresh token
 	}
+	key, err := w.dpopKey(ctx, cur)
+	if err != nil {
+		return nil, err // bound to a key it cannot use: never send its refresh token
+	}
+	rctx := ctx
+	if key != nil { // the refresh token is bound to the session's key
+		rctx = rp.WithDPoPKey(ctx, key)
+	}
 	start, requested := time.Now(), w.now()
-	tokens, err := w.client.Refresh(ctx, rpTokens(cur, claims))
+	tokens, err := w.client.Refresh(rctx, rpTokens(cur, claims))
 	took := time.Since(start)
 	if rp.ClassOf(err) == rp.ClassRevoked {
 		// The OP ended the shared session, or answered with another

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/multiapp-go/multiapp/backchannel"
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/event"
 	"github.com/multiapp-go/multiapp/internal/cookie"
 	"github.com/multiapp-go/multiapp/middleware/internal/loginjar"
@@ -110,6 +111,19 @@ type WebConfig struct {
 	// until its user asks to sign in.
 	SilentSSO   bool
 	SilentRetry time.Duration
+	// DPoP binds each session's tokens to a DPoP key of its own (RFC
+	// 9449): a new ES256 key is made for every login, just before the code
+	// exchange, and sealed in the session record
+	// (tokenstore.Session.DPoPKey), never sent to the browser; the
+	// exchange and every refresh prove possession of it, and
+	// Session.Client calls APIs with the DPoP scheme and proofs by it. A
+	// token copied out of the store, a log or an API is useless without
+	// the key. The OP must accept ES256 DPoP proofs (NewWeb checks its
+	// dpop_signing_alg_values_supported). Sessions signed in before it
+	// was turned on keep their bearer tokens; sessions with a key keep
+	// using it after it is turned off. NewWeb refuses a Client with a
+	// key of its own (rp.Config.DPoP), whose tokens no session could send.
+	DPoP bool
 	// AuthParams are passed to every authorization request, e.g.
 	// organization_id or connection_id. The login route's query may
 	// tighten acr_values, max_age and prompt, never loosen them (see
@@ -167,6 +181,10 @@ type Web struct {
 	// browsers: a page with Referrer-Policy no-referrer sends "Origin:
 	// null" on same-origin POSTs.
 	crossOrigin *http.CrossOriginProtection
+
+	// apiNonces are the DPoP nonces of the APIs sessions call
+	// (Session.Client with WebConfig.DPoP).
+	apiNonces dpop.Nonces
 }
 
 var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -175,6 +193,9 @@ var cookieUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 func NewWeb(cfg WebConfig) (*Web, error) {
 	if cfg.Client == nil {
 		return nil, configError("WebConfig.Client is nil: create it with rp.Discover and Provider.Client")
+	}
+	if err := checkDPoP(&cfg); err != nil {
+		return nil, err
 	}
 	w := &Web{cfg: cfg, client: cfg.Client, store: cfg.Store, obs: cfg.Observer, now: cfg.Now, prefix: cfg.Prefix}
 	if w.store == nil {
@@ -427,6 +448,10 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 	// The tokens' lifetime counts from the request: a slow exchange must
 	// not make them look shorter-lived (see needsRefresh).
 	requested := w.now()
+	ctx, dpopKey, err := w.newDPoPKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := w.client.Exchange(ctx, tx, resp)
 	if err != nil {
 		return nil, err
@@ -445,6 +470,7 @@ func (w *Web) completeLogin(ctx context.Context, tx *pkce.Transaction, resp *rp.
 		LastSeen:    now,
 		ExpiresAt:   now.Add(w.cfg.SessionLifetime),
 		IdleTimeout: w.cfg.IdleTimeout,
+		DPoPKey:     dpopKey,
 	}
 	if err := w.store.Create(ctx, s); err != nil {
 		return nil, storeError(err)

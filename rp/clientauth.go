@@ -130,8 +130,8 @@ type clientAuth struct {
 	// secret, two secret methods to choose from).
 	detect  bool
 	observe func(ClientAuth, error)
-	// proof, when set, adds a proof of possession to every request
-	// (Config.DPoP).
+	// proof, when set, adds a proof of possession to every request made
+	// with a key (Config.DPoP, WithDPoPKey).
 	proof prover
 
 	sem     chan struct{} // one check at a time
@@ -321,7 +321,8 @@ var credentials = map[string]credential{
 // proof in the DPoP header and retries with the nonce of a use_dpop_nonce
 // answer (§8). The credential is applied anew for the retry.
 type prover interface {
-	prove(r *authRequest) error
+	// prove adds the proof of the key ctx names (none when it names none).
+	prove(ctx context.Context, r *authRequest) error
 	// retry reports whether the answer asks for the same request with a
 	// new proof.
 	retry(resp *http.Response, body []byte) bool
@@ -345,7 +346,7 @@ func (a *clientAuth) sendWith(ctx context.Context, hc *http.Client, endpoint str
 			return nil, nil, err
 		}
 		if a.proof != nil {
-			if err := a.proof.prove(r); err != nil {
+			if err := a.proof.prove(ctx, r); err != nil {
 				return nil, nil, err
 			}
 		}

@@ -23,7 +23,7 @@ type fakeProver struct {
 	proved []string // endpoint and proof of each request
 }
 
-func (f *fakeProver) prove(r *authRequest) error {
+func (f *fakeProver) prove(_ context.Context, r *authRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++

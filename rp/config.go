@@ -102,7 +102,10 @@ type Config struct {
 	// public client's refresh tokens) to it, and answers token_type DPoP,
 	// which is then required. Send such tokens with a proof by the same
 	// key (dpop.Transport). The OP must advertise DPoP
-	// (dpop_signing_alg_values_supported) with the key's algorithm.
+	// (dpop_signing_alg_values_supported) with the key's algorithm. A
+	// key given with a request's context (WithDPoPKey) takes its place for
+	// that request: a client that keeps a key per user session (a web
+	// app, middleware.WebConfig.DPoP) leaves DPoP nil.
 	DPoP *dpop.Signer
 }
 

@@ -126,3 +126,54 @@ func TestClientDPoPRefusals(t *testing.T) {
 		t.Fatalf("Bearer answer: %v", err)
 	}
 }
+
+// TestClientDPoPKeyPerRequest: one Client, a key per session through the
+// request context (WithDPoPKey, what the web layer uses): each session's
+// tokens are bound to its own key, the OP's nonce is learnt once for all of
+// them, a key in the context wins over Config.DPoP, and another session's
+// key cannot refresh.
+func TestClientDPoPKeyPerRequest(t *testing.T) {
+	op := oidctest.New(t)
+	endpoint, calls := dpopTokenEndpoint(t, "DPoP")
+	op.SetMeta("token_endpoint", endpoint.URL+"/token")
+	op.SetMeta("dpop_signing_alg_values_supported", []string{"ES256"})
+	ctx := context.Background()
+	p, err := rp.Discover(ctx, op.Issuer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey, _ := dpop.GenerateSigner("")
+	c, err := p.Client(rp.Config{ClientID: "web", RedirectURL: "http://localhost/cb", DPoP: clientKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := dpop.GenerateSigner("")
+	bob, _ := dpop.GenerateSigner("")
+	a, err := c.Refresh(rp.WithDPoPKey(ctx, alice), &rp.Tokens{RefreshToken: "rt-1"})
+	if err != nil || a.TokenType != "DPoP" || a.AccessToken != "at-"+alice.Thumbprint() || calls.Load() != 2 {
+		t.Fatalf("alice: %v %+v after %d calls", err, a, calls.Load())
+	}
+	a, err = c.Refresh(rp.WithDPoPKey(ctx, alice), a)
+	if err != nil || a.AccessToken != "at-"+alice.Thumbprint() || calls.Load() != 3 {
+		t.Fatalf("alice again (the nonce is known): %v %+v after %d calls", err, a, calls.Load())
+	}
+	if _, err := c.Refresh(rp.WithDPoPKey(ctx, bob), a); !errors.Is(err, rp.ErrSessionRevoked) {
+		t.Fatalf("alice's refresh token with bob's key: %v", err)
+	}
+	// Without a key in the context, Config.DPoP signs.
+	if _, err := c.Refresh(ctx, a); !errors.Is(err, rp.ErrSessionRevoked) {
+		t.Fatalf("alice's refresh token with the client's key: %v", err)
+	}
+
+	// A key in the context with an OP without DPoP: misconfigured, and
+	// nothing is sent.
+	plain := oidctest.New(t)
+	p2, _ := rp.Discover(ctx, plain.Issuer, nil)
+	c2, err := p2.Client(rp.Config{ClientID: "web", RedirectURL: "http://localhost/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Refresh(rp.WithDPoPKey(ctx, alice), &rp.Tokens{RefreshToken: "rt"}); rp.ClassOf(err) != rp.ClassMisconfigured {
+		t.Fatalf("OP without DPoP: %v (%v)", err, rp.ClassOf(err))
+	}
+}

@@ -19,8 +19,9 @@ import (
 // Tokens is the token set of one login, as validated by this package.
 type Tokens struct {
 	AccessToken string
-	// TokenType is "Bearer", or "DPoP" for a token bound to Config.DPoP's
-	// key (send it with the DPoP scheme and a proof: dpop.Transport).
+	// TokenType is "Bearer", or "DPoP" for a token bound to the DPoP key
+	// of the request (Config.DPoP or WithDPoPKey; send it with the DPoP
+	// scheme and a proof by that key: dpop.Transport).
 	TokenType string
 	// Expiry of the access token; zero when the OP did not say.
 	Expiry       time.Time
@@ -44,7 +45,7 @@ func (c *Client) tokens(ctx context.Context, ot *oauth2.Token, nonce string, pre
 	if ot.TokenType == "" { // RFC 6749 §5.1: REQUIRED
 		return nil, temporary(errors.New("the token endpoint's answer has no token_type (RFC 6749 §5.1 requires it): a malformed answer"))
 	}
-	tokenType, err := c.tokenType(ot.TokenType)
+	tokenType, err := c.tokenType(ctx, ot.TokenType)
 	if err != nil {
 		return nil, err
 	}

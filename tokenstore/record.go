@@ -23,7 +23,10 @@ var ErrMalformed = errors.New("tokenstore: malformed session record")
 // the same without IssuedAt (read as zero). Layout 3 is layout 2 followed
 // by IdleTimeout in nanoseconds as a varint; MarshalBinary writes it only
 // for a session with an IdleTimeout, so that a version of this package
-// that reads layout 2 only still reads every other record.
+// that reads layout 2 only still reads every other record. Layout 4 is
+// layout 2 followed by IdleTimeout as a varint (zero allowed) and DPoPKey
+// as a uvarint length and the bytes (not empty); it is written only for a
+// session with a DPoP key, so every other record keeps its layout.
 //
 // Binary, not JSON: encoding/json would compact and HTML-escape the raw
 // claims, which must come back byte for byte, and MarshalBinary keeps a
@@ -33,6 +36,7 @@ var ErrMalformed = errors.New("tokenstore: malformed session record")
 const (
 	recordVersion     = 2
 	recordVersionIdle = 3
+	recordVersionDPoP = 4
 )
 
 // MarshalBinary encodes the session record for a store to keep as bytes
@@ -42,10 +46,13 @@ const (
 // the process.
 func (s *Session) MarshalBinary() ([]byte, error) {
 	size := 64 + len(s.Issuer) + len(s.Subject) + len(s.SID) + len(s.ClientID) + len(s.IDToken) +
-		len(s.AccessToken) + len(s.TokenType) + len(s.RefreshToken) + len(s.Claims)
-	b := make([]byte, 0, size+6*16+binary.MaxVarintLen64)
+		len(s.AccessToken) + len(s.TokenType) + len(s.RefreshToken) + len(s.Claims) + len(s.DPoPKey)
+	b := make([]byte, 0, size+6*16+3*binary.MaxVarintLen64)
 	version := byte(recordVersion)
-	if s.IdleTimeout != 0 {
+	switch {
+	case len(s.DPoPKey) > 0:
+		version = recordVersionDPoP
+	case s.IdleTimeout != 0:
 		version = recordVersionIdle
 	}
 	b = append(b, version)
@@ -63,8 +70,12 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(tb)))
 		b = append(b, tb...)
 	}
-	if version == recordVersionIdle {
+	if version >= recordVersionIdle {
 		b = binary.AppendVarint(b, int64(s.IdleTimeout))
+	}
+	if version == recordVersionDPoP {
+		b = binary.AppendUvarint(b, uint64(len(s.DPoPKey)))
+		b = append(b, s.DPoPKey...)
 	}
 	return b, nil
 }
@@ -75,7 +86,7 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 // reference to b. Bytes of no known layout give an error wrapping
 // ErrMalformed, and s is then unchanged.
 func (s *Session) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] < 1 || b[0] > recordVersionIdle {
+	if len(b) == 0 || b[0] < 1 || b[0] > recordVersionDPoP {
 		return ErrMalformed
 	}
 	version := b[0]
@@ -114,13 +125,20 @@ func (s *Session) UnmarshalBinary(b []byte) error {
 			return ErrMalformed
 		}
 	}
-	if version == recordVersionIdle {
+	if version >= recordVersionIdle {
 		idle, k := binary.Varint(b)
-		if k <= 0 || idle == 0 {
+		if k <= 0 || (idle == 0 && version == recordVersionIdle) {
 			return ErrMalformed // layout 3 is written for an IdleTimeout only
 		}
 		d.IdleTimeout = time.Duration(idle)
 		b = b[k:]
+	}
+	if version == recordVersionDPoP {
+		key, ok := next()
+		if !ok || len(key) == 0 {
+			return ErrMalformed // layout 4 is written for a DPoP key only
+		}
+		d.DPoPKey = append([]byte(nil), key...)
 	}
 	if len(b) != 0 {
 		return ErrMalformed

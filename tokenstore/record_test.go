@@ -130,11 +130,17 @@ func TestRecordGolden(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	idle := goldenSession()
 	idle.IdleTimeout = 30 * time.Minute
+	bound := goldenSession()
+	bound.DPoPKey = []byte(`{"kty":"EC","d":"secret"}`)
+	boundIdle := bound.Clone()
+	boundIdle.IdleTimeout = time.Hour
 	for name, s := range map[string]*tokenstore.Session{
-		"every field":  goldenSession(),
-		"idle timeout": idle,
-		"zero":         {},
-		"id only":      {ID: "not-stored"},
+		"every field":            goldenSession(),
+		"idle timeout":           idle,
+		"DPoP key":               bound,
+		"DPoP key, idle timeout": boundIdle,
+		"zero":                   {},
+		"id only":                {ID: "not-stored"},
 	} {
 		b, err := s.MarshalBinary()
 		if err != nil {
@@ -150,6 +156,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		b[len(b)/2] ^= 0xff // the decoded session shares no memory with b
 		if name == "every field" && !bytes.Equal(got.Claims, s.Claims) {
 			t.Errorf("%s: the decoded claims share the input's memory", name)
+		}
+		if name == "DPoP key" && !bytes.Equal(got.DPoPKey, s.DPoPKey) {
+			t.Errorf("%s: the decoded key shares the input's memory", name)
 		}
 	}
 }
@@ -173,17 +182,49 @@ func TestRecordIdleLayout(t *testing.T) {
 	}
 }
 
+// TestRecordDPoPLayout: a session with a DPoP key is written in layout 4
+// (layout 2, the idle timeout, zero or not, then the key); records without
+// a key keep layouts 2 and 3, so older readers still read them.
+func TestRecordDPoPLayout(t *testing.T) {
+	s := goldenSession()
+	s.DPoPKey = []byte("key")
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := mustHex(t, goldenV2)
+	if b[0] != 4 || !bytes.Equal(b[1:len(v2)], v2[1:]) {
+		t.Fatalf("a session with a DPoP key encodes as\n%x\nwant 04, layout 2's fields, then the timeout and the key", b)
+	}
+	if tail := b[len(v2):]; !bytes.Equal(tail, []byte{0, 3, 'k', 'e', 'y'}) {
+		t.Errorf("timeout and key encode as %x, want 00 03 6b6579", tail)
+	}
+	c := s.Clone()
+	c.DPoPKey[0] = 'x'
+	if string(s.DPoPKey) != "key" {
+		t.Error("Clone shares the DPoP key's memory")
+	}
+	s.ExpiresAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ee *tokenstore.ExpiredError
+	if err := s.CheckLifetime(time.Now()); !errors.As(err, &ee) || ee.Session.DPoPKey != nil || ee.Session.RefreshToken != "" {
+		t.Errorf("an ended session's report keeps its secrets: %v", err)
+	}
+}
+
 func TestRecordMalformed(t *testing.T) {
 	v2 := mustHex(t, goldenV2)
 	for name, b := range map[string][]byte{
 		"empty":                  nil,
-		"unknown version":        append([]byte{4}, v2[1:]...),
+		"unknown version":        append([]byte{5}, v2[1:]...),
 		"truncated":              v2[:len(v2)-1],
 		"trailing byte":          append(bytes.Clone(v2), 0),
 		"huge length":            {2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		"bad time":               append(bytes.Clone(v2[:len(v2)-16]), 15, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
 		"layout 3, no timeout":   append([]byte{3}, v2[1:]...),
 		"layout 3, zero timeout": append(append([]byte{3}, v2[1:]...), 0),
+		"layout 4, no key":       append(append([]byte{4}, v2[1:]...), 0),
+		"layout 4, empty key":    append(append([]byte{4}, v2[1:]...), 0, 0),
+		"layout 4, short key":    append(append([]byte{4}, v2[1:]...), 0, 3, 'k'),
 	} {
 		s := &tokenstore.Session{ID: "x", Subject: "kept"}
 		if err := s.UnmarshalBinary(b); !errors.Is(err, tokenstore.ErrMalformed) {
@@ -201,6 +242,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(mustHex(f, goldenV2))
 	f.Add(goldenV1(f))
 	f.Add([]byte{2})
+	f.Add(append(append([]byte{4}, mustHex(f, goldenV2)[1:]...), 0, 3, 'k', 'e', 'y'))
 	f.Add(append(append([]byte{3}, mustHex(f, goldenV2)[1:]...), 0x80, 0x90, 0xd8, 0xc6, 0x9e, 0x05))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := &tokenstore.Session{}

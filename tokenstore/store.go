@@ -81,6 +81,14 @@ type Session struct {
 	// refuse it (with an *ExpiredError), although the store may hold the
 	// record until ExpiresAt.
 	IdleTimeout time.Duration
+
+	// DPoPKey, when not empty, is the private key the session's tokens
+	// are bound to (RFC 9449), as its owner encoded it (the web layer
+	// keeps a private JWK, dpop.Signer.MarshalPrivateJWK). It is set at
+	// login and kept by refreshes, which must prove possession of it. It
+	// is a secret like the refresh token: it is sealed with the record,
+	// never sent to the browser, never logged.
+	DPoPKey []byte
 }
 
 // Reasons of an ExpiredError: which of its lifetimes ended a session.
@@ -106,8 +114,8 @@ var ErrExpired = errors.New("tokenstore: session lifetime over")
 type ExpiredError struct {
 	// Reason is ExpiredIdle or ExpiredLifetime.
 	Reason string
-	// Session is the ended session without its tokens: its ID (the one
-	// given to Get), issuer, subject, sid, client and times.
+	// Session is the ended session without its tokens and DPoP key: its
+	// ID (the one given to Get), issuer, subject, sid, client and times.
 	Session *Session
 }
 
@@ -136,7 +144,7 @@ func (s *Session) CheckLifetime(now time.Time) error {
 		return nil
 	}
 	ended := *s
-	ended.Tokens = Tokens{}
+	ended.Tokens, ended.DPoPKey = Tokens{}, nil
 	return &ExpiredError{Reason: reason, Session: &ended}
 }
 
@@ -218,6 +226,9 @@ func (s *Session) Clone() *Session {
 	c := *s
 	if s.Claims != nil {
 		c.Claims = append(json.RawMessage(nil), s.Claims...)
+	}
+	if s.DPoPKey != nil {
+		c.DPoPKey = append([]byte(nil), s.DPoPKey...)
 	}
 	if c.parsed == nil {
 		c.parsed = new(claimsCache)

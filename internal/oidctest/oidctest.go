@@ -29,6 +29,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/multiapp-go/multiapp/dpop"
 )
 
 // Key is a signing key of the test OP.
@@ -197,6 +199,8 @@ type OP struct {
 	jtis      map[string]bool       // client assertion ids seen (replay)
 	pushed    map[string]url.Values // request_uri -> pushed request
 	parHook   func(form url.Values) (status int, body any)
+	dpop      *dpop.Verifier    // EnableDPoP
+	bound     map[string]string // token -> jkt of its DPoP key
 
 	// JWKSFetches counts JWKS requests; TokenRequests counts token
 	// endpoint requests, IntrospectionRequests and RevocationRequests those
@@ -472,7 +476,9 @@ func (op *OP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, map[string]any{"keys": keys})
 	case "/oauth/token":
-		op.token(w, r.PostForm)
+		if jkt, ok := op.dpopProof(r.Context(), w, r); ok {
+			op.token(w, r.PostForm, jkt)
+		}
 	default:
 		http.NotFound(w, r)
 	}
@@ -657,7 +663,9 @@ func (op *OP) par(r *http.Request) (int, any) {
 	return 201, map[string]any{"request_uri": uri, "expires_in": 60}
 }
 
-func (op *OP) token(w http.ResponseWriter, form url.Values) {
+// token redeems a grant; jkt is the thumbprint of the request's DPoP key
+// ("" without a proof).
+func (op *OP) token(w http.ResponseWriter, form url.Values, jkt string) {
 	key := form.Get("code")
 	if form.Get("grant_type") == "refresh_token" {
 		key = form.Get("refresh_token")
@@ -665,6 +673,10 @@ func (op *OP) token(w http.ResponseWriter, form url.Values) {
 	g, ok := op.grants[key]
 	if !ok {
 		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "unknown or used grant"})
+		return
+	}
+	if want := op.bound[key]; want != "" && want != jkt {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "the refresh token is bound to another DPoP key"})
 		return
 	}
 	delete(op.grants, key)
@@ -680,6 +692,13 @@ func (op *OP) token(w http.ResponseWriter, form url.Values) {
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 300}
 	if g.RefreshToken != "" {
 		resp["refresh_token"] = g.RefreshToken
+	}
+	if jkt != "" {
+		resp["token_type"] = "DPoP"
+		op.bound[at] = jkt
+		if g.RefreshToken != "" {
+			op.bound[g.RefreshToken] = jkt
+		}
 	}
 	if !g.NoIDToken {
 		claims := map[string]any{}

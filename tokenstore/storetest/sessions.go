@@ -20,6 +20,16 @@ func testCreateGet(h *harness) {
 	h.create(other)
 	h.same("Get of a second session", h.get(other.ID), other)
 	h.same("Get of the first session", h.get(s.ID), want)
+
+	// A session bound to a DPoP key keeps it, through Create and Update.
+	bound := h.session("sid-2", "bob")
+	bound.DPoPKey = []byte(`{"kty":"EC","crv":"P-256","d":"private"}`)
+	h.create(bound.Clone())
+	h.same("Get of a session with a DPoP key", h.get(bound.ID), bound)
+	refreshed := bound.Clone()
+	refreshed.AccessToken = "refreshed"
+	h.update(refreshed.Clone())
+	h.same("Get of a refreshed session with a DPoP key", h.get(bound.ID), refreshed)
 }
 
 func testGetMissing(h *harness) {
