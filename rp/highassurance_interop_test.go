@@ -21,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
@@ -213,7 +214,7 @@ func mustEC(t *testing.T) *ecdsa.PrivateKey {
 // PAR without configuring it, private_key_jwt with an RSA (PS256) and an
 // EC key, iss required, login, SSO, refresh, RP-initiated logout and the
 // back-channel logout tokens, then refresh refused as revoked. Access
-// tokens are bearer tokens: DPoP (issue 15.3) is not part of this lane.
+// tokens are DPoP-bound (each app holds a DPoP key), as the profile requires.
 func TestInteropFAPI2(t *testing.T) {
 	var (
 		mu           sync.Mutex
@@ -250,7 +251,11 @@ func TestInteropFAPI2(t *testing.T) {
 	}
 	apps := map[string]*rp.Client{}
 	for path, k := range keys {
-		c, err := p.Client(rp.Config{ClientID: "webc" + strings.ReplaceAll(path, "/", "_"), Key: k, Profile: rp.FAPI2,
+		proofKey, err := dpop.GenerateSigner("ES256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.Client(rp.Config{ClientID: "webc" + strings.ReplaceAll(path, "/", "_"), Key: k, Profile: rp.FAPI2, DPoP: proofKey,
 			RedirectURL: app.URL + path + "/callback", PostLogoutRedirectURL: app.URL + path + "/bye"})
 		if err != nil {
 			t.Fatal(err)
@@ -266,6 +271,11 @@ func TestInteropFAPI2(t *testing.T) {
 		tokens[path] = b.SignIn(t, apps[path], path+"/callback")
 		if tokens[path].Claims.Subject != "usr_alice" {
 			t.Fatalf("%s: %+v", path, tokens[path].Claims)
+		}
+		// Sender-constrained, as FAPI 2.0 requires: bound to the app's
+		// DPoP key (the OP's JWT or opaque token says so in cnf).
+		if tokens[path].TokenType != "DPoP" {
+			t.Fatalf("%s: token_type %q, want DPoP", path, tokens[path].TokenType)
 		}
 	}
 	if b.LoginForms() != 1 {
@@ -296,8 +306,8 @@ func TestInteropFAPI2(t *testing.T) {
 		t.Fatalf("assertion with aud = token endpoint under FAPI 2.0: %d %s", resp.StatusCode, body)
 	}
 	next, err := apps["/a"].Refresh(ctx, tokens["/a"])
-	if err != nil {
-		t.Fatalf("refresh: %v", err)
+	if err != nil || next.TokenType != "DPoP" {
+		t.Fatalf("refresh: %v (token_type %q, want DPoP)", err, next.TokenType)
 	}
 	tokens["/a"] = next
 

@@ -1,6 +1,7 @@
 package rp
 
 import (
+	"context"
 	"slices"
 )
 
@@ -13,15 +14,20 @@ type Profile string
 //
 //   - authorization requests are pushed (PAR, RFC 9126), with PKCE S256
 //     (always sent by this library);
+//
 //   - the client authenticates with private_key_jwt (Config.Key): no
 //     client secret, no public client; mTLS client authentication, which
 //     FAPI 2.0 also allows, is not implemented by this library;
+//
 //   - the authorization response must carry iss (RFC 9207);
+//
 //   - ID tokens, logout tokens and the client's assertions are signed
 //     with PS256, ES256 or EdDSA only (an RSA client key signs with PS256).
 //
-// FAPI 2.0 also requires sender-constrained access tokens (DPoP or mTLS):
-// see fapi2SenderConstraint.
+//   - access tokens are sender-constrained with DPoP (Config.DPoP, or a key
+//     per web session with middleware.WebConfig.DPoP): a code exchange or
+//     refresh without a DPoP key is refused (mTLS-bound tokens are not
+//     implemented by this library).
 const FAPI2 Profile = "fapi2"
 
 // fapiAlgs are the signing algorithms FAPI 2.0 Security Profile §5.4
@@ -48,14 +54,32 @@ func (c *Config) checkProfile() error {
 	return fapi2SenderConstraint(c)
 }
 
-// fapi2SenderConstraint is the one place where the FAPI 2.0 profile will
-// require sender-constrained access tokens (FAPI 2.0 §5.3.2.1: DPoP or
-// mTLS). DPoP (issue 15.3) adds its Config field; this check then refuses
-// FAPI2 without it. Until then the profile runs with bearer tokens, which
-// node-oidc-provider's FAPI 2.0 profile accepts.
+// fapi2SenderConstraint is the FAPI 2.0 rule on sender-constrained access
+// tokens (§5.3.2.1: DPoP or mTLS; this library does DPoP) that the Config
+// alone can tell: a client DPoP key must use one of the profile's
+// algorithms. Whether each token request has a key (Config.DPoP, or one
+// per session through WithDPoPKey) is checked at the request
+// (senderConstrained).
 func fapi2SenderConstraint(c *Config) error {
-	// TODO(hi-dpop): when Config has DPoP, require it here:
-	//   if c.DPoP == nil { return configError("the FAPI 2.0 profile requires DPoP-bound tokens: set Config.DPoP") }
+	if c.DPoP != nil && !slices.Contains(fapiAlgs, c.DPoP.Algorithm()) {
+		return configError("the FAPI 2.0 profile allows DPoP keys for %v only, not %s", fapiAlgs, c.DPoP.Algorithm())
+	}
+	return nil
+}
+
+// senderConstrained refuses, under the FAPI 2.0 profile, a token request
+// (code exchange, refresh) without a DPoP key or with a key of another
+// algorithm than the profile's: its tokens would be bearer tokens.
+func (c *Client) senderConstrained(ctx context.Context) error {
+	if c.cfg.Profile != FAPI2 {
+		return nil
+	}
+	switch k := c.dpopKey(ctx); {
+	case k == nil:
+		return configError("the FAPI 2.0 profile requires DPoP-bound tokens: set Config.DPoP (one key for the client, e.g. a CLI) or middleware.WebConfig.DPoP (a key per web session); mTLS-bound tokens are not implemented by this library")
+	case !slices.Contains(fapiAlgs, k.Algorithm()):
+		return configError("the FAPI 2.0 profile allows DPoP keys for %v only, not %s", fapiAlgs, k.Algorithm())
+	}
 	return nil
 }
 

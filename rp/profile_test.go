@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
 	"github.com/multiapp-go/multiapp/pkce"
 )
@@ -14,6 +15,10 @@ import (
 // TestFAPI2Refuses: the FAPI 2.0 profile refuses, as misconfigured and
 // saying why, every configuration that breaks it.
 func TestFAPI2Refuses(t *testing.T) {
+	rs256DPoP, err := dpop.GenerateSigner("RS256")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ec := &ClientKey{Signer: newSigner(t, "P256")}
 	op := oidctest.New(t)
 	p, err := Discover(context.Background(), op.Issuer, nil)
@@ -41,6 +46,7 @@ func TestFAPI2Refuses(t *testing.T) {
 		{"OP without PAR", pNoPAR, Config{Key: ec}, "pushed_authorization_request_endpoint"},
 		{"OP signing RS256 only", pRS256, Config{Key: ec}, "PS256 or ES256"},
 		{"unknown profile", p, Config{Key: ec, Profile: "fapi1"}, "not known"},
+		{"RS256 DPoP key", p, Config{Key: ec, DPoP: rs256DPoP}, "DPoP keys for"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.ClientID, tc.cfg.RedirectURL = "web", "http://localhost:8080/cb"
@@ -65,7 +71,12 @@ func TestFAPI2Login(t *testing.T) {
 	rsaKey, ecKey := oidctest.NewKey("rsa", "RS256"), oidctest.NewKey("ec", "ES256")
 	op.SetKeys(ecKey, rsaKey)
 	op.AddClient(oidctest.Client{ID: "web", JWKS: mustJWKS(t, key)})
-	c := parClient(t, op, Config{Key: key, Profile: FAPI2})
+	op.EnableDPoP()
+	proofKey, err := dpop.GenerateSigner("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parClient(t, op, Config{Key: key, Profile: FAPI2, DPoP: proofKey})
 	if a := c.ClientAuth(); a.Method != AuthPrivateKeyJWT || !strings.Contains(a.Why, "PS256") {
 		t.Fatalf("ClientAuth %+v", a)
 	}
@@ -95,9 +106,27 @@ func TestFAPI2Login(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tokens.TokenType != "DPoP" || op.DPoPBinding(tokens.AccessToken) != proofKey.Thumbprint() {
+		t.Fatalf("FAPI 2.0 tokens not bound to the DPoP key: %s, bound to %q", tokens.TokenType, op.DPoPBinding(tokens.AccessToken))
+	}
 	op.AddGrant(tokens.RefreshToken, oidctest.Grant{Claims: op.IDClaims("web", "usr_1", ""), RefreshToken: "rt-next"})
 	if _, err := c.Refresh(ctx, tokens); err != nil {
 		t.Fatalf("refresh: %v", err)
+	}
+
+	// Without a DPoP key (none in Config, none for the request), a FAPI
+	// 2.0 client sends no token request: its tokens would be bearer tokens.
+	bare := parClient(t, op, Config{Key: key, Profile: FAPI2})
+	sent := op.TokenRequests.Load()
+	tx, resp = login(op.Issuer)
+	if _, err := bare.Exchange(ctx, tx, resp); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "DPoP") {
+		t.Fatalf("FAPI 2.0 without DPoP: %v", err)
+	}
+	if op.TokenRequests.Load() != sent {
+		t.Fatal("the code was sent without a DPoP proof")
+	}
+	if _, err := bare.Exchange(WithDPoPKey(ctx, proofKey), tx, resp); err != nil {
+		t.Fatalf("FAPI 2.0 with a key for the request (a web session's): %v", err)
 	}
 
 	op.SetKeys(rsaKey, ecKey) // the OP now signs RS256, which it advertises

@@ -27,6 +27,9 @@ func (c *Client) redeem(ctx context.Context, form url.Values) (*oauth2.Token, er
 // redeemWith is redeem with the HTTP client hc (Refresh's traces the
 // request and obeys ctx's deadline).
 func (c *Client) redeemWith(ctx context.Context, hc *http.Client, form url.Values) (*oauth2.Token, error) {
+	if err := c.senderConstrained(ctx); err != nil {
+		return nil, err
+	}
 	resp, body, err := c.auth.send(ctx, hc, c.p.meta.TokenEndpoint, nil, form)
 	if err != nil {
 		return nil, err

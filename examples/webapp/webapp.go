@@ -64,8 +64,11 @@ type Config struct {
 	// PAR pushes the authorization requests (rp.Config.PAR).
 	PAR bool
 	// Profile is rp.Config.Profile: rp.FAPI2 for the FAPI 2.0 Security
-	// Profile (needs ClientKey).
+	// Profile (needs ClientKey; turns DPoP on).
 	Profile rp.Profile
+	// DPoP gives each session its own DPoP key (middleware.WebConfig.DPoP):
+	// its tokens are bound to it.
+	DPoP bool
 	// AuthMethod is the client authentication registered at the OP
 	// (rp.AuthClientSecretBasic, rp.AuthClientSecretPost,
 	// rp.AuthPrivateKeyJWT, rp.AuthNone).
@@ -117,7 +120,8 @@ type Link struct {
 // a secret: PEM, JWK or a file path), MULTIAPP_AUTH_METHOD
 // (client_secret_basic, client_secret_post, private_key_jwt or none; empty:
 // the library's choice), MULTIAPP_PAR (true: pushed authorization
-// requests), MULTIAPP_PROFILE (fapi2: the FAPI 2.0 Security Profile),
+// requests), MULTIAPP_DPOP (true: a DPoP key per session),
+// MULTIAPP_PROFILE (fapi2: the FAPI 2.0 Security Profile, DPoP included),
 // MULTIAPP_APP_NAME, MULTIAPP_API_URL and
 // MULTIAPP_SCOPES, MULTIAPP_REDIS_URL and MULTIAPP_STORE_KEY (with the
 // URL, the store key and the cookie key are required: every instance needs
@@ -151,6 +155,13 @@ func ConfigFromEnv(env appenv.Env) (Config, string, error) {
 		cfg.PAR = true
 	default:
 		return cfg, "", fmt.Errorf("webapp: %s is %q: use true or false", appenv.PAR, v)
+	}
+	switch v := env.Get(appenv.DPoP, ""); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.DPoP = true
+	default:
+		return cfg, "", fmt.Errorf("webapp: %s is %q: use true or false", appenv.DPoP, v)
 	}
 	switch v := env.Get(appenv.Profile, ""); v {
 	case "":
@@ -279,6 +290,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Store:      store,
 		CookieKeys: [][]byte{key},
 		SilentSSO:  true,
+		DPoP:       cfg.DPoP || cfg.Profile == rp.FAPI2, // FAPI 2.0 requires sender-constrained tokens
 		Logger:     cfg.Logger,
 		Observer:   webObserver(cfg),
 	})

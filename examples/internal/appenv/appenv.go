@@ -42,8 +42,12 @@ const (
 	// (rp.Config.PAR); an OP that requires PAR gets them anyway.
 	PAR = "MULTIAPP_PAR"
 	// Profile, "fapi2", makes a web app follow the FAPI 2.0 Security
-	// Profile (rp.Config.Profile).
+	// Profile (rp.Config.Profile; it turns DPoP on too).
 	Profile = "MULTIAPP_PROFILE"
+	// DPoP, "true" or "1", binds the tokens to a DPoP key (RFC 9449): one
+	// per session in a web app (middleware.WebConfig.DPoP), one per login
+	// in the CLI.
+	DPoP = "MULTIAPP_DPOP"
 	// RedisURL, when set, keeps the sessions in Redis (redisstore.NewFromURL:
 	// redis://, rediss://, a cluster or Sentinel) so that several instances
 	// of an app share them. It needs StoreKey and CookieKey.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/multiapp-go/multiapp/dpop"
 	"github.com/multiapp-go/multiapp/pkce"
 	"github.com/multiapp-go/multiapp/rp"
 )
@@ -65,6 +66,16 @@ func (r *appRun) redeemMadeUp(ctx context.Context, cfg rp.Config) error {
 	c, err := r.client.Provider().Client(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Profile == rp.FAPI2 && cfg.DPoP == nil {
+		// A FAPI 2.0 web app holds a DPoP key per session
+		// (middleware.WebConfig.DPoP): the probe makes one of its own, as
+		// a new session would.
+		key, err := dpop.GenerateSigner("")
+		if err != nil {
+			return err
+		}
+		ctx = rp.WithDPoPKey(ctx, key)
 	}
 	tx := pkce.NewTransaction(c.Issuer(), "/")
 	_, err = c.Exchange(ctx, tx, &rp.AuthResponse{Code: madeUpCode, State: tx.State, Iss: c.Issuer()})
