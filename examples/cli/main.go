@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
@@ -43,7 +44,7 @@ func Main(ctx context.Context, args []string, env appenv.Env, stdout, stderr io.
 	fs.StringVar(&cfg.Issuer, "issuer", env.Get(appenv.Issuer, DefaultIssuer), "the OP's issuer URL ($MULTIAPP_ISSUER)")
 	fs.StringVar(&cfg.ClientID, "client-id", env.Get(appenv.ClientID, DefaultClientID), "the native app's client id ($MULTIAPP_CLIENT_ID)")
 	fs.StringVar(&cfg.TokenFile, "tokens", env.Get("MULTIAPP_TOKEN_FILE", DefaultTokenFile()), "the token file, mode 0600 ($MULTIAPP_TOKEN_FILE)")
-	fs.BoolVar(&cfg.DPoP, "dpop", env.Get(appenv.DPoP, "") == "1", "login: bind the tokens to a new DPoP key kept in the token file; the OP must support DPoP ($MULTIAPP_DPOP=1)")
+	fs.BoolVar(&cfg.DPoP, "dpop", slices.Contains([]string{"1", "true"}, env.Get(appenv.DPoP, "")), "login: bind the tokens to a new DPoP key kept in the token file; the OP must support DPoP ($MULTIAPP_DPOP=1)")
 	scopes := fs.String("scopes", strings.Join(env.List(appenv.Scopes), " "), "scopes to request, space-separated ($MULTIAPP_SCOPES; default openid profile email offline_access)")
 	if err := fs.Parse(args); err != nil {
 		return 2
