@@ -226,6 +226,13 @@ func runInteropStory(t *testing.T, p storyProfile) {
 		t.Helper()
 		return meJSON(t, br, &realApp{srv: a.srv})
 	}
+	// pushed counts an app's authorization requests accepted at the PAR
+	// endpoint (RFC 9126).
+	pushed := func(a *storyApp) int {
+		return op.Count(func(ev nodeop.Event) bool {
+			return ev.Route == "pushed_authorization_request" && ev.Status == http.StatusCreated && ev.ClientID == a.id
+		})
+	}
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
 			t.FailNow() // each step builds on the previous ones
@@ -251,9 +258,7 @@ func runInteropStory(t *testing.T, p storyProfile) {
 		if p.fapi2 {
 			// FAPI 2.0: the authorization request was pushed (PAR), and
 			// the session's tokens are bound to its DPoP key.
-			if n := op.Count(func(ev nodeop.Event) bool {
-				return ev.Route == "pushed_authorization_request" && ev.Status == http.StatusCreated && ev.ClientID == dash.id
-			}); n != 1 {
+			if n := pushed(dash); n != 1 {
 				t.Fatalf("%d pushed authorization requests by %s, want 1", n, dash.id)
 			}
 			if _, m := me(dash); m["tt"] != "DPoP" {
@@ -282,9 +287,7 @@ func runInteropStory(t *testing.T, p storyProfile) {
 			t.Fatalf("dashboard %v, docs %v", a, b)
 		}
 		if p.fapi2 {
-			if n := op.Count(func(ev nodeop.Event) bool {
-				return ev.Route == "pushed_authorization_request" && ev.Status == http.StatusCreated && ev.ClientID == docs.id
-			}); n != 1 || b["tt"] != "DPoP" {
+			if n := pushed(docs); n != 1 || b["tt"] != "DPoP" {
 				t.Fatalf("docs: %d pushed authorization requests, token_type %q; want 1, DPoP", n, b["tt"])
 			}
 		}
