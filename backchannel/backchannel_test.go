@@ -1,7 +1,6 @@
 package backchannel_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,9 +9,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
 
 	"github.com/multiapp-go/multiapp/backchannel"
 	"github.com/multiapp-go/multiapp/internal/oidctest"
@@ -29,26 +29,7 @@ type fixture struct {
 	op    *oidctest.OP
 	store *tokenstore.Memory
 	h     *backchannel.Handler
-	logs  *syncBuffer
-}
-
-// syncBuffer is a log sink that the retry goroutine of held logouts and
-// the test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -61,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &syncBuffer{}}
+	f := &fixture{op: op, store: tokenstore.NewMemory(tokenstore.MemoryOptions{}), logs: &syncbuf.Buffer{}}
 	t.Cleanup(func() { f.store.Close() })
 	f.h = &backchannel.Handler{Verifier: c, Store: f.store, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
 	return f

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
+
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
 	"github.com/multiapp-go/multiapp/examples/webapp"
 	"github.com/multiapp-go/multiapp/internal/nodeop"
@@ -63,7 +65,7 @@ func TestPrivateKeyJWTApp(t *testing.T) {
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg.Logger = slogTo(logs)
 	app, err := webapp.New(context.Background(), cfg)
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
 
 	"github.com/multiapp-go/multiapp/examples/devop"
 	"github.com/multiapp-go/multiapp/examples/internal/appenv"
@@ -245,24 +246,6 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestStartChecksTheClient: at start the app asks the OP whether it accepts
 // its credentials (a made-up code, no user needed) and logs what it learnt:
 // a warning naming the registered method when the configured one is
@@ -280,7 +263,7 @@ func TestStartChecksTheClient(t *testing.T) {
 		{"configured", "client_secret_post", "dashboard-secret", []string{"level=INFO", "auth_method=client_secret_post", "source=config"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			a := &app{id: "dashboard", srv: httptest.NewUnstartedServer(nil)}
 			a.url = "http://" + a.srv.Listener.Addr().String()
 			reg := a.client()

@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
 
 	"github.com/redis/go-redis/v9"
 
@@ -50,30 +51,13 @@ type cluster struct {
 	redis *redistest.Server
 	op    *nodeop.OP
 	inst  []*instance
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *syncbuf.Buffer
 }
 
 // startCluster starts the three instances, each with a near cache of
 // near sessions (none when zero).
 func startCluster(t *testing.T, near int) *cluster {
-	c := &cluster{t: t, redis: redistest.Start(t), logs: &syncBuffer{}}
+	c := &cluster{t: t, redis: redistest.Start(t), logs: &syncbuf.Buffer{}}
 	c.redis.Client(t, 5) // empty database 5
 	handlers := make([]http.Handler, 3)
 	var ready sync.WaitGroup

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/multiapp-go/multiapp/internal/nodeop"
@@ -79,7 +81,7 @@ func TestSlowOPDoesNotCostTheSession(t *testing.T) {
 	)
 	srv := redistest.Start(t)
 	srv.Client(t, 6) // empty database 6
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	proxy := &stallingOP{rt: http.DefaultTransport}
 	c := &cluster{t: t, redis: srv, logs: logs, op: nodeop.Start(t, nodeop.Config{RotateRefreshTokens: true, AccessTokenTTL: life})}
 	for n := 1; n <= 3; n++ {

@@ -1,7 +1,6 @@
 package instances
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
 
 	"github.com/multiapp-go/multiapp/examples/devop"
 	"github.com/multiapp-go/multiapp/examples/internal/testbrowser"
@@ -120,7 +121,7 @@ type proc struct {
 	n      int
 	addr   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -133,7 +134,7 @@ func (f *fleet) start(n int, edit map[string]string) *proc {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	p := &proc{n: n, addr: addr, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{n: n, addr: addr, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(f.bin)
 	p.cmd.Env = append(os.Environ(), "MULTIAPP_ADDR="+addr)
 	for k, v := range f.env {
@@ -430,21 +431,4 @@ func TestThreeInstances(t *testing.T) {
 			}
 		}
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

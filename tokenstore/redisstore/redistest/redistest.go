@@ -13,7 +13,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/multiapp-go/multiapp/internal/syncbuf"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -56,7 +57,7 @@ type Server struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	log     *syncBuffer
+	log     *syncbuf.Buffer
 	stopped bool
 }
 
@@ -121,7 +122,7 @@ func (s *Server) start() error {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command(s.bin, append(args, s.cfg.Args...)...)
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	setPdeathsig(cmd)
 	if err := cmd.Start(); err != nil {
@@ -240,22 +241,3 @@ func (s *Server) Log() string {
 
 // Dir is the server's data directory.
 func (s *Server) Dir() string { return filepath.Clean(s.dir) }
-
-// syncBuffer is the server's output, written by exec's copying goroutine
-// while tests may read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
