@@ -94,19 +94,7 @@ func TestProverSeam(t *testing.T) {
 	c.auth.proof = proofs
 	ctx := context.Background()
 
-	tx := pkce.NewTransaction(c.Issuer(), "/")
-	op.AddGrant("code-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", tx.Nonce), Challenge: tx.Challenge(), RefreshToken: "rt-1"})
-	tokens, err := c.Exchange(ctx, tx, &AuthResponse{Code: "code-1", State: tx.State})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", ""), RefreshToken: "rt-2"})
-	if _, err := c.Refresh(ctx, tokens); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Revoke(ctx, "rt-2", "refresh_token"); err != nil {
-		t.Fatal(err)
-	}
+	sendEveryClientRequest(t, op, c)
 	v, err := p.AccessTokenVerifier(AccessTokenConfig{Audiences: []string{"api"},
 		Introspection: &IntrospectionConfig{ClientID: "api", ClientSecret: "a", AuthMethod: AuthClientSecretBasic}})
 	if err != nil {
@@ -130,5 +118,26 @@ func TestProverSeam(t *testing.T) {
 		if !strings.HasPrefix(first, wantFirst) || !strings.HasPrefix(retry, wantRetry) {
 			t.Errorf("request %d: %q then %q, want %q... then %q...", i, first, retry, wantFirst, wantRetry)
 		}
+	}
+}
+
+// sendEveryClientRequest makes c send each request that carries its
+// credentials to the fake OP: a code exchange, a refresh and a revocation
+// (the grants are registered for client "web"); it fails t on any error.
+func sendEveryClientRequest(t *testing.T, op *oidctest.OP, c *Client) {
+	t.Helper()
+	ctx := context.Background()
+	tx := pkce.NewTransaction(c.Issuer(), "/")
+	op.AddGrant("code-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", tx.Nonce), Challenge: tx.Challenge(), RefreshToken: "rt-1"})
+	tokens, err := c.Exchange(ctx, tx, &AuthResponse{Code: "code-1", State: tx.State})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", ""), RefreshToken: "rt-2"})
+	if _, err := c.Refresh(ctx, tokens); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Revoke(ctx, "rt-2", "refresh_token"); err != nil {
+		t.Fatal(err)
 	}
 }

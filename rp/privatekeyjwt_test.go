@@ -99,19 +99,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			if err := c.CheckClientAuth(ctx); err != nil {
 				t.Fatalf("check: %v", err)
 			}
-			tx := pkce.NewTransaction(c.Issuer(), "/")
-			op.AddGrant("code-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", tx.Nonce), Challenge: tx.Challenge(), RefreshToken: "rt-1"})
-			tokens, err := c.Exchange(ctx, tx, &AuthResponse{Code: "code-1", State: tx.State})
-			if err != nil {
-				t.Fatal(err)
-			}
-			op.AddGrant("rt-1", oidctest.Grant{Claims: op.IDClaims("web", "usr_1", ""), RefreshToken: "rt-2"})
-			if _, err := c.Refresh(ctx, tokens); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Revoke(ctx, "rt-2", "refresh_token"); err != nil {
-				t.Fatal(err)
-			}
+			sendEveryClientRequest(t, op, c)
 			v, err := c.Provider().AccessTokenVerifier(AccessTokenConfig{Audiences: []string{"api"},
 				Introspection: &IntrospectionConfig{ClientID: "web", Key: key}})
 			if err != nil {
